@@ -1,0 +1,214 @@
+"""The `clmbot` command. Parses what the admin typed, calls the services, prints the result.
+
+Exit status: 0 on success, 1 when some input was rejected, 2 on a usage or setup error.
+Every error is one line on stderr that says what was wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
+
+from clmbot.config import ConfigError, Settings, load_settings
+from clmbot.customers import find_customers
+from clmbot.importing.runner import KINDS, FileProblem, import_file
+from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD, UnknownStage, funnel, move_stage
+from clmbot.periods import PeriodError, parse_since
+from clmbot.store import migrate
+from clmbot.store.db import make_engine, session_scope
+from clmbot.text import funnel_text, move_text
+
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
+
+
+class Failure(click.ClickException):
+    """An error for the person at the terminal: one line, and an exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"clmbot: {self.message}", err=True)
+
+
+class Runtime:
+    """Settings and engine, made on first use so that `--help` needs neither."""
+
+    @cached_property
+    def settings(self) -> Settings:
+        return load_settings()
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    def ready_engine(self) -> Engine:
+        """The engine, after checking the schema matches this code."""
+        migrate.require_current(self.engine)
+        return self.engine
+
+
+class Group(click.Group):
+    """Turns the errors a person can fix into `Failure`s instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, migrate.SchemaNotReady, PeriodError, UnknownStage) as exc:
+            raise Failure(str(exc)) from None
+        except FileProblem as exc:
+            raise Failure(str(exc), EXIT_REJECTED) from None
+        except OperationalError as exc:
+            first = str(exc.orig or exc).strip().splitlines()[0]
+            raise Failure(f"cannot use the database: {first}; check DATABASE_URL") from None
+
+
+def now() -> datetime:
+    """The one place the CLI reads the clock; services take it as an argument."""
+    return datetime.now(UTC)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="clmbot")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """clmbot: run the customer lifecycle from Slack.
+
+    Settings come from the environment (and .env) and clmbot.toml; see the README.
+    """
+    ctx.obj = Runtime()
+
+
+pass_runtime: Callable[..., Any] = click.make_pass_decorator(Runtime)
+
+
+@cli.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+@pass_runtime
+def db_upgrade(rt: Runtime) -> None:
+    """Create or update the tables (Alembic `upgrade head` on DATABASE_URL)."""
+    migrate.upgrade(rt.engine)
+    where = rt.engine.url.render_as_string(hide_password=True)
+    click.echo(f"{where}: schema at revision {migrate.current_revision(rt.engine)} (latest)")
+
+
+@db.command("current")
+@pass_runtime
+def db_current(rt: Runtime) -> None:
+    """Show the schema revision of the database and the one this clmbot needs."""
+    current, head = migrate.current_revision(rt.engine), migrate.head_revision()
+    state = "up to date" if current == head else "behind: run clmbot db upgrade"
+    click.echo(f"database: {current or 'no clmbot tables'}; clmbot needs: {head} ({state})")
+
+
+@cli.command("import")
+@click.argument("kind", type=click.Choice(sorted(KINDS)))
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
+@pass_runtime
+def import_command(rt: Runtime, kind: str, file: Path, strict: bool) -> None:
+    """Import customers, events or feedback from a CSV file (see the README for columns).
+
+    Importing the same file twice changes nothing. Rows that fail validation are written,
+    each with its reason, to FILE.rejected.csv, and the exit status is 1.
+    """
+    if not file.exists():
+        raise Failure(f"{file}: no such file", EXIT_USAGE)
+    engine = rt.ready_engine()
+    if sys.stderr.isatty():
+        with click.progressbar(
+            length=max(file.stat().st_size, 1), label=f"importing {file.name}", file=sys.stderr
+        ) as bar:
+            report = import_file(
+                engine,
+                kind,
+                file,
+                rt.settings,
+                now=now(),
+                strict=strict,
+                progress=lambda done, total: bar.update(done - bar.pos),
+            )
+    else:
+        report = import_file(engine, kind, file, rt.settings, now=now(), strict=strict)
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(EXIT_REJECTED)
+
+
+@cli.command("funnel")
+@click.option(
+    "--since",
+    "since_text",
+    metavar="DATE|Nd",
+    help="Start of the period: a date (2024-05-01) or a duration (30d, 12w). Default: 90 days.",
+)
+@pass_runtime
+def funnel_command(rt: Runtime, since_text: str | None) -> None:
+    """Customers per stage, conversion between stages, median days in each stage."""
+    settings, at = rt.settings, now()
+    since = (
+        parse_since(since_text, at, settings.timezone) if since_text else at - DEFAULT_FUNNEL_PERIOD
+    )
+    with session_scope(rt.ready_engine()) as session:
+        result = funnel(session, since=since, now=at, lifecycle=settings.lifecycle)
+    click.echo(funnel_text(result, settings.timezone))
+
+
+@cli.command("stage")
+@click.argument("ref")
+@click.argument("stage")
+@click.argument("reason", nargs=-1)
+@click.option("--by", default=None, help="Who made the move (default: cli:<your login>).")
+@pass_runtime
+def stage_command(
+    rt: Runtime, ref: str, stage: str, reason: tuple[str, ...], by: str | None
+) -> None:
+    """Move a customer (external id, e-mail or name) to STAGE, with an optional reason."""
+    settings = rt.settings
+    with session_scope(rt.ready_engine()) as session:
+        found = find_customers(session, ref)
+        customer = found.unique
+        if customer is None:
+            _no_unique_customer(
+                ref, [f"{c.name} ({c.external_id})" for c in found.matches], found.more
+            )
+        move = move_stage(
+            session,
+            customer,
+            stage,
+            by=by or f"cli:{getpass.getuser()}",
+            reason=" ".join(reason) or None,
+            now=now(),
+            lifecycle=settings.lifecycle,
+        )
+        click.echo(move_text(move, customer.name))
+
+
+def _no_unique_customer(ref: str, names: list[str], more: bool) -> NoReturn:
+    if not names:
+        raise Failure(f"no customer matches {ref!r}; use an external id, an e-mail or a name")
+    listed = "; ".join(names) + ("; ..." if more else "")
+    raise Failure(f"{ref!r} matches several customers: {listed}; use the external id")
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="clmbot")
+
+
+if __name__ == "__main__":
+    main()

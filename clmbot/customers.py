@@ -1,0 +1,61 @@
+"""Finding a customer from what a person types: an external id, an e-mail, or a name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from clmbot.store.models import Customer
+
+MAX_MATCHES = 10
+
+
+@dataclass(frozen=True)
+class Lookup:
+    ref: str
+    matches: list[Customer]  # at most MAX_MATCHES
+    more: bool  # there were more matches than listed
+
+    @property
+    def unique(self) -> Customer | None:
+        return self.matches[0] if len(self.matches) == 1 else None
+
+
+def _like_prefix(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def find_customers(session: Session, ref: str, *, limit: int = MAX_MATCHES) -> Lookup:
+    """External id (exact), then e-mail (any case), then name: an exact name wins over
+    prefixes, so "Acme" finds "Acme" even when "Acme Labs" exists too."""
+    ref = ref.strip()
+    if not ref:
+        return Lookup(ref, [], False)
+    by_id = session.scalars(select(Customer).where(Customer.external_id == ref)).first()
+    if by_id is not None:
+        return Lookup(ref, [by_id], False)
+    active = Customer.forgotten_at.is_(None)
+    if "@" in ref:
+        found = session.scalars(
+            select(Customer)
+            .where(active, func.lower(Customer.email) == ref.lower())
+            .order_by(Customer.name)
+            .limit(limit + 1)
+        ).all()
+        if found:
+            return Lookup(ref, list(found[:limit]), len(found) > limit)
+    exact = session.scalars(
+        select(Customer).where(active, func.lower(Customer.name) == ref.lower()).limit(2)
+    ).all()
+    if len(exact) == 1:
+        return Lookup(ref, list(exact), False)
+    found = session.scalars(
+        select(Customer)
+        .where(active, func.lower(Customer.name).like(_like_prefix(ref.lower()), escape="\\"))
+        .order_by(Customer.name, Customer.external_id)
+        .limit(limit + 1)
+    ).all()
+    return Lookup(ref, list(found[:limit]), len(found) > limit)

@@ -1,0 +1,153 @@
+"""What every kind of import shares: the context it runs in, its report, and the customer
+look-up by external id that events and feedback need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, select
+
+from clmbot.config import LifecycleConfig
+from clmbot.importing.csvstream import Header, RejectWriter, Row, not_utf8
+from clmbot.store.models import Customer
+
+T = TypeVar("T")
+CUSTOMERS = Customer.__table__
+# Stay far below SQLite's limit on bound parameters in one statement.
+IN_BATCH = 500
+
+
+@dataclass
+class ImportReport:
+    kind: str
+    path: Path
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    customers_created: int = 0
+    seconds: float = 0.0
+    rejected_path: Path | None = None
+    strict_aborted: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.rejected == 0
+
+    def summary(self) -> str:
+        if self.strict_aborted:
+            head = (
+                f"{self.kind}: nothing imported (--strict): {self.rejected} of {self.rows} "
+                f"rows rejected"
+            )
+        else:
+            head = (
+                f"{self.kind}: {self.rows} rows: {self.inserted} inserted, {self.updated} updated, "
+                f"{self.unchanged} unchanged, {self.rejected} rejected"
+            )
+            if self.customers_created:
+                head += f"; {self.customers_created} new customers created"
+        head += f" in {self.seconds:.1f} s"
+        lines = [head]
+        if self.rejected_path is not None:
+            lines.append(f"rejected rows, each with its reason: {self.rejected_path}")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+
+@dataclass
+class ImportContext:
+    conn: Connection
+    now: datetime
+    zone: ZoneInfo
+    lifecycle: LifecycleConfig
+    source_name: str
+    rejects: RejectWriter
+    report: ImportReport
+    strict: bool = False
+    # Rows a bulk upsert inserted or changed (the driver's count), for the report.
+    changed: int = 0
+
+    def reject(self, row: Row, reason: str) -> None:
+        self.rejects.write(row, reason)
+        self.report.rejected += 1
+
+    @property
+    def writing(self) -> bool:
+        """False once --strict has seen a bad row: keep reading to report every bad row,
+        but stop writing what will be rolled back anyway."""
+        return not (self.strict and self.report.rejected)
+
+
+def row_problem(header: Header, row: Row) -> str | None:
+    """The checks every row gets, field count and encoding: what is wrong, or None."""
+    cells = row[1]
+    if len(cells) != len(header.names):
+        return (
+            f"has {len(cells)} fields, the header has {len(header.names)}; "
+            "check for an unquoted comma or a missing cell"
+        )
+    bad = not_utf8(cells)
+    return f"{bad}; save the file as UTF-8" if bad else None
+
+
+@dataclass
+class Parsed(Generic[T]):
+    """One chunk, checked: the rows to write, and the rows refused with their reasons."""
+
+    items: list[T] = field(default_factory=list)
+    rejects: list[tuple[Row, str]] = field(default_factory=list)
+
+
+def extras(header: Header, fields: list[str]) -> dict[str, str]:
+    """Extra columns, kept as attributes; an empty cell says nothing and is not kept."""
+    return {name: fields[pos].strip() for name, pos in header.extras if fields[pos].strip()}
+
+
+class ImportKind(Protocol):
+    """One kind of file. `parse` checks a chunk without the database (so it can be tested,
+    and timed, on its own); `write` and `finish` run inside the import's transaction."""
+
+    name: ClassVar[str]
+    known: ClassVar[set[str]]
+    required: ClassVar[set[str]]
+
+    def __init__(self, ctx: ImportContext, header: Header) -> None: ...
+    def parse(self, rows: list[Row]) -> Parsed[Any]: ...
+    def write(self, items: list[Any]) -> None: ...
+    def finish(self) -> None: ...
+
+
+class CustomerIds:
+    """external_id -> customers.id, asked of the database once per id and remembered."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._ids: dict[str, int] = {}
+
+    @property
+    def cache(self) -> dict[str, int]:
+        """Every id looked up or added so far; read it, do not change it."""
+        return self._ids
+
+    def known(self, external_ids: Iterable[str]) -> dict[str, int]:
+        """The cache, after looking up those of `external_ids` it does not hold yet."""
+        cache = self._ids
+        missing = list({e for e in external_ids if e not in cache})
+        for start in range(0, len(missing), IN_BATCH):
+            batch = missing[start : start + IN_BATCH]
+            query = select(CUSTOMERS.c.external_id, CUSTOMERS.c.id).where(
+                CUSTOMERS.c.external_id.in_(batch)
+            )
+            cache.update(self._conn.execute(query).all())
+        return cache
+
+    def add(self, external_id: str, customer_id: int) -> None:
+        self._ids[external_id] = customer_id

@@ -1,0 +1,98 @@
+"""`feedback.csv`: NPS and CSAT answers. Unlike events, feedback never creates a customer: an
+answer from someone unknown is far more likely a wrong id than a new customer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from clmbot.importing import fields as f
+from clmbot.importing.base import CustomerIds, ImportContext, Parsed, extras, row_problem
+from clmbot.importing.bulk import Upsert
+from clmbot.importing.csvstream import Header, Row
+from clmbot.store.models import FEEDBACK_SCALES, Feedback
+
+FEEDBACK = Feedback.__table__
+# row, external id, kind, score, comment, responded_at, extra columns
+_Answer = tuple[Row, str, str, int, str | None, datetime, dict[str, str] | None]
+
+
+class FeedbackImport:
+    name: ClassVar[str] = "feedback"
+    known: ClassVar[set[str]] = {
+        "customer_external_id",
+        "kind",
+        "score",
+        "comment",
+        "responded_at",
+    }
+    required: ClassVar[set[str]] = {"customer_external_id", "kind", "score", "responded_at"}
+
+    def __init__(self, ctx: ImportContext, header: Header) -> None:
+        self.ctx = ctx
+        self.header = header
+        self.ids = CustomerIds(ctx.conn)
+        self.first_line: dict[tuple[str, str, datetime], int] = {}
+        self.upsert = Upsert(
+            ctx.conn,
+            FEEDBACK,
+            ["customer_id", "kind", "score", "comment", "responded_at", "source", "attributes"],
+            key=["customer_id", "kind", "responded_at"],
+            update=["score", "comment", "attributes"],
+        )
+
+    def _parse(self, fields: list[str]) -> tuple[str, str, int, str | None, datetime]:
+        h, ctx = self.header, self.ctx
+        ext = h.get(fields, "customer_external_id")
+        if not ext:
+            raise f.FieldError("customer_external_id is empty")
+        kind = h.get(fields, "kind").lower()
+        if kind not in FEEDBACK_SCALES:
+            raise f.FieldError(f"kind {kind!r} is not nps or csat")
+        low, high = FEEDBACK_SCALES[kind]
+        score = f.score("score", h.get(fields, "score"), low, high, kind.upper())
+        at = f.timestamp("responded_at", h.get(fields, "responded_at"), ctx.zone, ctx.now)
+        comment = h.get(fields, "comment") or None
+        if comment is not None:
+            f.text("comment", comment, 5000)
+        return ext, kind, score, comment, at
+
+    def parse(self, rows: list[Row]) -> Parsed[_Answer]:
+        out: Parsed[_Answer] = Parsed()
+        for row in rows:
+            problem = row_problem(self.header, row)
+            if problem:
+                out.rejects.append((row, problem))
+                continue
+            try:
+                ext, kind, score, comment, at = self._parse(row[1])
+            except f.FieldError as exc:
+                out.rejects.append((row, str(exc)))
+                continue
+            seen = self.first_line.get((ext, kind, at))
+            if seen is not None:
+                out.rejects.append(
+                    (row, f"same customer, kind and responded_at as line {seen}; keep one")
+                )
+                continue
+            self.first_line[(ext, kind, at)] = row[0]
+            attrs = extras(self.header, row[1]) or None
+            out.items.append((row, ext, kind, score, comment, at, attrs))
+        return out
+
+    def write(self, items: list[_Answer]) -> None:
+        ctx = self.ctx
+        ids = self.ids.known(item[1] for item in items)
+        values = []
+        for row, ext, kind, score, comment, at, attrs in items:
+            if ext not in ids:
+                ctx.reject(
+                    row, f"no customer has external_id {ext}; import them with customers.csv first"
+                )
+                continue
+            values.append((ids[ext], kind, score, comment, at, "import", attrs))
+        if ctx.writing:
+            ctx.changed += self.upsert.run(values)
+
+    def finish(self) -> None:
+        """Feedback rows are written chunk by chunk; nothing is left for the end."""

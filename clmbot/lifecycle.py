@@ -1,0 +1,227 @@
+"""Lifecycle stages: moving a customer, and the funnel.
+
+The stage history is the source of truth for "when": the funnel is computed from it as of
+any `now`, so the same call answers "this quarter" today and "last quarter" in a backtest.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from clmbot.config import LifecycleConfig
+from clmbot.store.models import Customer, StageChange
+
+DEFAULT_FUNNEL_PERIOD = timedelta(days=90)
+
+
+class UnknownStage(ValueError):
+    def __init__(self, stage: str, lifecycle: LifecycleConfig) -> None:
+        super().__init__(f"{stage!r} is not a stage; use one of: {', '.join(lifecycle.stages)}")
+        self.stage = stage
+        self.valid = lifecycle.stages
+
+
+@dataclass(frozen=True)
+class StageMove:
+    customer_id: int
+    from_stage: str
+    to_stage: str
+    at: datetime
+    by: str
+    reason: str | None
+    changed: bool
+
+
+def normalise_stage(stage: str, lifecycle: LifecycleConfig) -> str:
+    name = stage.strip().lower()
+    if name not in lifecycle.stages:
+        raise UnknownStage(stage, lifecycle)
+    return name
+
+
+def move_stage(
+    session: Session,
+    customer: Customer,
+    to_stage: str,
+    *,
+    by: str,
+    reason: str | None,
+    now: datetime,
+    lifecycle: LifecycleConfig,
+) -> StageMove:
+    """Move `customer` to `to_stage`, recording who and why; a move to the current stage is a
+    no-op (nothing written), so a repeated command or a retried request changes nothing."""
+    target = normalise_stage(to_stage, lifecycle)
+    current = customer.stage
+    if target == current:
+        return StageMove(customer.id or 0, current, target, now, by, reason, changed=False)
+    customer.stage = target
+    customer.updated_at = now
+    session.add(customer)
+    session.add(
+        StageChange(
+            customer_id=customer.id,
+            from_stage=current,
+            to_stage=target,
+            at=now,
+            by=by,
+            reason=reason or None,
+        )
+    )
+    session.flush()
+    return StageMove(customer.id or 0, current, target, now, by, reason, changed=True)
+
+
+@dataclass(frozen=True)
+class StageStats:
+    stage: str
+    customers: int  # in this stage at `now`
+    entered: int  # moves into this stage within the period
+    median_days: float | None  # median length of the stays in this stage that ended in the period
+    stays: int  # how many such stays the median is of
+
+
+@dataclass(frozen=True)
+class Conversion:
+    from_stage: str
+    to_stage: str
+    base: int  # customers in `from_stage` at some time in the period
+    converted: int  # of those, how many went on to `to_stage` or further within the period
+
+    @property
+    def rate(self) -> float | None:
+        return self.converted / self.base if self.base else None
+
+
+@dataclass(frozen=True)
+class Funnel:
+    since: datetime
+    now: datetime
+    stages: list[StageStats]
+    conversions: list[Conversion]
+
+    @property
+    def total(self) -> int:
+        return sum(s.customers for s in self.stages)
+
+
+@dataclass
+class _Stay:
+    stage: str
+    start: datetime
+    end: datetime | None  # None: still there at `now`
+
+
+def funnel(
+    session: Session, *, since: datetime, now: datetime, lifecycle: LifecycleConfig
+) -> Funnel:
+    """Customers per stage at `now`; for the period `since`..`now`, the conversion between
+    consecutive funnel stages and the median days a stay in each stage lasted.
+
+    Conversion from A to B counts the customers who were in A at any time in the period, and
+    of them those who then entered B or a later funnel stage within the period: someone who
+    skips a stage still passed through the funnel. Terminal stages (churned) end the funnel
+    and are not a conversion.
+    """
+    if since >= now:
+        raise ValueError("the period must start before it ends")
+    order = {stage: i for i, stage in enumerate(lifecycle.funnel_stages)}
+    at_now = dict.fromkeys(lifecycle.stages, 0)
+    entered = dict.fromkeys(lifecycle.stages, 0)
+    durations: dict[str, list[float]] = {s: [] for s in lifecycle.stages}
+    base = [0] * max(len(order) - 1, 0)
+    converted = [0] * max(len(order) - 1, 0)
+
+    for stays in _stays_per_customer(session, now):
+        if stays[-1].stage in at_now:
+            at_now[stays[-1].stage] += 1
+        for stay in stays:
+            if since <= stay.start <= now and stay.stage in entered:
+                entered[stay.stage] += 1
+            if stay.end is not None and since <= stay.end <= now and stay.stage in durations:
+                durations[stay.stage].append((stay.end - stay.start).total_seconds() / 86400)
+        _count_conversions(stays, order, since, base, converted)
+    for stage, count in _customers_without_history(session, now):
+        if stage in at_now:
+            at_now[stage] += count
+
+    funnel_stages = lifecycle.funnel_stages
+    return Funnel(
+        since=since,
+        now=now,
+        stages=[
+            StageStats(
+                stage=s,
+                customers=at_now[s],
+                entered=entered[s],
+                median_days=statistics.median(durations[s]) if durations[s] else None,
+                stays=len(durations[s]),
+            )
+            for s in lifecycle.stages
+        ],
+        conversions=[
+            Conversion(funnel_stages[i], funnel_stages[i + 1], base[i], converted[i])
+            for i in range(len(base))
+        ],
+    )
+
+
+def _count_conversions(
+    stays: list[_Stay],
+    order: dict[str, int],
+    since: datetime,
+    base: list[int],
+    converted: list[int],
+) -> None:
+    for i in range(len(base)):
+        in_period = [
+            k
+            for k, s in enumerate(stays)
+            if order.get(s.stage) == i and (s.end is None or s.end > since)
+        ]
+        if not in_period:
+            continue
+        base[i] += 1
+        first = in_period[0]
+        if any(order.get(s.stage, -1) > i and s.start >= since for s in stays[first + 1 :]):
+            converted[i] += 1
+
+
+def _stays_per_customer(session: Session, now: datetime) -> Iterator[list[_Stay]]:
+    """Each customer's stays in stages up to `now`, oldest first, one customer at a time."""
+    query = (
+        select(StageChange.customer_id, StageChange.to_stage, StageChange.at)
+        .where(StageChange.at <= now)
+        .order_by(StageChange.customer_id, StageChange.at, StageChange.id)
+        .execution_options(yield_per=5000)
+    )
+    current_id: int | None = None
+    stays: list[_Stay] = []
+    for customer_id, stage, at in session.execute(query):
+        if customer_id != current_id:
+            if stays:
+                yield stays
+            current_id, stays = customer_id, []
+        if stays:
+            stays[-1].end = at
+        stays.append(_Stay(stage, at, None))
+    if stays:
+        yield stays
+
+
+def _customers_without_history(session: Session, now: datetime) -> Iterable[tuple[str, int]]:
+    """Customers written without a history row (by hand, or by another tool) still count,
+    in the stage they have now."""
+    has_history = select(StageChange.id).where(StageChange.customer_id == Customer.id).exists()
+    query = (
+        select(Customer.stage, func.count())
+        .where(~has_history, Customer.created_at <= now)
+        .group_by(Customer.stage)
+    )
+    return session.execute(query).all()

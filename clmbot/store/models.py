@@ -1,0 +1,129 @@
+"""The tables. Times are aware UTC (`UTCDateTime`); keys make re-imports idempotent.
+
+Indexes follow the questions PRODUCT.md asks: look a customer up by external id, e-mail,
+Slack user or name; filter segments by stage, plan, region, owner; walk one customer's
+history, events and feedback in time order; score feedback by kind over a period.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlmodel import Field, SQLModel
+
+from clmbot.store.types import JSONDict, JSONOrNull, UTCDateTime
+
+# Named constraints: Alembic's SQLite batch mode can only alter what it can name.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# 64-bit ids on PostgreSQL; on SQLite only the exact type INTEGER aliases the rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _customer_fk() -> Column[int]:
+    return Column(
+        Integer, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=False
+    )
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customers"
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    name: str = Field(sa_column=Column(String(300), nullable=False, index=True))
+    email: str | None = Field(default=None, sa_column=Column(String(320), index=True))
+    slack_user_id: str | None = Field(default=None, sa_column=Column(String(32), index=True))
+    stage: str = Field(sa_column=Column(String(40), nullable=False, index=True))
+    owner_slack_id: str | None = Field(default=None, sa_column=Column(String(32), index=True))
+    plan: str | None = Field(default=None, sa_column=Column(String(100), index=True))
+    region: str | None = Field(default=None, sa_column=Column(String(100), index=True))
+    # Money for analytics (sums, thresholds), not accounting: a double is exact enough.
+    mrr: float | None = Field(default=None, sa_column=Column(Float))
+    signup_date: date | None = Field(default=None)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSONDict, nullable=False))
+    attributes: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONDict, nullable=False)
+    )
+    locale: str = Field(default="en", sa_column=Column(String(16), nullable=False))
+    timezone: str | None = Field(default=None, sa_column=Column(String(64)))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    forgotten_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+class StageChange(SQLModel, table=True):
+    """One move between stages. Never updated or deleted: a wrong move is undone by another."""
+
+    __tablename__ = "stage_history"
+    __table_args__ = (Index("ix_stage_history_customer_at", "customer_id", "at"),)
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    customer_id: int = Field(sa_column=_customer_fk())
+    from_stage: str | None = Field(default=None, sa_column=Column(String(40)))
+    to_stage: str = Field(sa_column=Column(String(40), nullable=False, index=True))
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+    # A Slack user id, "import", or "rule:<name>".
+    by: str = Field(sa_column=Column(String(100), nullable=False))
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class Event(SQLModel, table=True):
+    """Something a customer did. The key (customer, time, kind) makes a re-import a no-op and
+    also serves "this customer's events in time order" without a second index, which would
+    slow every bulk import."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "occurred_at", "kind", name="uq_events_customer_time_kind"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    customer_id: int = Field(sa_column=_customer_fk())
+    kind: str = Field(sa_column=Column(String(60), nullable=False))
+    occurred_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    value: float | None = Field(default=None, sa_column=Column(Float))
+    # Extra CSV columns, kept as given; NULL when the file had none.
+    attributes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONOrNull))
+
+
+class Feedback(SQLModel, table=True):
+    """An NPS (0-10) or CSAT (1-5) answer, from an import or a survey."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (
+        UniqueConstraint(
+            "customer_id", "kind", "responded_at", name="uq_feedback_customer_kind_time"
+        ),
+        Index("ix_feedback_kind_responded_at", "kind", "responded_at"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    customer_id: int = Field(sa_column=_customer_fk())
+    kind: str = Field(sa_column=Column(String(8), nullable=False))
+    score: int = Field(sa_column=Column(Integer, nullable=False))
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    responded_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    source: str = Field(sa_column=Column(String(20), nullable=False))
+    attributes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONOrNull))
+
+
+FEEDBACK_SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5)}

@@ -1,0 +1,43 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from sqlalchemy import Engine, MetaData, select
+from sqlmodel import SQLModel
+
+import clmbot.store.models  # noqa: F401  (the tables)
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple]]:
+    """Every row of every table, sorted: two equal snapshots mean two identical databases."""
+    meta = MetaData()
+    meta.reflect(engine)
+    out = {}
+    with engine.connect() as conn:
+        for table in meta.sorted_tables:
+            rows = conn.execute(select(table)).all()
+            out[table.name] = sorted(tuple(map(repr, r)) for r in rows)
+    return out
+
+
+def write_csv(path: Path, text: str) -> Path:
+    """A CSV file from a dedented literal, written as UTF-8 bytes exactly."""
+    lines = [ln.strip() for ln in text.strip().splitlines()]
+    path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    return path
+
+
+def read_rejected(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        return list(csv.DictReader(fh))
+
+
+def rows(engine: Engine, table: str, *columns: str) -> list[tuple]:
+    """Columns of a table through the models' types (aware datetimes, parsed JSON), sorted."""
+    t = SQLModel.metadata.tables[table]
+    with engine.connect() as conn:
+        query = select(*(t.c[c] for c in columns)).order_by(*(t.c[c] for c in columns))
+        return [tuple(r) for r in conn.execute(query)]

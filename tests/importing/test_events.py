@@ -1,0 +1,153 @@
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from clmbot.config import Settings
+from clmbot.importing import csvstream
+from clmbot.importing.runner import import_file
+from tests.helpers import read_rejected, rows, snapshot, write_csv
+
+EVENTS = """
+customer_external_id,kind,occurred_at,value
+A1,login,2024-05-01T10:00:00Z,
+A1,purchase,2024-05-02T09:30:00+02:00,99.50
+N1,login,2024-05-03,
+N1,Purchase,2024-04-03T08:00:00Z,12
+N2,ticket,2024-06-01T12:00:00.250Z,
+"""
+
+
+@pytest.fixture
+def with_a1(engine, settings, now, tmp_path):
+    path = write_csv(tmp_path / "customers.csv", "external_id,name,stage\nA1,Acme,retention")
+    import_file(engine, "customers", path, settings, now=now)
+
+
+def test_events_are_stored_in_utc_and_unknown_customers_created(
+    engine, settings, now, tmp_path, with_a1
+):
+    report = import_file(
+        engine, "events", write_csv(tmp_path / "events.csv", EVENTS), settings, now=now
+    )
+    assert (report.rows, report.inserted, report.rejected, report.customers_created) == (5, 5, 0, 2)
+    events = rows(engine, "events", "kind", "occurred_at", "value")
+    assert ("purchase", datetime(2024, 5, 2, 7, 30, tzinfo=UTC), 99.5) in events
+    assert ("ticket", datetime(2024, 6, 1, 12, 0, 0, 250000, tzinfo=UTC), None) in events
+    assert ("purchase", datetime(2024, 4, 3, 8, tzinfo=UTC), 12.0) in events  # kind lower-cased
+    customers = rows(engine, "customers", "external_id", "name", "stage", "signup_date")
+    # A1 existed and keeps its stage; N1 has a purchase, N2 only a ticket
+    assert customers == [
+        ("A1", "Acme", "retention", None),
+        ("N1", "N1", "purchase", date(2024, 4, 3)),  # its first event, not its first row
+        ("N2", "N2", "awareness", date(2024, 6, 1)),
+    ]
+    history = rows(engine, "stage_history", "to_stage", "at", "by", "reason")
+    assert (
+        "purchase",
+        datetime(2024, 4, 3, 8, tzinfo=UTC),
+        "import",
+        "created by import of events.csv",
+    ) in history
+
+
+def test_a_customer_settles_across_chunks(engine, settings, now, tmp_path, monkeypatch):
+    """A customer created in the first chunk by a login gets the purchase and the earlier
+    signup that later chunks reveal."""
+    monkeypatch.setattr(csvstream, "CHUNK_ROWS", 2)
+    path = write_csv(
+        tmp_path / "events.csv",
+        """
+        customer_external_id,kind,occurred_at
+        N1,login,2024-05-10T00:00:00Z
+        X9,login,2024-05-10T00:00:00Z
+        N1,login,2024-05-01T00:00:00Z
+        X9,login,2024-05-11T00:00:00Z
+        N1,purchase,2024-05-20T00:00:00Z
+        """,
+    )
+    report = import_file(engine, "events", path, settings, now=now)
+    assert report.inserted == 5 and report.customers_created == 2
+    assert rows(engine, "customers", "external_id", "stage", "signup_date") == [
+        ("N1", "purchase", date(2024, 5, 1)),
+        ("X9", "awareness", date(2024, 5, 10)),
+    ]
+    assert rows(engine, "stage_history", "to_stage", "at") == [
+        ("awareness", datetime(2024, 5, 10, tzinfo=UTC)),
+        ("purchase", datetime(2024, 5, 1, tzinfo=UTC)),
+    ]
+
+
+def test_importing_the_same_events_twice_changes_nothing(engine, settings, now, tmp_path):
+    path = write_csv(tmp_path / "events.csv", EVENTS)
+    import_file(engine, "events", path, settings, now=now)
+    before = snapshot(engine)
+    again = import_file(engine, "events", path, settings, now=now + timedelta(hours=5))
+    assert (again.inserted, again.updated, again.unchanged, again.customers_created) == (0, 0, 5, 0)
+    assert snapshot(engine) == before
+
+
+def test_a_changed_value_is_an_update(engine, settings, now, tmp_path):
+    import_file(engine, "events", write_csv(tmp_path / "e.csv", EVENTS), settings, now=now)
+    path = write_csv(
+        tmp_path / "e2.csv",
+        """
+        customer_external_id,kind,occurred_at,value
+        A1,purchase,2024-05-02T07:30:00Z,120
+        A1,login,2024-05-01T10:00:00Z,
+        A1,login,2024-07-01T10:00:00Z,
+        """,
+    )
+    report = import_file(engine, "events", path, settings, now=now)
+    assert (report.inserted, report.updated, report.unchanged) == (1, 1, 1)
+    assert ("purchase", 120.0) in rows(engine, "events", "kind", "value")
+
+
+def test_naive_times_are_in_the_team_time_zone(engine, db_url, now, tmp_path):
+    settings = Settings(database_url=db_url, timezone=ZoneInfo("Asia/Jakarta"))
+    path = write_csv(
+        tmp_path / "e.csv", "customer_external_id,kind,occurred_at\nA1,login,2024-05-01 07:00"
+    )
+    import_file(engine, "events", path, settings, now=now)
+    assert rows(engine, "events", "occurred_at") == [(datetime(2024, 5, 1, 0, 0, tzinfo=UTC),)]
+
+
+def test_extra_columns_are_kept_with_the_event(engine, settings, now, tmp_path):
+    path = write_csv(
+        tmp_path / "e.csv",
+        "customer_external_id,kind,occurred_at,value,channel\n"
+        "A1,login,2024-05-01,,ios\nA1,ticket,2024-05-02,,",
+    )
+    import_file(engine, "events", path, settings, now=now)
+    assert rows(engine, "events", "kind", "attributes") == [
+        ("login", {"channel": "ios"}),
+        ("ticket", None),
+    ]
+
+
+def test_bad_events_are_rejected_and_the_rest_imported(engine, settings, now, tmp_path):
+    path = write_csv(
+        tmp_path / "events.csv",
+        """
+        customer_external_id,kind,occurred_at,value
+        A1,login,2024-05-01T10:00:00Z,
+        A1,login,yesterday,
+        A1,login,2031-01-01,
+        A1,purchase,2024-05-02,ten
+        ,login,2024-05-01,
+        A1,,2024-05-01,
+        A1,login,2024-05-01T12:00:00+02:00,
+        A1,login,2024-05-01T11:00:00Z,,extra
+        """,
+    )
+    report = import_file(engine, "events", path, settings, now=now)
+    assert (report.rows, report.inserted, report.rejected) == (8, 1, 7)
+    reasons = [r["reason"] for r in read_rejected(tmp_path / "events.rejected.csv")]
+    assert reasons[0].startswith("line 3: occurred_at 'yesterday' is not an ISO 8601")
+    assert "in the future" in reasons[1]
+    assert "value 'ten' is not a number" in reasons[2]
+    assert "customer_external_id is empty" in reasons[3]
+    assert "kind is empty" in reasons[4]
+    # 12:00+02:00 is the same instant as line 2
+    assert "same customer, kind and occurred_at as line 2" in reasons[5]
+    assert "has 5 fields, the header has 4" in reasons[6]

@@ -1,0 +1,61 @@
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+from clmbot.store import migrate
+from clmbot.store.db import make_engine
+
+
+def test_upgrade_builds_the_schema_from_nothing(db_url):
+    engine = make_engine(db_url)
+    assert migrate.current_revision(engine) is None
+    migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    tables = set(inspect(engine).get_table_names())
+    assert {"customers", "stage_history", "events", "feedback", "alembic_version"} <= tables
+    engine.dispose()
+
+
+def test_the_models_and_the_migrations_agree(engine):
+    """Autogenerate against the migrated database finds nothing to do."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_upgrade_twice_is_harmless_and_downgrade_empties(engine):
+    migrate.upgrade(engine)
+    cfg = migrate.alembic_config(engine)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+
+
+def test_the_indexes_the_queries_need_exist(engine):
+    insp = inspect(engine)
+    customer_ix = {tuple(ix["column_names"]) for ix in insp.get_indexes("customers")}
+    wanted = {("stage",), ("email",), ("slack_user_id",), ("owner_slack_id",), ("name",)}
+    assert wanted <= customer_ix
+    uniques = {
+        t: {tuple(u["column_names"]) for u in insp.get_unique_constraints(t)}
+        for t in ("customers", "events", "feedback")
+    }
+    assert ("external_id",) in uniques["customers"]
+    assert ("customer_id", "occurred_at", "kind") in uniques["events"]
+    assert ("customer_id", "kind", "responded_at") in uniques["feedback"]
+    history_ix = {tuple(ix["column_names"]) for ix in insp.get_indexes("stage_history")}
+    assert ("customer_id", "at") in history_ix
+
+
+def test_require_current_names_the_fix(db_url):
+    engine = make_engine(db_url)
+    try:
+        migrate.require_current(engine)
+    except migrate.SchemaNotReady as exc:
+        assert "run: clmbot db upgrade" in str(exc)
+    else:
+        raise AssertionError("an empty database passed the schema check")
+    engine.dispose()

@@ -1,0 +1,252 @@
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from clmbot.cli import cli
+from tests.helpers import read_rejected, rows, write_csv
+
+REPO = Path(__file__).parents[1]
+
+
+@pytest.fixture
+def run(db_url, tmp_path, monkeypatch):
+    """`clmbot …` in an empty folder (no .env, no clmbot.toml) on the test database."""
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def invoke(*args: str, env: dict[str, str] | None = None):
+        return runner.invoke(
+            cli, list(args), env={"DATABASE_URL": db_url, **(env or {})}, catch_exceptions=False
+        )
+
+    return invoke
+
+
+@pytest.fixture
+def ready(run):
+    result = run("db", "upgrade")
+    assert result.exit_code == 0, result.stderr
+    assert "schema at revision" in result.stdout
+    return run
+
+
+def test_help_lists_the_commands():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for command in ("db", "import", "funnel", "stage"):
+        assert f"  {command} " in result.stdout
+
+
+def test_bot_py_help_lists_the_commands():
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bot.py"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    assert "import" in out.stdout and "funnel" in out.stdout
+
+
+def test_work_on_a_database_without_schema_is_refused(run, tmp_path):
+    path = write_csv(tmp_path / "c.csv", "external_id,name\nA1,Acme")
+    result = run("import", "customers", str(path))
+    assert result.exit_code == 2
+    assert "has no clmbot tables yet; run: clmbot db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_db_current_reports_the_revision(ready):
+    result = ready("db", "current")
+    assert "up to date" in result.stdout
+
+
+def test_a_bad_setting_stops_with_one_line(run):
+    result = run("funnel", env={"CLMBOT_ALERT_TIME": "25:00"})
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "clmbot: CLMBOT_ALERT_TIME=25:00 is not a time of day; use HH:MM, e.g. 09:00\n"
+    )
+
+
+def test_an_unreachable_database_is_one_line(run):
+    result = run("funnel", env={"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"})
+    assert result.exit_code == 2
+    assert result.stderr.startswith("clmbot: cannot use the database:")
+    assert result.stderr.count("\n") == 1
+
+
+def test_import_prints_the_summary_and_exits_0(ready, engine, tmp_path):
+    path = write_csv(tmp_path / "customers.csv", "external_id,name\nA1,Acme\nB2,Beta")
+    result = ready("import", "customers", str(path))
+    assert result.exit_code == 0, result.stderr
+    assert "customers: 2 rows: 2 inserted, 0 updated, 0 unchanged, 0 rejected in" in result.stdout
+    again = ready("import", "customers", str(path))
+    assert "0 inserted, 0 updated, 2 unchanged, 0 rejected" in again.stdout
+
+
+# The bad files of the foundation issue, each with its documented behaviour.
+
+
+def test_missing_required_column(ready, engine, tmp_path):
+    path = write_csv(tmp_path / "events.csv", "customer_external_id,occurred_at\nA1,2024-05-01")
+    result = ready("import", "events", str(path))
+    assert result.exit_code == 1
+    assert "required column kind missing from the header" in result.stderr
+    assert rows(engine, "events", "id") == [] and not (tmp_path / "events.rejected.csv").exists()
+
+
+def test_bad_date(ready, engine, tmp_path):
+    path = write_csv(
+        tmp_path / "events.csv",
+        "customer_external_id,kind,occurred_at\nA1,login,2024-05-01\nA1,login,2024-13-45",
+    )
+    result = ready("import", "events", str(path))
+    assert result.exit_code == 1
+    assert "1 inserted, 0 updated, 0 unchanged, 1 rejected" in result.stdout
+    assert "events.rejected.csv" in result.stdout
+    (bad,) = read_rejected(tmp_path / "events.rejected.csv")
+    assert bad["occurred_at"] == "2024-13-45"
+    assert bad["reason"].startswith("line 3: occurred_at '2024-13-45' is not an ISO 8601")
+
+
+def test_score_out_of_range(ready, engine, tmp_path):
+    ready("import", "customers", str(write_csv(tmp_path / "c.csv", "external_id,name\nA1,Acme")))
+    path = write_csv(
+        tmp_path / "feedback.csv",
+        "customer_external_id,kind,score,responded_at\nA1,csat,6,2024-05-01\nA1,nps,6,2024-05-01",
+    )
+    result = ready("import", "feedback", str(path))
+    assert result.exit_code == 1
+    (bad,) = read_rejected(tmp_path / "feedback.rejected.csv")
+    assert bad["reason"] == "line 2: score 6 is out of range; CSAT scores are 1 to 5"
+    assert rows(engine, "feedback", "kind", "score") == [("nps", 6)]
+
+
+def test_same_id_twice(ready, engine, tmp_path):
+    path = write_csv(tmp_path / "c.csv", "external_id,name\nA1,Acme\nA1,Acme Two\nB2,Beta")
+    result = ready("import", "customers", str(path))
+    assert result.exit_code == 1
+    (bad,) = read_rejected(tmp_path / "c.rejected.csv")
+    assert bad["name"] == "Acme Two"
+    assert "already appears on line 2" in bad["reason"]
+    assert rows(engine, "customers", "external_id", "name") == [("A1", "Acme"), ("B2", "Beta")]
+
+
+def test_bytes_that_are_not_utf8_are_rejected_and_kept_byte_for_byte(ready, engine, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"external_id,name\nA1,Caf\xe9 Latin-1\nB2,Caf\xc3\xa9 UTF-8\n")
+    result = ready("import", "customers", str(path))
+    assert result.exit_code == 1
+    assert rows(engine, "customers", "name") == [("Café UTF-8",)]
+    raw = (tmp_path / "c.rejected.csv").read_bytes()
+    assert b"A1,Caf\xe9 Latin-1,line 2: column 2 has bytes that are not UTF-8 (e9)" in raw
+    assert b"save the file as UTF-8" in raw
+
+
+def test_header_only_file_imports_zero_rows(ready, engine, tmp_path):
+    path = write_csv(tmp_path / "c.csv", "external_id,name")
+    result = ready("import", "customers", str(path))
+    assert result.exit_code == 0
+    assert "customers: 0 rows: 0 inserted" in result.stdout
+
+
+def test_empty_file(ready, engine, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"")
+    result = ready("import", "customers", str(path))
+    assert result.exit_code == 1
+    assert "c.csv is empty; it needs a header row: external_id, name" in result.stderr
+
+
+def test_excel_bom_and_crlf_are_fine(ready, engine, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_bytes(b"\xef\xbb\xbfexternal_id,Name\r\nA1,Acme\r\n")
+    result = ready("import", "customers", str(path))
+    assert result.exit_code == 0, result.stdout
+    assert rows(engine, "customers", "external_id", "name") == [("A1", "Acme")]
+
+
+def test_missing_file_is_a_usage_error(ready, tmp_path):
+    result = ready("import", "customers", str(tmp_path / "nope.csv"))
+    assert result.exit_code == 2
+    assert "nope.csv: no such file" in result.stderr
+
+
+def test_unknown_kind_is_a_usage_error(ready, tmp_path):
+    result = ready("import", "orders", str(tmp_path / "x.csv"))
+    assert result.exit_code == 2
+    assert "'orders' is not one of 'customers', 'events', 'feedback'" in result.stderr
+
+
+def test_strict_exits_1_and_imports_nothing(ready, engine, tmp_path):
+    path = write_csv(tmp_path / "c.csv", "external_id,name,email\nA1,Acme,a@b.co\nB2,Beta,nope")
+    result = ready("import", "customers", str(path), "--strict")
+    assert result.exit_code == 1
+    assert "nothing imported (--strict): 1 of 2 rows rejected" in result.stdout
+    assert rows(engine, "customers", "id") == []
+
+
+def test_stage_and_funnel(ready, engine, tmp_path):
+    ready(
+        "import",
+        "customers",
+        str(write_csv(tmp_path / "c.csv", "external_id,name,stage\nA1,Acme,purchase")),
+    )
+    moved = ready("stage", "acme", "retention", "renewed", "for", "2027", "--by", "U0ADMIN")
+    assert moved.exit_code == 0, moved.stderr
+    assert moved.stdout == "Acme moved from purchase to retention (renewed for 2027).\n"
+    again = ready("stage", "A1", "retention")
+    assert again.stdout == "Acme is already in retention; nothing changed.\n"
+    bad = ready("stage", "A1", "vip")
+    assert bad.exit_code == 2 and "'vip' is not a stage; use one of: awareness" in bad.stderr
+    nobody = ready("stage", "Zeta", "retention")
+    assert nobody.exit_code == 2 and "no customer matches 'Zeta'" in nobody.stderr
+    funnel = ready("funnel", "--since", "30d")
+    assert funnel.exit_code == 0
+    assert "Funnel on" in funnel.stdout and "purchase → retention" in funnel.stdout
+    assert "100%  (1 of 1)" in funnel.stdout
+    bad_since = ready("funnel", "--since", "last week")
+    assert bad_since.exit_code == 2 and "not a date or a duration" in bad_since.stderr
+
+
+def test_progress_bar_on_a_terminal(db_url, tmp_path):
+    """On a terminal, stderr shows a progress bar; the summary still goes to stdout."""
+    path = write_csv(tmp_path / "c.csv", "external_id,name\nA1,Acme")
+    env = {**os.environ, "DATABASE_URL": db_url}
+    subprocess.run(
+        [sys.executable, "-m", "clmbot.cli", "db", "upgrade"],
+        env=env,
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+    )
+    leader, follower = pty.openpty()
+    out = subprocess.run(
+        [sys.executable, "-m", "clmbot.cli", "import", "customers", str(path)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+        timeout=60,
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    assert out.returncode == 0
+    assert b"importing c.csv" in shown and b"100%" in shown
+    assert "1 inserted" in out.stdout

@@ -1,0 +1,34 @@
+from datetime import UTC, datetime
+
+from clmbot.lifecycle import Conversion, Funnel, StageMove, StageStats
+from clmbot.text import funnel_text, move_text
+
+
+def test_funnel_text_shows_counts_medians_and_rates():
+    result = Funnel(
+        since=datetime(2026, 8, 26, tzinfo=UTC),
+        now=datetime(2026, 11, 24, tzinfo=UTC),
+        stages=[
+            StageStats("awareness", 1200, 300, 12.25, 40),
+            StageStats("purchase", 80, 20, None, 0),
+        ],
+        conversions=[
+            Conversion("awareness", "purchase", 400, 100),
+            Conversion("purchase", "retention", 0, 0),
+        ],
+    )
+    text = funnel_text(result, UTC)
+    assert text.splitlines()[0] == (
+        "Funnel on 2026-11-24: 1,280 customers. Period 2026-08-26 to 2026-11-24 (90 days)."
+    )
+    assert "awareness           1,200      300   12.2 (of 40)" in text
+    assert "awareness → purchase   25%  (100 of 400)" in text
+    assert "purchase → retention     —  (0 of 0)" in text
+
+
+def test_move_text():
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    assert move_text(StageMove(1, "a", "b", at, "U1", "why", True), "Acme") == (
+        "Acme moved from a to b (why)."
+    )
+    assert "already in b" in move_text(StageMove(1, "b", "b", at, "U1", None, False), "Acme")
