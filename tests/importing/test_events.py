@@ -151,3 +151,24 @@ def test_bad_events_are_rejected_and_the_rest_imported(engine, settings, now, tm
     # 12:00+02:00 is the same instant as line 2
     assert "same customer, kind and occurred_at as line 2" in reasons[5]
     assert "has 5 fields, the header has 4" in reasons[6]
+
+
+def test_strict_rolls_back_chunks_already_written(engine, settings, now, tmp_path, monkeypatch):
+    """The bad row is in the last chunk: the chunks before it, and the customers they
+    created, must not survive."""
+    monkeypatch.setattr(csvstream, "CHUNK_ROWS", 2)
+    path = write_csv(
+        tmp_path / "events.csv",
+        """
+        customer_external_id,kind,occurred_at
+        N1,login,2024-05-10T00:00:00Z
+        N2,purchase,2024-05-10T00:00:00Z
+        N3,login,2024-05-01T00:00:00Z
+        N1,login,not-a-date
+        """,
+    )
+    report = import_file(engine, "events", path, settings, now=now, strict=True)
+    assert report.strict_aborted and report.rejected == 1 and report.customers_created == 0
+    assert rows(engine, "events", "id") == []
+    assert rows(engine, "customers", "id") == []
+    assert rows(engine, "stage_history", "id") == []
