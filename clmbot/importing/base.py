@@ -3,14 +3,16 @@ look-up by external id that events and feedback need."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from clmbot.config import LifecycleConfig
 from clmbot.importing.csvstream import Header, RejectWriter, Row, not_utf8
@@ -20,6 +22,14 @@ T = TypeVar("T")
 CUSTOMERS = Customer.__table__
 # Stay far below SQLite's limit on bound parameters in one statement.
 IN_BATCH = 500
+
+
+@dataclass
+class CheckingStats:
+    """How the rows were checked: for the report, and the benchmark's memory figure."""
+
+    second_process: bool = False
+    checker_peak_rss_mb: float | None = None
 
 
 @dataclass
@@ -36,6 +46,7 @@ class ImportReport:
     rejected_path: Path | None = None
     strict_aborted: bool = False
     notes: list[str] = field(default_factory=list)
+    checking: CheckingStats = field(default_factory=CheckingStats)
 
     @property
     def ok(self) -> bool:
@@ -62,6 +73,33 @@ class ImportReport:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class ParseContext:
+    """What checking rows needs, and nothing more: small and picklable, since the rows of a
+    large file are checked in a second process (see runner)."""
+
+    now: datetime
+    zone: ZoneInfo
+    lifecycle: LifecycleConfig
+    dialect: str  # "sqlite" or "postgresql": the form some values are bound in
+
+    def bind_processor(self, table: Table, column: str) -> Callable[[Any], Any]:
+        """What turns a value of `column` into the driver's form (identity if nothing)."""
+        dialect = _DIALECTS[self.dialect]
+        proc = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+        return proc or _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+_DIALECTS: dict[str, Dialect] = {
+    "sqlite": sqlite.dialect(),
+    "postgresql": postgresql.psycopg.dialect(),
+}
+
+
 @dataclass
 class ImportContext:
     conn: Connection
@@ -74,6 +112,9 @@ class ImportContext:
     strict: bool = False
     # Rows a bulk upsert inserted or changed (the driver's count), for the report.
     changed: int = 0
+
+    def parse_context(self) -> ParseContext:
+        return ParseContext(self.now, self.zone, self.lifecycle, self.conn.dialect.name)
 
     def reject(self, row: Row, reason: str) -> None:
         self.rejects.write(row, reason)
@@ -111,16 +152,24 @@ def extras(header: Header, fields: list[str]) -> dict[str, str]:
     return {name: fields[pos].strip() for name, pos in header.extras if fields[pos].strip()}
 
 
+class RowChecker(Protocol):
+    """Checks the rows of one kind of file, a chunk at a time, without the database: it may
+    run in another process than the import (see runner)."""
+
+    def __init__(self, header: Header, pctx: ParseContext) -> None: ...
+    def parse(self, rows: list[Row]) -> Parsed[Any]: ...
+
+
 class ImportKind(Protocol):
-    """One kind of file. `parse` checks a chunk without the database (so it can be tested,
-    and timed, on its own); `write` and `finish` run inside the import's transaction."""
+    """One kind of file: its columns, its row checker, and the writing of checked rows
+    inside the import's transaction."""
 
     name: ClassVar[str]
     known: ClassVar[set[str]]
     required: ClassVar[set[str]]
+    checker: ClassVar[type[RowChecker]]
 
     def __init__(self, ctx: ImportContext, header: Header) -> None: ...
-    def parse(self, rows: list[Row]) -> Parsed[Any]: ...
     def write(self, items: list[Any]) -> None: ...
     def finish(self) -> None: ...
 

@@ -32,7 +32,8 @@ class Upsert:
         update: Sequence[str],
         prebound: Sequence[str] = (),
     ) -> None:
-        """`prebound` columns come already in the driver's form (see `binder`)."""
+        """`prebound` columns come already in the driver's form
+        (see `ParseContext.bind_processor`)."""
         self.conn = conn
         self._prebound = set(prebound)
         self.table = table
@@ -80,11 +81,6 @@ class Upsert:
             sql.SQL(", ").join(map(sql.Identifier, self.columns)),
         )
         self._processors = self._bind_processors()
-
-    def binder(self, column: str) -> Callable[[Any], Any]:
-        """What turns a value of `column` into the driver's form (identity if nothing)."""
-        proc = self.table.c[column].type.dialect_impl(self.dialect).bind_processor(self.dialect)
-        return proc or (lambda value: value)
 
     def _bind_processors(self) -> list[Callable[[Any], Any] | None]:
         return [

@@ -12,7 +12,15 @@ from typing import Any, ClassVar
 from sqlalchemy import bindparam, insert, select, update
 
 from clmbot.importing import fields as f
-from clmbot.importing.base import CUSTOMERS, IN_BATCH, ImportContext, Parsed, extras, row_problem
+from clmbot.importing.base import (
+    CUSTOMERS,
+    IN_BATCH,
+    ImportContext,
+    ParseContext,
+    Parsed,
+    extras,
+    row_problem,
+)
 from clmbot.importing.csvstream import Header, Row
 from clmbot.store.models import StageChange
 
@@ -34,33 +42,15 @@ _FIELDS = (
 )
 
 
-class CustomersImport:
-    name: ClassVar[str] = "customers"
-    known: ClassVar[set[str]] = {
-        "external_id",
-        "name",
-        "email",
-        "slack_user_id",
-        "stage",
-        "owner_slack_id",
-        "plan",
-        "region",
-        "mrr",
-        "signup_date",
-        "tags",
-        "locale",
-        "timezone",
-    }
-    required: ClassVar[set[str]] = {"external_id", "name"}
-
-    def __init__(self, ctx: ImportContext, header: Header) -> None:
-        self.ctx = ctx
+class CustomersChecker:
+    def __init__(self, header: Header, pctx: ParseContext) -> None:
         self.header = header
+        self.now = pctx.now
+        self.stages = pctx.lifecycle.stages
         self.first_line: dict[str, int] = {}
-        self.stages = ctx.lifecycle.stages
 
     def _parse(self, fields: list[str]) -> dict[str, Any]:
-        h, now = self.header, self.ctx.now
+        h, now = self.header, self.now
         external_id = h.get(fields, "external_id")
         if not external_id:
             raise f.FieldError("external_id is empty; every customer needs one")
@@ -123,6 +113,17 @@ class CustomersImport:
             self.first_line[ext] = row[0]
             out.items.append(values)
         return out
+
+
+class CustomersImport:
+    name: ClassVar[str] = "customers"
+    known: ClassVar[set[str]] = {"external_id", "tags", *_FIELDS}
+    required: ClassVar[set[str]] = {"external_id", "name"}
+    checker: ClassVar[type[CustomersChecker]] = CustomersChecker
+
+    def __init__(self, ctx: ImportContext, header: Header) -> None:
+        self.ctx = ctx
+        self.header = header
 
     def _existing(self, external_ids: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

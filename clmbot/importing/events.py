@@ -18,6 +18,7 @@ from clmbot.importing.base import (
     CUSTOMERS,
     CustomerIds,
     ImportContext,
+    ParseContext,
     Parsed,
     extras,
     row_problem,
@@ -29,8 +30,9 @@ from clmbot.store.models import Event, StageChange
 EVENTS = Event.__table__
 HISTORY = StageChange.__table__
 PURCHASE = "purchase"
-# external id, kind, occurred_at, occurred_at as bound, value, extra columns
-_Event = tuple[str, str, datetime, Any, float | None, dict[str, str] | None]
+# external id, kind, occurred_at as bound (text on SQLite), value, extra columns. No datetime:
+# rows cross a process boundary, and pickling a datetime costs five times its text.
+_Event = tuple[str, str, Any, float | None, dict[str, str] | None]
 
 
 @dataclass
@@ -45,43 +47,24 @@ class _Created:
     written_signup: datetime | None = None
 
 
-class EventsImport:
-    name: ClassVar[str] = "events"
-    known: ClassVar[set[str]] = {"customer_external_id", "kind", "occurred_at", "value"}
-    required: ClassVar[set[str]] = {"customer_external_id", "kind", "occurred_at"}
-
-    def __init__(self, ctx: ImportContext, header: Header) -> None:
-        self.ctx = ctx
+class EventsChecker:
+    def __init__(self, header: Header, pctx: ParseContext) -> None:
         self.header = header
-        self.ids = CustomerIds(ctx.conn)
-        self.created: dict[str, _Created] = {}
+        self.pctx = pctx
         # hash of (customer, time, kind) -> first line; a hash keeps a million keys in ~100 MB.
         self.first_line: dict[int, int] = {}
-        # Attributes only when the file has extra columns: fewer values to bind per row, and a
-        # file without them leaves attributes from an earlier file alone.
-        extra = ["attributes"] if header.extras else []
-        self.upsert = Upsert(
-            ctx.conn,
-            EVENTS,
-            ["customer_id", "kind", "occurred_at", "value", *extra],
-            key=["customer_id", "occurred_at", "kind"],
-            update=["value", *extra],
-            prebound=["occurred_at", "value"],  # bound below; value is a float already
-        )
-        self.bind_time = self.upsert.binder("occurred_at")
-        self.sqlite = ctx.conn.dialect.name == "sqlite"
-        stages = ctx.lifecycle.stages
-        self.purchase_stage = PURCHASE if PURCHASE in stages else ctx.lifecycle.first_stage
+        self.bind_time = pctx.bind_processor(EVENTS, "occurred_at")
+        self.sqlite = pctx.dialect == "sqlite"
 
     def parse(self, rows: list[Row]) -> Parsed[_Event]:
-        ctx, header = self.ctx, self.header
+        pctx, header = self.pctx, self.header
         i_ext = header.index["customer_external_id"]
         i_kind = header.index["kind"]
         i_time = header.index["occurred_at"]
         i_value = header.index.get("value")
         ncols = len(header.names)
         has_extras = bool(header.extras)
-        zone, latest = ctx.zone, ctx.now + f.FUTURE_SLACK
+        zone, latest = pctx.zone, pctx.now + f.FUTURE_SLACK
         first_line = self.first_line
         fromiso = datetime.fromisoformat
         bind_time, sqlite_text = self.bind_time, self.sqlite
@@ -113,7 +96,7 @@ class EventsImport:
                     if at > latest:
                         raise ValueError
                 except ValueError:
-                    at = f.timestamp("occurred_at", raw_time, zone, ctx.now)  # says why
+                    at = f.timestamp("occurred_at", raw_time, zone, pctx.now)  # says why
                 if sqlite_text and len(raw_time) == 20 and raw_time[19] == "Z":
                     # 2024-05-01T10:00:00Z, checked above, is the stored text but for two
                     # cuts: formatting the datetime instead costs more than the insert.
@@ -133,8 +116,35 @@ class EventsImport:
                 continue
             first_line[key] = line
             attrs = (extras(header, cells) or None) if has_extras else None
-            good.append((ext, kind, at, stored, value, attrs))
+            good.append((ext, kind, stored, value, attrs))
         return out
+
+
+class EventsImport:
+    name: ClassVar[str] = "events"
+    known: ClassVar[set[str]] = {"customer_external_id", "kind", "occurred_at", "value"}
+    required: ClassVar[set[str]] = {"customer_external_id", "kind", "occurred_at"}
+    checker: ClassVar[type[EventsChecker]] = EventsChecker
+
+    def __init__(self, ctx: ImportContext, header: Header) -> None:
+        self.ctx = ctx
+        self.header = header
+        self.ids = CustomerIds(ctx.conn)
+        self.created: dict[str, _Created] = {}
+        # Attributes only when the file has extra columns: fewer values to bind per row, and a
+        # file without them leaves attributes from an earlier file alone.
+        extra = ["attributes"] if header.extras else []
+        self.upsert = Upsert(
+            ctx.conn,
+            EVENTS,
+            ["customer_id", "kind", "occurred_at", "value", *extra],
+            key=["customer_id", "occurred_at", "kind"],
+            update=["value", *extra],
+            prebound=["occurred_at", "value"],  # bound by the checker; value is a float
+        )
+        self.sqlite = ctx.conn.dialect.name == "sqlite"
+        stages = ctx.lifecycle.stages
+        self.purchase_stage = PURCHASE if PURCHASE in stages else ctx.lifecycle.first_stage
 
     def write(self, items: list[_Event]) -> None:
         if not self.ctx.writing:
@@ -144,9 +154,9 @@ class EventsImport:
         if missing or self.created:
             self._settle_customers(items, missing)
         if self.header.extras:
-            rows = [(ids[e], kind, at, value, attrs) for e, kind, _, at, value, attrs in items]
+            rows = [(ids[e], kind, at, value, attrs) for e, kind, at, value, attrs in items]
         else:
-            rows = [(ids[e], kind, at, value) for e, kind, _, at, value, _ in items]
+            rows = [(ids[e], kind, at, value) for e, kind, at, value, _ in items]
         self.ctx.changed += self.upsert.run(rows)
 
     def _settle_customers(self, items: list[_Event], missing: set[str]) -> None:
@@ -154,9 +164,10 @@ class EventsImport:
         the file says about every customer this import created."""
         known = self.ids.known(missing)
         news: dict[str, _Created] = {}
-        for ext, kind, at, _, _, _ in items:
+        for ext, kind, stored, _, _ in items:
             if ext in known and ext not in self.created:
                 continue
+            at = self._instant(stored)
             seen = self.created.get(ext) or news.get(ext)
             if seen is None:
                 news[ext] = _Created(signup=at, purchased=kind == PURCHASE)
@@ -165,6 +176,12 @@ class EventsImport:
                 seen.purchased = seen.purchased or kind == PURCHASE
         if news:
             self._create(news)
+
+    def _instant(self, stored: Any) -> datetime:
+        """The aware datetime of a bound time (SQLite's text, PostgreSQL's datetime)."""
+        if self.sqlite:
+            return datetime.fromisoformat(stored).replace(tzinfo=UTC)
+        return stored
 
     def _create(self, news: dict[str, _Created]) -> None:
         ctx = self.ctx

@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import ClassVar
 
 from clmbot.importing import fields as f
-from clmbot.importing.base import CustomerIds, ImportContext, Parsed, extras, row_problem
+from clmbot.importing.base import (
+    CustomerIds,
+    ImportContext,
+    ParseContext,
+    Parsed,
+    extras,
+    row_problem,
+)
 from clmbot.importing.bulk import Upsert
 from clmbot.importing.csvstream import Header, Row
 from clmbot.store.models import FEEDBACK_SCALES, Feedback
@@ -17,32 +24,14 @@ FEEDBACK = Feedback.__table__
 _Answer = tuple[Row, str, str, int, str | None, datetime, dict[str, str] | None]
 
 
-class FeedbackImport:
-    name: ClassVar[str] = "feedback"
-    known: ClassVar[set[str]] = {
-        "customer_external_id",
-        "kind",
-        "score",
-        "comment",
-        "responded_at",
-    }
-    required: ClassVar[set[str]] = {"customer_external_id", "kind", "score", "responded_at"}
-
-    def __init__(self, ctx: ImportContext, header: Header) -> None:
-        self.ctx = ctx
+class FeedbackChecker:
+    def __init__(self, header: Header, pctx: ParseContext) -> None:
         self.header = header
-        self.ids = CustomerIds(ctx.conn)
+        self.pctx = pctx
         self.first_line: dict[tuple[str, str, datetime], int] = {}
-        self.upsert = Upsert(
-            ctx.conn,
-            FEEDBACK,
-            ["customer_id", "kind", "score", "comment", "responded_at", "source", "attributes"],
-            key=["customer_id", "kind", "responded_at"],
-            update=["score", "comment", "attributes"],
-        )
 
     def _parse(self, fields: list[str]) -> tuple[str, str, int, str | None, datetime]:
-        h, ctx = self.header, self.ctx
+        h, ctx = self.header, self.pctx
         ext = h.get(fields, "customer_external_id")
         if not ext:
             raise f.FieldError("customer_external_id is empty")
@@ -79,6 +68,30 @@ class FeedbackImport:
             attrs = extras(self.header, row[1]) or None
             out.items.append((row, ext, kind, score, comment, at, attrs))
         return out
+
+
+class FeedbackImport:
+    name: ClassVar[str] = "feedback"
+    known: ClassVar[set[str]] = {
+        "customer_external_id",
+        "kind",
+        "score",
+        "comment",
+        "responded_at",
+    }
+    required: ClassVar[set[str]] = {"customer_external_id", "kind", "score", "responded_at"}
+    checker: ClassVar[type[FeedbackChecker]] = FeedbackChecker
+
+    def __init__(self, ctx: ImportContext, header: Header) -> None:
+        self.ctx = ctx
+        self.ids = CustomerIds(ctx.conn)
+        self.upsert = Upsert(
+            ctx.conn,
+            FEEDBACK,
+            ["customer_id", "kind", "score", "comment", "responded_at", "source", "attributes"],
+            key=["customer_id", "kind", "responded_at"],
+            update=["score", "comment", "attributes"],
+        )
 
     def write(self, items: list[_Answer]) -> None:
         ctx = self.ctx

@@ -14,18 +14,14 @@ from pathlib import Path
 from sqlalchemy import Engine, Table
 
 from clmbot.config import Settings
-from clmbot.importing.base import ImportContext, ImportKind, ImportReport
+from clmbot.importing.base import ImportContext, ImportReport
 from clmbot.importing.bulk import count_rows
+from clmbot.importing.checking import checked_chunks
 from clmbot.importing.csvstream import CsvSource, FileProblem, RejectWriter, rejected_path
-from clmbot.importing.customers import CustomersImport
-from clmbot.importing.events import EVENTS, EventsImport
-from clmbot.importing.feedback import FEEDBACK, FeedbackImport
+from clmbot.importing.events import EVENTS
+from clmbot.importing.feedback import FEEDBACK
+from clmbot.importing.kinds import KINDS
 
-KINDS: dict[str, type[ImportKind]] = {
-    "customers": CustomersImport,
-    "events": EventsImport,
-    "feedback": FeedbackImport,
-}
 # Kinds whose inserts are counted as the table's growth (their writes are bulk upserts).
 _COUNTED: dict[str, Table] = {"events": EVENTS, "feedback": FEEDBACK}
 
@@ -85,18 +81,20 @@ def import_file(
                 strict=strict,
             )
             importer = importer_cls(ctx, source.header)
+            pctx = ctx.parse_context()
+            checker = importer_cls.checker(source.header, pctx)
             valid = 0
-            for chunk in source.chunks():
-                parsed = importer.parse(chunk)
+            for checked in checked_chunks(source, kind, checker, pctx, report.checking):
+                parsed = checked.parsed
                 for row, reason in parsed.rejects:
                     ctx.reject(row, reason)
-                report.rows += len(chunk)
+                report.rows += checked.rows
                 rejected_before = report.rejected
                 if parsed.items:
                     importer.write(parsed.items)
                 valid += len(parsed.items) - (report.rejected - rejected_before)
                 if progress:
-                    progress(source.position, source.size)
+                    progress(checked.position, source.size)
             importer.finish()
             if strict and report.rejected:
                 conn.rollback()
