@@ -8,6 +8,11 @@ and the peak resident memory of the import (measured before the baseline builds 
 the importing process's and the row-checking process's added up.
 
     python bench/bench_import.py [--events 1000000] [--customers 50000] [--dir DIR]
+                                 [--postgres postgresql://postgres@127.0.0.1:5432/test]
+
+With --postgres, the same file is also imported into a fresh schema of that database and
+compared with a bare `COPY` of the same rows into a copy of the events table (`LIKE events
+INCLUDING ALL`): the fastest load PostgreSQL has, so a ratio there is a floor, not a target.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import text
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.schema import CreateTable
 
@@ -105,11 +111,56 @@ def baseline(db: Path, ev_path: Path) -> float:
     return seconds
 
 
+def postgres(url: str, cust_path: Path, ev_path: Path) -> None:
+    schema = "clmbot_bench"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    settings = Settings(database_url=url)
+    try:
+        upgrade(engine)
+        import_file(engine, "customers", cust_path, settings, now=NOW)
+        events = import_file(engine, "events", ev_path, settings, now=NOW)
+        print(f"postgresql events import: {events.summary()}")
+        with engine.begin() as conn:
+            ids = dict(conn.execute(text("SELECT external_id, id FROM customers")).all())
+            conn.execute(text("CREATE TABLE baseline_events (LIKE events INCLUDING ALL)"))
+        rows = []
+        with ev_path.open(newline="") as fh:
+            reader = csv.reader(fh)
+            next(reader)
+            for ext, kind, at, value in reader:
+                stamp = datetime.fromisoformat(at)
+                rows.append((ids[ext], kind, stamp, float(value) if value else None))
+        raw = engine.raw_connection()
+        try:
+            started = time.perf_counter()
+            with raw.driver_connection.cursor() as cur:
+                copy_sql = "COPY baseline_events (customer_id, kind, occurred_at, value) FROM STDIN"
+                with cur.copy(copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            raw.commit()
+            base = time.perf_counter() - started
+        finally:
+            raw.close()
+        print(f"postgresql baseline COPY: {base:.2f} s")
+        print(f"postgresql ratio (import / COPY): {events.seconds / base:.2f}")
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--customers", type=int, default=50_000)
     parser.add_argument("--dir", type=Path, help="where to write (default: a temp dir)")
+    parser.add_argument("--postgres", metavar="URL", help="also measure on this PostgreSQL")
     args = parser.parse_args()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="clmbot-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -151,6 +202,8 @@ def main() -> int:
         f"({rss_before:.0f} MB before the events import) + the row checker {checker:.0f} MB "
         f"(rows checked {where})   target < 500 MB"
     )
+    if args.postgres:
+        postgres(args.postgres, cust_path, ev_path)
     return 0
 
 
