@@ -18,10 +18,11 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from clmbot.commands import Actor, move_customer
 from clmbot.config import ConfigError, Settings, load_settings
 from clmbot.customers import find_customers
 from clmbot.importing.runner import KINDS, FileProblem, import_file
-from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD, UnknownStage, funnel, move_stage
+from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD, UnknownStage, funnel
 from clmbot.periods import PeriodError, parse_since
 from clmbot.store import migrate
 from clmbot.store.db import make_engine, session_scope
@@ -187,16 +188,50 @@ def stage_command(
             _no_unique_customer(
                 ref, [f"{c.name} ({c.external_id})" for c in found.matches], found.more
             )
-        move = move_stage(
+        actor = Actor(by or f"cli:{getpass.getuser()}", is_admin=True, channel="cli")
+        move = move_customer(
             session,
             customer,
             stage,
-            by=by or f"cli:{getpass.getuser()}",
+            actor=actor,
+            ref=ref,
             reason=" ".join(reason) or None,
             now=now(),
-            lifecycle=settings.lifecycle,
+            settings=settings,
         )
         click.echo(move_text(move, customer.name))
+
+
+@cli.command("run")
+@click.option(
+    "--http",
+    "http_mode",
+    is_flag=True,
+    help="HTTP mode (POST /slack/events) even when SLACK_APP_TOKEN is set.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="HTTP mode port (default: PORT, else 3000; 0 picks a free one).",
+)
+@pass_runtime
+def run_command(rt: Runtime, http_mode: bool, port: int | None) -> None:
+    """The bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP mode."""
+    from clmbot.slack.runner import StartError, configure_logging, run_bot
+
+    settings = rt.settings
+    configure_logging()
+    try:
+        code = run_bot(
+            settings,
+            http=http_mode or not settings.slack_app_token,
+            port=port,
+            announce=lambda line: click.echo(f"clmbot: {line}", err=True),
+        )
+    except StartError as exc:
+        raise Failure(str(exc)) from None
+    sys.exit(code)
 
 
 def _no_unique_customer(ref: str, names: list[str], more: bool) -> NoReturn:

@@ -71,6 +71,8 @@ class Settings:
     team: tuple[str, ...] = ()
     admins: tuple[str, ...] = ()
     port: int = 3000
+    # Bring the schema up to date when the bot starts; off, the start refuses a stale schema.
+    auto_migrate: bool = True
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
 
     @property
@@ -118,6 +120,7 @@ def load_settings(
         team=_ids("CLMBOT_TEAM", get("CLMBOT_TEAM")),
         admins=_ids("CLMBOT_ADMINS", get("CLMBOT_ADMINS")),
         port=_port(get("PORT") or "3000"),
+        auto_migrate=_flag("CLMBOT_AUTO_MIGRATE", get("CLMBOT_AUTO_MIGRATE") or "true"),
         lifecycle=lifecycle,
     )
 
@@ -154,6 +157,15 @@ def _port(value: str) -> int:
     if value.isdigit() and 0 < int(value) < 65536:
         return int(value)
     raise ConfigError(f"PORT={value} is not a port number; use a number from 1 to 65535")
+
+
+def _flag(name: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={value} is not true or false; use true or false")
 
 
 def _url(value: str | None) -> str | None:

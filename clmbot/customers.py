@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -59,3 +60,23 @@ def find_customers(session: Session, ref: str, *, limit: int = MAX_MATCHES) -> L
         .limit(limit + 1)
     ).all()
     return Lookup(ref, list(found[:limit]), len(found) > limit)
+
+
+def closest_names(session: Session, ref: str, *, count: int = 3) -> list[str]:
+    """Names that look like `ref`, for "no customer matches …; did you mean …".
+
+    Compares against every active customer's name: fine for the tens of thousands of
+    customers a retention team has; a trigram index would be the next step beyond that.
+    """
+    names = session.scalars(select(Customer.name).where(Customer.forgotten_at.is_(None))).all()
+    by_lower = {name.lower(): name for name in names}
+    lowered = ref.strip().lower()
+    close = difflib.get_close_matches(lowered, list(by_lower), n=count, cutoff=0.5)
+    if len(close) < count:  # a typo in the first word of a longer name
+        heads = {n.split()[0]: n for n in by_lower if n.split()}
+        close += [
+            heads[h]
+            for h in difflib.get_close_matches(lowered, list(heads), n=count, cutoff=0.6)
+            if heads[h] not in close
+        ]
+    return [by_lower[c] for c in close[:count]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from clmbot.lifecycle import Funnel, StageMove
+from clmbot.profile import Profile
 
 
 def day(at: datetime, zone: tzinfo) -> str:
@@ -40,3 +41,25 @@ def move_text(move: StageMove, name: str) -> str:
         return f"{name} is already in {move.to_stage}; nothing changed."
     why = f" ({move.reason})" if move.reason else ""
     return f"{name} moved from {move.from_stage} to {move.to_stage}{why}."
+
+
+def profile_text(profile: Profile, zone: tzinfo) -> str:
+    c = profile.customer
+    lines = [f"{c.name} ({c.external_id})", f"stage: {c.stage}"]
+    if profile.stage_since:
+        lines[-1] += f" since {day(profile.stage_since, zone)}"
+    lines.append(f"owner: {c.owner_slack_id or '—'}; plan: {c.plan or '—'}; MRR: {money(c.mrr)}")
+    if profile.last_activity:
+        lines.append(
+            f"last activity: {profile.last_activity.kind} on {day(profile.last_activity.at, zone)}"
+        )
+    for label, answer in (("NPS", profile.latest_nps), ("CSAT", profile.latest_csat)):
+        if answer is not None:
+            lines.append(f"latest {label}: {answer.score} on {day(answer.responded_at, zone)}")
+    return "\n".join(lines)
+
+
+def money(amount: float | None) -> str:
+    if amount is None:
+        return "—"
+    return f"{amount:,.2f}".removesuffix(".00")

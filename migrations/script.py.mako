@@ -9,9 +9,9 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
-
-import clmbot.store.types
+from sqlalchemy import Text  # autogenerate writes JSONB(astext_type=Text()) without a prefix
 ${imports if imports else ""}
+import clmbot.store.types
 
 revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}

@@ -38,7 +38,7 @@ def ready(run):
 def test_help_lists_the_commands():
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for command in ("db", "import", "funnel", "stage"):
+    for command in ("db", "import", "funnel", "stage", "run"):
         assert f"  {command} " in result.stdout
 
 
@@ -203,6 +203,7 @@ def test_stage_and_funnel(ready, engine, tmp_path):
     assert moved.stdout == "Acme moved from purchase to retention (renewed for 2027).\n"
     again = ready("stage", "A1", "retention")
     assert again.stdout == "Acme is already in retention; nothing changed.\n"
+    assert rows(engine, "audit_log", "actor", "action", "channel") == [("U0ADMIN", "stage", "cli")]
     bad = ready("stage", "A1", "vip")
     assert bad.exit_code == 2 and "'vip' is not a stage; use one of: awareness" in bad.stderr
     nobody = ready("stage", "Zeta", "retention")

@@ -71,6 +71,7 @@ def test_env_example_lists_every_variable():
         "CLMBOT_TEAM",
         "CLMBOT_ADMINS",
         "PORT",
+        "CLMBOT_AUTO_MIGRATE",
     ):
         line = next(
             (ln for ln in example.splitlines() if ln.lstrip("# ").startswith(name + "=")), None
@@ -139,3 +140,10 @@ def test_a_broken_clmbot_toml_stops_with_one_line(tmp_path, toml, expected):
     assert expected in str(err.value)
     assert "clmbot.toml" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_auto_migrate_is_on_by_default_and_can_be_turned_off(tmp_path):
+    assert settings_from({}, tmp_path).auto_migrate is True
+    assert settings_from({"CLMBOT_AUTO_MIGRATE": "false"}, tmp_path).auto_migrate is False
+    with pytest.raises(ConfigError, match="CLMBOT_AUTO_MIGRATE=maybe is not true or false"):
+        settings_from({"CLMBOT_AUTO_MIGRATE": "maybe"}, tmp_path)

@@ -34,6 +34,9 @@ def normalise_url(url: str) -> str:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
+    if url.startswith("postgresql"):
+        # libpq waits forever for a server that does not answer; a health check must not.
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -127,3 +127,35 @@ class Feedback(SQLModel, table=True):
 
 
 FEEDBACK_SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5)}
+
+
+class AuditEntry(SQLModel, table=True):
+    """Every change made through a front door (Slack, CLI): who, what, when, from where.
+    Imports are not here; their changes carry `by = "import"` in the stage history."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+    # A Slack user id, or "cli:<login>".
+    actor: str = Field(sa_column=Column(String(100), nullable=False, index=True))
+    action: str = Field(sa_column=Column(String(40), nullable=False))
+    customer_id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            Integer, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True
+        ),
+    )
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONDict, nullable=False))
+    # Slack channel id the command came from, "cli", or the DM channel.
+    channel: str | None = Field(default=None, sa_column=Column(String(40)))
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """Slack events already handled, by their event id: Slack re-sends an event it thinks was
+    missed (X-Slack-Retry-Num), and Bolt does not filter those out."""
+
+    __tablename__ = "slack_events"
+
+    event_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))

@@ -1,0 +1,303 @@
+"""What a person types after `/clm` (or in a DM to the bot): parsed into a request, run
+against the services, answered with a result that is plain data.
+
+Every front door renders the same results its own way (Block Kit in Slack, text in the
+console); none of them parses or decides anything itself.
+"""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from clmbot import audit
+from clmbot.config import Settings
+from clmbot.customers import Lookup, closest_names, find_customers
+from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD, Funnel, StageMove, UnknownStage, move_stage
+from clmbot.lifecycle import funnel as compute_funnel
+from clmbot.periods import PeriodError, parse_since
+from clmbot.profile import Profile, customer_profile
+from clmbot.store.models import Customer
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    usage: str
+    example: str
+    summary: str
+    admin_only: bool = False
+
+
+COMMANDS: dict[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        CommandSpec("help", "help", "help", "every subcommand, with an example"),
+        CommandSpec(
+            "customer",
+            "customer <external id | e-mail | name>",
+            "customer Acme",
+            "a customer's card: stage and its history, owner, plan, MRR, last activity, "
+            "latest NPS and CSAT",
+        ),
+        CommandSpec(
+            "stage",
+            "stage <customer> <stage> [reason…]",
+            "stage Acme retention renewed for two years",
+            "move a customer to another stage, with the reason (admins only)",
+            admin_only=True,
+        ),
+        CommandSpec(
+            "funnel",
+            "funnel [since <date | Nd>]",
+            "funnel since 30d",
+            "customers per stage, conversion between stages, median days in each stage",
+        ),
+    )
+}
+# In PRODUCT.md, not built yet: answered with "not yet", never with "unknown".
+PLANNED = ("segment", "segments", "nps", "csat", "feedback", "survey", "at-risk", "forget")
+
+# Slack's clients turn typed quotes into curly ones.
+_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asked, and from where: a Slack user id (or `cli:<login>`), and a channel id."""
+
+    id: str
+    is_admin: bool
+    channel: str | None = None
+    admins: tuple[str, ...] = ()
+
+
+# --- results ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelpResult:
+    commands: list[CommandSpec]
+    note: str | None = None  # e.g. "I don't know `fnnel`. Did you mean `funnel`?"
+
+
+@dataclass(frozen=True)
+class UsageResult:
+    spec: CommandSpec
+    problem: str
+
+
+@dataclass(frozen=True)
+class NotYetResult:
+    command: str
+
+
+@dataclass(frozen=True)
+class RefusedResult:
+    message: str
+
+
+@dataclass(frozen=True)
+class MatchesResult:
+    """Several customers match: the person has to be more precise."""
+
+    lookup: Lookup
+    command: str  # what they typed it for, to show how to be exact
+
+
+@dataclass(frozen=True)
+class NoMatchResult:
+    ref: str
+    closest: list[str]
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    profile: Profile
+
+
+@dataclass(frozen=True)
+class StageResult:
+    move: StageMove
+    customer: Customer
+
+
+@dataclass(frozen=True)
+class FunnelResult:
+    funnel: Funnel
+
+
+Result = (
+    HelpResult
+    | UsageResult
+    | NotYetResult
+    | RefusedResult
+    | MatchesResult
+    | NoMatchResult
+    | ProfileResult
+    | StageResult
+    | FunnelResult
+)
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+
+def split_words(text: str) -> list[str]:
+    """Words, with "quoted phrases" kept whole; Slack's curly quotes count as quotes."""
+    return shlex.split(text.translate(_QUOTES))
+
+
+def run_command(
+    text: str, *, session: Session, settings: Settings, now: datetime, actor: Actor
+) -> Result:
+    try:
+        words = split_words(text)
+    except ValueError:
+        return HelpResult(list(COMMANDS.values()), 'A quote is not closed: check your " marks.')
+    if not words or words[0].lower() == "help":
+        return HelpResult(list(COMMANDS.values()))
+    name, args = words[0].lower(), words[1:]
+    if name in PLANNED:
+        return NotYetResult(name)
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, [*COMMANDS, *PLANNED], n=1, cutoff=0.6)
+        hint = f" Did you mean `{close[0]}`?" if close else ""
+        return HelpResult(list(COMMANDS.values()), f"I don't know `{words[0]}`.{hint}")
+    spec = COMMANDS[name]
+    if spec.admin_only and not actor.is_admin:
+        return RefusedResult(_admins_only(spec, actor))
+    return _HANDLERS[name](spec, args, _Call(session, settings, now, actor))
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What every subcommand is run with."""
+
+    session: Session
+    settings: Settings
+    now: datetime
+    actor: Actor
+
+
+def _admins_only(spec: CommandSpec, actor: Actor) -> str:
+    if not actor.admins:
+        return (
+            f"`{spec.name}` changes data, and no one may change data yet: an admin of this "
+            "clmbot sets CLMBOT_ADMINS to the Slack user IDs allowed to."
+        )
+    who = ", ".join(f"<@{a}>" for a in actor.admins[:5])
+    return f"`{spec.name}` changes data, which only clmbot admins may do. Ask {who}."
+
+
+def _find_one(session: Session, ref: str, command: str) -> Customer | MatchesResult | NoMatchResult:
+    lookup = find_customers(session, ref)
+    if lookup.unique is not None:
+        return lookup.unique
+    if lookup.matches:
+        return MatchesResult(lookup, command)
+    return NoMatchResult(ref, closest_names(session, ref))
+
+
+def _customer(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
+    if not args:
+        return UsageResult(spec, "Say which customer: an external id, an e-mail or a name.")
+    found = _find_one(ctx.session, " ".join(args), spec.name)
+    if not isinstance(found, Customer):
+        return found
+    return ProfileResult(customer_profile(ctx.session, found, now=ctx.now))
+
+
+def _stage(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
+    stages = ctx.settings.lifecycle.stages
+    at = next((i for i in range(1, len(args)) if args[i].lower() in stages), None)
+    if at is None:
+        if len(args) < 2:
+            return UsageResult(spec, "Say which customer, and the stage to move them to.")
+        at = 1  # no known stage among the words: the second one is meant as the stage
+    ref, stage, reason = " ".join(args[:at]), args[at], " ".join(args[at + 1 :]) or None
+    found = _find_one(ctx.session, ref, spec.name)
+    if not isinstance(found, Customer):
+        return found
+    try:
+        move = move_customer(
+            ctx.session,
+            found,
+            stage,
+            actor=ctx.actor,
+            ref=ref,
+            reason=reason,
+            now=ctx.now,
+            settings=ctx.settings,
+        )
+    except UnknownStage as exc:
+        return UsageResult(spec, str(exc).replace("'", "`"))
+    return StageResult(move, found)
+
+
+def move_customer(
+    session: Session,
+    customer: Customer,
+    stage: str,
+    *,
+    actor: Actor,
+    ref: str,
+    reason: str | None,
+    now: datetime,
+    settings: Settings,
+) -> StageMove:
+    """A stage move made by a person, from any front door: the history row and its audit
+    entry, in one transaction."""
+    move = move_stage(
+        session,
+        customer,
+        stage,
+        by=actor.id,
+        reason=reason,
+        now=now,
+        lifecycle=settings.lifecycle,
+    )
+    if move.changed:
+        audit.record(
+            session,
+            actor=actor.id,
+            action="stage",
+            at=now,
+            customer_id=customer.id,
+            channel=actor.channel,
+            ref=ref,
+            from_stage=move.from_stage,
+            to_stage=move.to_stage,
+            reason=reason,
+        )
+    return move
+
+
+def _funnel(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
+    words = [a.lower() for a in args]
+    if words[:1] == ["since"]:
+        words = words[1:]
+    if len(words) > 1:
+        return UsageResult(spec, "Give at most one start: a date like 2024-05-01, or 30d.")
+    try:
+        since = (
+            parse_since(words[0], ctx.now, ctx.settings.timezone)
+            if words
+            else ctx.now - DEFAULT_FUNNEL_PERIOD
+        )
+    except PeriodError as exc:
+        return UsageResult(spec, str(exc).replace("'", "`"))
+    return FunnelResult(
+        compute_funnel(ctx.session, since=since, now=ctx.now, lifecycle=ctx.settings.lifecycle)
+    )
+
+
+def _help(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
+    return HelpResult(list(COMMANDS.values()))
+
+
+_HANDLERS = {"help": _help, "customer": _customer, "stage": _stage, "funnel": _funnel}

@@ -1,0 +1,81 @@
+"""A customer's profile: what the card in Slack and the console show about one customer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from clmbot.store.models import Customer, Event, Feedback, StageChange
+
+HISTORY_SHOWN = 8
+_30_DAYS = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Activity:
+    kind: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Profile:
+    customer: Customer
+    history: list[StageChange]  # newest first, at most HISTORY_SHOWN
+    history_total: int
+    stage_since: datetime | None  # when the customer entered the current stage
+    last_activity: Activity | None
+    latest_nps: Feedback | None
+    latest_csat: Feedback | None
+    events_last_30_days: int
+
+
+def customer_profile(session: Session, customer: Customer, *, now: datetime) -> Profile:
+    """Everything as of `now`: later history, events and answers are not shown."""
+    cid = customer.id
+    history = list(
+        session.scalars(
+            select(StageChange)
+            .where(StageChange.customer_id == cid, StageChange.at <= now)
+            .order_by(StageChange.at.desc(), StageChange.id.desc())
+            .limit(HISTORY_SHOWN)
+        )
+    )
+    total = session.scalar(
+        select(func.count()).where(StageChange.customer_id == cid, StageChange.at <= now)
+    )
+    last = session.execute(
+        select(Event.kind, Event.occurred_at)
+        .where(Event.customer_id == cid, Event.occurred_at <= now)
+        .order_by(Event.occurred_at.desc())
+        .limit(1)
+    ).first()
+    recent = session.scalar(
+        select(func.count()).where(
+            Event.customer_id == cid,
+            Event.occurred_at <= now,
+            Event.occurred_at > now - _30_DAYS,
+        )
+    )
+    return Profile(
+        customer=customer,
+        history=history,
+        history_total=total or 0,
+        stage_since=history[0].at if history and history[0].to_stage == customer.stage else None,
+        last_activity=Activity(last[0], last[1]) if last else None,
+        latest_nps=_latest(session, cid, "nps", now),
+        latest_csat=_latest(session, cid, "csat", now),
+        events_last_30_days=recent or 0,
+    )
+
+
+def _latest(session: Session, customer_id: int | None, kind: str, now: datetime) -> Feedback | None:
+    return session.scalars(
+        select(Feedback)
+        .where(Feedback.customer_id == customer_id, Feedback.kind == kind)
+        .where(Feedback.responded_at <= now)
+        .order_by(Feedback.responded_at.desc())
+        .limit(1)
+    ).first()

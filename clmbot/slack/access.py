@@ -1,0 +1,110 @@
+"""Who may use clmbot: full members of this workspace, on the team if one is set; who may
+change data: the admins.
+
+Slack user look-ups (`users.info`, `usergroups.users.list`) are cached for a while: a
+command must be answered in under a second, and a team member's status rarely changes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from clmbot.config import Settings
+
+CACHE_FOR = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    is_admin: bool = False
+    message: str | None = None  # why not, for the person refused
+
+
+class Gatekeeper:
+    def __init__(
+        self,
+        client: WebClient,
+        settings: Settings,
+        clock: Callable[[], datetime],
+        ttl: timedelta = CACHE_FOR,
+    ) -> None:
+        self._client = client
+        self._settings = settings
+        self._clock = clock
+        self._ttl = ttl
+        self._lock = threading.Lock()
+        self._users: dict[str, tuple[datetime, dict[str, Any] | None]] = {}
+        self._groups: dict[str, tuple[datetime, frozenset[str]]] = {}
+
+    def check(self, user_id: str, team_id: str | None) -> Decision:
+        """May `user_id`, writing from workspace `team_id`, use clmbot?"""
+        person = self.user(user_id)
+        if person is None or (team_id and person.get("team_id") not in (None, team_id)):
+            return Decision(
+                False,
+                message=(
+                    "clmbot answers members of its own workspace only, and you are signed in "
+                    "from another one (Slack Connect)."
+                ),
+            )
+        if person.get("deleted") or person.get("is_bot"):
+            return Decision(False, message="clmbot answers people only.")
+        if person.get("is_restricted") or person.get("is_ultra_restricted"):
+            return Decision(
+                False,
+                message=(
+                    "Guest accounts cannot use clmbot: it shows customer data to full members of "
+                    "the workspace only."
+                ),
+            )
+        team = self._settings.team
+        if team and not self._on_team(user_id, team):
+            return Decision(
+                False,
+                message=(
+                    "You are not on the clmbot team. An admin can add you, or one of your user "
+                    "groups, to CLMBOT_TEAM."
+                ),
+            )
+        return Decision(True, is_admin=user_id in self._settings.admins)
+
+    def user(self, user_id: str) -> dict[str, Any] | None:
+        """users.info, cached; None when Slack does not know the user here."""
+        now = self._clock()
+        with self._lock:
+            cached = self._users.get(user_id)
+        if cached and now - cached[0] < self._ttl:
+            return cached[1]
+        try:
+            person: dict[str, Any] | None = self._client.users_info(user=user_id)["user"]
+        except SlackApiError as exc:
+            if exc.response.get("error") not in ("user_not_found", "user_not_visible"):
+                raise
+            person = None
+        with self._lock:
+            self._users[user_id] = (now, person)
+        return person
+
+    def _on_team(self, user_id: str, team: tuple[str, ...]) -> bool:
+        if user_id in team:
+            return True
+        return any(user_id in self._members(group) for group in team if group.startswith("S"))
+
+    def _members(self, group_id: str) -> frozenset[str]:
+        now = self._clock()
+        with self._lock:
+            cached = self._groups.get(group_id)
+        if cached and now - cached[0] < self._ttl:
+            return cached[1]
+        members = frozenset(self._client.usergroups_users_list(usergroup=group_id)["users"])
+        with self._lock:
+            self._groups[group_id] = (now, members)
+        return members

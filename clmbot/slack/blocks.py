@@ -1,0 +1,310 @@
+"""Results as Block Kit messages, each with a plain-text fallback (notifications, screen
+readers, clients without blocks).
+
+Every string that came from data (names, reasons, comments) is escaped: a customer called
+`<!channel>` must not ping a channel. Block Kit caps (50 blocks, 3,000 characters a section,
+10 fields) are respected by construction: lists here are short and bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from clmbot import text as plain
+from clmbot.commands import (
+    PLANNED,
+    CommandSpec,
+    FunnelResult,
+    HelpResult,
+    MatchesResult,
+    NoMatchResult,
+    NotYetResult,
+    ProfileResult,
+    RefusedResult,
+    Result,
+    StageResult,
+    UsageResult,
+)
+from clmbot.store.models import Feedback
+
+SLASH = "/clm"
+Block = dict[str, Any]
+
+
+@dataclass
+class Message:
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+    def as_kwargs(self) -> dict[str, Any]:
+        # The fallback text is mrkdwn too (notifications render it): escape it like data.
+        return {"text": esc(self.text), "blocks": self.blocks}
+
+
+def esc(value: object) -> str:
+    """Text for mrkdwn: &, < and > escaped, as Slack asks."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def section(markdown: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": markdown[:3000]}}
+
+
+def context(*markdown: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": m} for m in markdown[:10]]}
+
+
+def header(title: str) -> Block:
+    return {"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": True}}
+
+
+def fields(pairs: list[tuple[str, str]]) -> Block:
+    return {
+        "type": "section",
+        "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"[:2000]} for k, v in pairs[:10]],
+    }
+
+
+def user(slack_id: str | None) -> str:
+    return f"<@{slack_id}>" if slack_id else "—"
+
+
+def render(result: Result, zone: tzinfo, now: datetime) -> Message:
+    match result:
+        case HelpResult():
+            return help_message(result.commands, result.note)
+        case UsageResult():
+            return usage_message(result.spec, result.problem)
+        case NotYetResult():
+            return Message(
+                f"{SLASH} {result.command} is not available yet.",
+                [
+                    section(
+                        f"`{SLASH} {result.command}` is not available yet in this clmbot. "
+                        f"`{SLASH} help` lists what is."
+                    )
+                ],
+            )
+        case RefusedResult():
+            return Message(_strip(result.message), [section(f":no_entry: {result.message}")])
+        case MatchesResult():
+            return matches_message(result)
+        case NoMatchResult():
+            return no_match_message(result)
+        case ProfileResult():
+            return profile_message(result, zone, now)
+        case StageResult():
+            return stage_message(result)
+        case FunnelResult():
+            return funnel_message(result, zone)
+    raise TypeError(f"no rendering for {type(result).__name__}")
+
+
+def _strip(markdown: str) -> str:
+    return markdown.replace("`", "").replace("*", "")
+
+
+def help_message(commands: list[CommandSpec], note: str | None = None) -> Message:
+    blocks: list[Block] = []
+    if note:
+        blocks.append(section(f":thinking_face: {note}"))
+    blocks.append(header("clmbot: the customer lifecycle, from Slack"))
+    for spec in commands:
+        admin = " _(admins)_" if spec.admin_only else ""
+        blocks.append(
+            section(
+                f"*`{SLASH} {spec.usage}`*{admin}\n{spec.summary}\n"
+                f"Example: `{SLASH} {spec.example}`"
+            )
+        )
+    blocks.append(
+        context(
+            "A customer is its external id, its e-mail, or the start of its name "
+            '("quotes" for names with spaces when a stage follows). Coming later: '
+            + ", ".join(f"`{p}`" for p in PLANNED)
+            + "."
+        )
+    )
+    lines = [note] if note else []
+    lines += [f"{SLASH} {s.usage}: {s.summary}" for s in commands]
+    return Message("\n".join(lines), blocks)
+
+
+def usage_message(spec: CommandSpec, problem: str) -> Message:
+    body = (
+        f":warning: {problem}\n*Usage:* `{SLASH} {spec.usage}`\n*Example:* `{SLASH} {spec.example}`"
+    )
+    return Message(f"{_strip(problem)} Usage: {SLASH} {spec.usage}", [section(body)])
+
+
+def matches_message(result: MatchesResult) -> Message:
+    lookup = result.lookup
+    listed = "\n".join(f"• {esc(c.name)} (`{esc(c.external_id)}`)" for c in lookup.matches)
+    more = "\n…and more: type more of the name." if lookup.more else ""
+    example = f"{SLASH} {result.command} {lookup.matches[0].external_id}"
+    count = f"{len(lookup.matches)}+" if lookup.more else str(len(lookup.matches))
+    blocks = [
+        section(f"*{count} customers match “{esc(lookup.ref)}”:*\n{listed}{more}"),
+        context(f"To be exact, use the external id or the e-mail, e.g. `{esc(example)}`"),
+    ]
+    names = ", ".join(c.name for c in lookup.matches)
+    return Message(f"{count} customers match “{lookup.ref}”: {names}", blocks)
+
+
+def no_match_message(result: NoMatchResult) -> Message:
+    if result.closest:
+        closest = ", ".join(f"*{esc(n)}*" for n in result.closest)
+        tail = f" Closest names: {closest}."
+        plain_tail = " Closest names: " + ", ".join(result.closest) + "."
+    else:
+        tail = plain_tail = " No name is close either: try the external id or the e-mail."
+    return Message(
+        f"No customer matches “{result.ref}”.{plain_tail}",
+        [section(f"No customer matches “{esc(result.ref)}”.{tail}")],
+    )
+
+
+def _answer(answer: Feedback | None, zone: tzinfo) -> str:
+    if answer is None:
+        return "—"
+    return f"{answer.score} on {plain.day(answer.responded_at, zone)}"
+
+
+def _ago(at: datetime, now: datetime) -> str:
+    days = (now - at).days
+    return "today" if days < 1 else f"{days} day{'s' if days > 1 else ''} ago"
+
+
+def profile_message(result: ProfileResult, zone: tzinfo, now: datetime) -> Message:
+    p = result.profile
+    c = p.customer
+    since = f" since {plain.day(p.stage_since, zone)}" if p.stage_since else ""
+    activity = (
+        f"{esc(p.last_activity.kind)}, {plain.day(p.last_activity.at, zone)} "
+        f"({_ago(p.last_activity.at, now)})"
+        if p.last_activity
+        else "none recorded"
+    )
+    about = [f"`{esc(c.external_id)}`"]
+    if c.email:
+        about.append(esc(c.email))
+    if c.signup_date:
+        about.append(f"customer since {c.signup_date.isoformat()}")
+    if c.tags:
+        about.append("tags: " + ", ".join(esc(t) for t in c.tags))
+    blocks: list[Block] = [
+        header(c.name),
+        context(" · ".join(about)),
+        fields(
+            [
+                ("Stage", f"{esc(c.stage)}{since}"),
+                ("Owner", user(c.owner_slack_id)),
+                ("Plan", esc(c.plan or "—")),
+                ("MRR", plain.money(c.mrr)),
+                ("Last activity", activity),
+                ("Events, last 30 days", str(p.events_last_30_days)),
+                ("NPS, latest", _answer(p.latest_nps, zone)),
+                ("CSAT, latest", _answer(p.latest_csat, zone)),
+            ]
+        ),
+    ]
+    comments = [
+        f"*{label}* {a.score}: _{esc(a.comment)}_"
+        for label, a in (("NPS", p.latest_nps), ("CSAT", p.latest_csat))
+        if a is not None and a.comment
+    ]
+    if comments:
+        blocks.append(section("\n".join(f"> {line}" for line in comments)))
+    if p.history:
+        lines = []
+        for h in p.history:
+            move = (
+                f"{esc(h.from_stage)} → *{esc(h.to_stage)}*"
+                if h.from_stage
+                else (f"started in *{esc(h.to_stage)}*")
+            )
+            lines.append(f"`{plain.day(h.at, zone)}`  {move}  {_by(h.by, h.reason)}")
+        blocks.append(section("*Stage history*\n" + "\n".join(lines)))
+        if p.history_total > len(p.history):
+            blocks.append(context(f"{p.history_total - len(p.history)} earlier moves not shown"))
+    return Message(plain.profile_text(p, zone), blocks)
+
+
+def _by(by: str, reason: str | None) -> str:
+    """Who moved the customer and why: "by @Sari: renewed", "by import of customers.csv"."""
+    if by == "import" and reason and "import of " in reason:
+        return "by import of " + esc(reason.split("import of ", 1)[1])
+    who = user(by) if by[:1] in ("U", "W") else esc(by)
+    return f"by {who}: {esc(reason)}" if reason else f"by {who}"
+
+
+def stage_message(result: StageResult) -> Message:
+    move, c = result.move, result.customer
+    if not move.changed:
+        return Message(
+            f"{c.name} is already in {move.to_stage}; nothing changed.",
+            [section(f"*{esc(c.name)}* is already in *{esc(move.to_stage)}*; nothing changed.")],
+        )
+    why = f": {esc(move.reason)}" if move.reason else ""
+    return Message(
+        plain.move_text(move, c.name),
+        [
+            section(
+                f":white_check_mark: Moved *{esc(c.name)}* from {esc(move.from_stage)} to "
+                f"*{esc(move.to_stage)}*{why}"
+            ),
+            context(f"Recorded in the stage history, by <@{esc(move.by)}>"),
+        ],
+    )
+
+
+def _bar(rate: float | None, width: int = 10) -> str:
+    if rate is None:
+        return "░" * width
+    filled = round(rate * width)
+    return "█" * filled + "░" * (width - filled)
+
+
+def funnel_message(result: FunnelResult, zone: tzinfo) -> Message:
+    f = result.funnel
+    days = round((f.now - f.since).total_seconds() / 86400)
+    cells = []
+    for s in f.stages:
+        median = "—" if s.median_days is None else f"{s.median_days:.1f} days (of {s.stays})"
+        cells.append(
+            (esc(s.stage), f"*{s.customers:,}* now · {s.entered:,} entered\nmedian stay {median}")
+        )
+    blocks: list[Block] = [
+        header("Funnel"),
+        context(
+            f"{f.total:,} customers on {plain.day(f.now, zone)} · period "
+            f"{plain.day(f.since, zone)} to {plain.day(f.now, zone)} ({days} days)"
+        ),
+        *(fields(cells[i : i + 10]) for i in range(0, len(cells), 10)),
+    ]
+    if f.conversions:
+        lines = [
+            f"{esc(c.from_stage)} → {esc(c.to_stage)}  `{_bar(c.rate)}` "
+            f"*{plain.percent(c.rate)}* ({c.converted:,} of {c.base:,})"
+            for c in f.conversions
+        ]
+        blocks.append(section("*Conversion in the period*\n" + "\n".join(lines)))
+        blocks.append(
+            context(
+                "Of the customers in a stage during the period, the share who "
+                "reached the next stage or a later one within it. A median stay "
+                "counts the stays that ended in the period."
+            )
+        )
+    return Message(plain.funnel_text(f, zone), blocks)
+
+
+def apology(error_id: str) -> Message:
+    body = (
+        f":warning: Sorry, something went wrong on our side and your request was not "
+        f"completed. Error id `{error_id}`: an admin can find the details in the bot's log "
+        "under that id."
+    )
+    return Message(_strip(body.replace(":warning: ", "")), [section(body)])

@@ -1,0 +1,29 @@
+"""Handling a Slack event once, however often Slack delivers it.
+
+Slack re-sends an event it believes was missed (with `X-Slack-Retry-Num`), and Bolt passes
+every copy on. The first copy claims the event id with a unique row; the others find it taken.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+
+from clmbot.store.models import ProcessedEvent
+
+_TABLE = ProcessedEvent.__table__
+
+
+def claim_event(engine: Engine, event_id: str, now: datetime) -> bool:
+    """True for the first delivery of `event_id`, False for every later one."""
+    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+    stmt = (
+        dialect.insert(_TABLE)
+        .values(event_id=event_id, received_at=now)
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    with engine.begin() as conn:
+        result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
+        return result.rowcount == 1

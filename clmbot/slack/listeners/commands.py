@@ -1,0 +1,24 @@
+"""`/clm`: acknowledged at once, answered through the response URL, always ephemeral (the
+answers show customers' data, which is not for the whole channel)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slack_bolt import Ack, App, Respond
+
+    from clmbot.slack.app import Bot
+
+
+def register(app: App, bot: Bot) -> None:
+    @app.command("/clm")
+    def clm(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        ack()  # within 3 seconds, before any look-up or query
+        message = bot.answer(
+            command.get("text", ""),
+            user_id=command["user_id"],
+            team_id=command.get("team_id"),
+            channel_id=command.get("channel_id"),
+        )
+        respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)

@@ -1,0 +1,247 @@
+"""A Slack stand-in for the tests: the Web API and response URLs on 127.0.0.1 (a free port),
+recording every call with its body, answering the methods clmbot uses, and failing on demand
+(429 with Retry-After, or 500); plus requests signed exactly as Slack signs them."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from slack_sdk.signature import SignatureVerifier
+
+SECRET = "8f742231b10e8888abcd991112228a5a"  # 32 hex characters, like a real one
+TEAM = "T0TEAM"
+BOT_USER = "U0CLMBOT"
+
+
+@dataclass
+class Call:
+    method: str  # a Web API method, or "response_url"
+    body: dict[str, Any]
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.users: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, list[str]] = {}
+        self.ws_url: str | None = None
+        self._failures: dict[str, list[tuple[int, str | None]]] = {}
+        self._delays: dict[str, float] = {}
+        self._cond = threading.Condition()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                fake._handle(self)
+
+            def do_POST(self) -> None:
+                fake._handle(self)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    # --- set-up ---------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"http://127.0.0.1:{self.port}/response/{name}"
+
+    def add_user(self, user_id: str, *, team_id: str = TEAM, **flags: Any) -> None:
+        self.users[user_id] = {"id": user_id, "team_id": team_id, "name": user_id.lower(), **flags}
+
+    def fail(
+        self, method: str, status: int, *, retry_after: int | None = None, times: int = 1
+    ) -> None:
+        """The next `times` calls of `method` answer `status` (429 with Retry-After, 500)."""
+        with self._cond:
+            self._failures.setdefault(method, []).extend(
+                [(status, None if retry_after is None else str(retry_after))] * times
+            )
+
+    def delay(self, method: str, seconds: float) -> None:
+        self._delays[method] = seconds
+
+    # --- reading what happened --------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._cond:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 10) -> list[Call]:
+        """Bolt answers after the ack, on another thread: wait until it has."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len([c for c in self.calls if c.method == method]) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [c.method for c in self.calls]
+                    raise AssertionError(f"no {count}x {method} within {timeout}s; saw {seen}")
+                self._cond.wait(left)
+            return [c for c in self.calls if c.method == method]
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # --- serving ----------------------------------------------------------------------
+
+    def _handle(self, req: BaseHTTPRequestHandler) -> None:
+        parsed = urllib.parse.urlparse(req.path)
+        length = int(req.headers.get("Content-Length") or 0)
+        raw = req.rfile.read(length).decode() if length else ""
+        body: dict[str, Any] = dict(urllib.parse.parse_qsl(parsed.query))
+        if raw:
+            if (req.headers.get("Content-Type") or "").startswith("application/json"):
+                body.update(json.loads(raw))
+            else:
+                body.update(urllib.parse.parse_qsl(raw))
+        if parsed.path.startswith("/response/"):
+            method = "response_url"
+        else:
+            method = parsed.path.removeprefix("/api/")
+        time.sleep(self._delays.get(method, 0))
+        with self._cond:
+            failures = self._failures.get(method)
+            failure = failures.pop(0) if failures else None
+            self.calls.append(Call(method, body, parsed.path, dict(req.headers.items())))
+            self._cond.notify_all()
+        if failure is not None:
+            status, retry_after = failure
+            payload = {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}
+            self._send(req, status, payload, {"Retry-After": retry_after} if retry_after else {})
+            return
+        self._send(req, 200, self._answer(method, body), {})
+
+    def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "team_id": TEAM,
+                "team": "Acme Inc",
+                "user_id": BOT_USER,
+                "bot_id": "B0CLMBOT",
+                "url": "https://acme.slack.com/",
+            }
+        if method == "users.info":
+            person = self.users.get(body.get("user", ""))
+            return (
+                {"ok": True, "user": person} if person else {"ok": False, "error": "user_not_found"}
+            )
+        if method == "usergroups.users.list":
+            return {"ok": True, "users": self.groups.get(body.get("usergroup", ""), [])}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.ws_url}
+        if method == "chat.postMessage":
+            return {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
+        return {"ok": True}
+
+    @staticmethod
+    def _send(
+        req: BaseHTTPRequestHandler, status: int, payload: dict[str, Any], headers: dict[str, str]
+    ) -> None:
+        data = json.dumps(payload).encode()
+        req.send_response(status)
+        req.send_header("Content-Type", "application/json")
+        req.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            req.send_header(key, value)
+        req.end_headers()
+        req.wfile.write(data)
+
+
+# --- requests as Slack sends them ---------------------------------------------------------
+
+
+def signed_headers(
+    body: str, *, content_type: str, secret: str = SECRET, timestamp: int | None = None
+) -> dict[str, str]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=ts, body=body),
+    }
+
+
+def slash_command_body(
+    text: str,
+    *,
+    response_url: str,
+    user: str = "U0MEMBER",
+    team: str = TEAM,
+    channel: str = "C0GENERAL",
+) -> str:
+    return urllib.parse.urlencode(
+        {
+            "token": "legacy",
+            "team_id": team,
+            "team_domain": "acme",
+            "channel_id": channel,
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/clm",
+            "text": text,
+            "api_app_id": "A0CLMBOT",
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+        }
+    )
+
+
+def event_body(event: dict[str, Any], *, event_id: str, team: str = TEAM) -> str:
+    return json.dumps(
+        {
+            "token": "legacy",
+            "team_id": team,
+            "api_app_id": "A0CLMBOT",
+            "type": "event_callback",
+            "event": event,
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": team, "user_id": BOT_USER, "is_bot": True}],
+        }
+    )
+
+
+@dataclass
+class Reply:
+    status: int
+    body: str
+
+
+def post(url: str, body: str, headers: dict[str, str]) -> Reply:
+    req = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return Reply(resp.status, resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        return Reply(exc.code, exc.read().decode())
+
+
+def get(url: str) -> Reply:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return Reply(resp.status, resp.read().decode())
+    except urllib.error.HTTPError as exc:
+        return Reply(exc.code, exc.read().decode())

@@ -1,0 +1,66 @@
+from sqlmodel import select
+
+from clmbot.store.db import session_scope
+from clmbot.store.models import AuditEntry, Customer, StageChange
+from tests.slack.conftest import ADMIN, MEMBER
+from tests.slack.test_commands import text_of
+
+
+def test_outside_the_team_is_refused(bot_with, slack, customers):
+    slack.add_user("U0OUTSIDER")
+    bot = bot_with(team=(MEMBER, "S0CSTEAM"))
+    seen = text_of(bot.command("customer A1", user="U0OUTSIDER"))
+    assert "You are not on the clmbot team" in seen and "CLMBOT_TEAM" in seen
+    assert "ops@acme.io" not in seen
+    assert "Acme" in text_of(bot.command("customer A1", user=MEMBER))
+
+
+def test_a_member_of_a_team_user_group_is_let_in(bot_with, slack, customers):
+    slack.add_user("U0GROUPIE")
+    slack.groups["S0CSTEAM"] = ["U0GROUPIE"]
+    bot = bot_with(team=("S0CSTEAM",))
+    assert "Acme Corp" in text_of(bot.command("customer A1", user="U0GROUPIE"))
+
+
+def test_guests_are_refused(bot, slack, customers):
+    slack.add_user("U0GUEST", is_restricted=True)
+    slack.add_user("U0SINGLE", is_ultra_restricted=True)
+    for guest in ("U0GUEST", "U0SINGLE"):
+        answer = bot.command("customer A1", user=guest)
+        assert answer["response_type"] == "ephemeral"
+        assert "Guest accounts cannot use clmbot" in text_of(answer)
+
+
+def test_slack_connect_users_are_refused(bot, slack, customers):
+    slack.add_user("U0PARTNER", team_id="T0OTHERORG")
+    seen = text_of(bot.command("customer A1", user="U0PARTNER"))
+    assert "members of its own workspace only" in seen
+    # Slack may not even know them here
+    seen = text_of(bot.command("customer A1", user="U0UNKNOWN"))
+    assert "members of its own workspace only" in seen
+
+
+def test_only_admins_change_stages(bot, engine, customers):
+    seen = text_of(bot.command("stage A1 churned", user=MEMBER))
+    assert "only clmbot admins may do" in seen and f"<@{ADMIN}>" in seen
+    with session_scope(engine) as s:
+        assert s.exec(select(Customer).where(Customer.external_id == "A1")).one().stage == (
+            "purchase"
+        )
+        assert s.exec(select(StageChange).where(StageChange.to_stage == "churned")).all() == []
+        assert s.exec(select(AuditEntry)).all() == []
+
+
+def test_without_admins_nobody_writes(bot_with, customers):
+    bot = bot_with(admins=())
+    seen = text_of(bot.command("stage A1 churned", user=ADMIN))
+    assert "no one may change data yet" in seen and "CLMBOT_ADMINS" in seen
+
+
+def test_user_lookups_are_cached_for_a_while(bot, slack, clock, customers):
+    bot.command("help")
+    bot.command("customer A1")
+    assert len(slack.calls_to("users.info")) == 1
+    clock.advance(minutes=11)
+    bot.command("help")
+    assert len(slack.calls_to("users.info")) == 2

@@ -1,0 +1,154 @@
+import logging
+
+import pytest
+from sqlmodel import select
+
+from clmbot.store.db import session_scope
+from clmbot.store.models import AuditEntry, StageChange
+from tests.slack.conftest import ADMIN, OWNER
+
+
+def text_of(answer: dict) -> str:
+    """Everything a person sees in the answer's blocks, as one string."""
+    parts = []
+    for block in answer.get("blocks", []):
+        if "text" in block:
+            parts.append(block["text"]["text"])
+        for f in block.get("fields", []):
+            parts.append(f["text"])
+        for e in block.get("elements", []):
+            parts.append(e.get("text", ""))
+    return "\n".join(parts)
+
+
+def test_help_lists_every_subcommand_with_an_example(bot):
+    for typed in ("", "help"):
+        answer = bot.command(typed)
+        assert answer["response_type"] == "ephemeral"
+        seen = text_of(answer)
+        for usage in ("/clm customer", "/clm stage", "/clm funnel", "/clm help"):
+            assert usage in seen
+        assert "Example: `/clm customer Acme`" in seen
+        assert "/clm stage" in answer["text"]  # the plain-text fallback
+
+
+def test_customer_card(bot, customers):
+    answer = bot.command("customer acme corp")
+    assert answer["response_type"] == "ephemeral"  # it shows an e-mail and a comment
+    assert answer["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "Acme Corp", "emoji": True},
+    }
+    seen = text_of(answer)
+    assert "ops@acme.io" in seen and "tags: vip, emea" in seen
+    assert "*Stage*\npurchase since 2026-10-15" in seen
+    assert f"*Owner*\n<@{OWNER}>" in seen
+    assert "*Plan*\npro" in seen and "*MRR*\n1,250.50" in seen
+    assert "*Last activity*\nlogin, 2026-11-20 (4 days ago)" in seen
+    assert "*NPS, latest*\n9 on 2026-11-10" in seen and "*CSAT, latest*\n4 on 2026-11-12" in seen
+    assert "_Support answered within the hour_" in seen
+    assert "*Stage history*\n`2026-10-15`  started in *purchase*  by import of customers.csv" in (
+        seen
+    )
+    assert "Acme Corp (A1)" in answer["text"]
+
+
+def test_stage_moves_records_history_and_audit(bot, engine, customers):
+    answer = bot.command("stage Acme Corp retention renewed for 2027", user=ADMIN, channel="C0CS")
+    seen = text_of(answer)
+    assert "Moved *Acme Corp* from purchase to *retention*: renewed for 2027" in seen
+    with session_scope(engine) as s:
+        move = s.exec(
+            select(StageChange).where(StageChange.to_stage == "retention", StageChange.by == ADMIN)
+        ).one()
+        assert move.reason == "renewed for 2027" and move.from_stage == "purchase"
+        entry = s.exec(select(AuditEntry)).one()
+        assert (entry.actor, entry.action, entry.channel) == (ADMIN, "stage", "C0CS")
+        assert entry.detail["to_stage"] == "retention" and entry.at == move.at
+    card = text_of(bot.command("customer A1"))
+    assert f"purchase → *retention*  by <@{ADMIN}>: renewed for 2027" in card
+    again = text_of(bot.command("stage A1 retention", user=ADMIN))
+    assert "already in *retention*; nothing changed" in again
+
+
+def test_stage_with_a_quoted_name_and_curly_quotes(bot, customers):
+    seen = text_of(bot.command("stage \u201cBeta Logistics\u201d advocacy", user=ADMIN))
+    assert "Moved *Beta Logistics* from retention to *advocacy*" in seen
+
+
+def test_funnel(bot, customers):
+    answer = bot.command("funnel since 60d")
+    seen = text_of(answer)
+    assert "Funnel" in seen and "purchase" in seen
+    assert "customers on 2026-11-24" in seen
+    assert "consideration → purchase" in seen
+    assert "Funnel on 2026-11-24" in answer["text"]
+
+
+def test_several_matches_are_listed_with_how_to_be_exact(bot, customers):
+    seen = text_of(bot.command("customer acme"))
+    assert "2 customers match “acme”" in seen
+    assert "Acme Corp (`A1`)" in seen and "Acme Labs (`A2`)" in seen
+    assert "use the external id or the e-mail, e.g. `/clm customer A1`" in seen
+
+
+def test_no_match_names_the_closest(bot, customers):
+    seen = text_of(bot.command("customer Betta Logistic"))
+    assert "No customer matches “Betta Logistic”. Closest names: *Beta Logistics*" in seen
+
+
+def test_data_is_escaped(bot, customers):
+    answer = bot.command("stage X1 consideration <!here> look", user=ADMIN)
+    seen = text_of(answer)
+    assert "<!channel>" not in seen and "<!here>" not in seen
+    assert "Moved *&lt;!channel&gt; Evil &amp; Co* from awareness" in seen
+    assert ": &lt;!here&gt; look" in seen
+    assert "<!channel>" not in answer["text"] and "<!here>" not in answer["text"]
+    # a header is plain text, which Slack never turns into a mention
+    card = bot.command("customer X1")
+    assert card["blocks"][0]["text"]["type"] == "plain_text"
+
+
+def test_unknown_subcommand_suggests_and_shows_help(bot):
+    answer = bot.command("fnnel since 30d")
+    seen = text_of(answer)
+    assert "I don't know `fnnel`. Did you mean `funnel`?" in seen
+    assert "/clm customer" in seen
+
+
+@pytest.mark.parametrize(
+    ("typed", "problem", "usage"),
+    [
+        ("customer", "Say which customer", "/clm customer <external id | e-mail | name>"),
+        ("stage Acme", "Say which customer, and the stage", "/clm stage <customer> <stage>"),
+        ("stage A1 vip", "`vip` is not a stage; use one of: awareness", "/clm stage"),
+        ("funnel since last week", "Give at most one start", "/clm funnel [since"),
+        ("funnel since yesterday", "`yesterday` is not a date or a duration", "/clm funnel"),
+    ],
+)
+def test_wrong_arguments_get_the_usage(bot, customers, typed, problem, usage):
+    seen = text_of(bot.command(typed, user=ADMIN))
+    assert problem in seen and usage in seen and "*Example:*" in seen
+
+
+def test_planned_subcommands_say_not_yet(bot):
+    assert "`/clm nps` is not available yet" in text_of(bot.command("nps"))
+
+
+def test_an_internal_failure_is_an_apology_with_an_error_id_in_the_log(
+    bot, customers, monkeypatch, caplog
+):
+    import clmbot.commands
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database caught fire")
+
+    monkeypatch.setattr(clmbot.commands, "customer_profile", broken)
+    with caplog.at_level(logging.ERROR, logger="clmbot.slack"):
+        answer = bot.command("customer A1")
+    seen = text_of(answer)
+    assert "Sorry, something went wrong on our side" in seen
+    assert "Traceback" not in seen and "caught fire" not in seen
+    error_id = seen.split("Error id `")[1].split("`")[0]
+    record = next(r for r in caplog.records if error_id in r.getMessage())
+    assert record.exc_info and "the database caught fire" in str(record.exc_info[1])

@@ -1,0 +1,68 @@
+import time
+
+from tests.slack.conftest import MEMBER
+from tests.slack.test_commands import text_of
+
+
+def dm(user: str, text: str) -> dict:
+    return {
+        "type": "message",
+        "channel_type": "im",
+        "channel": f"D{user}",
+        "user": user,
+        "text": text,
+        "ts": f"{time.time():.6f}",
+    }
+
+
+def test_a_team_member_can_dm_a_command(bot, slack, customers):
+    assert bot.event(dm(MEMBER, "customer A1"), event_id="Ev1").status == 200
+    (post,) = slack.wait_for("chat.postMessage")
+    assert post.body["channel"] == f"D{MEMBER}"
+    assert "Acme Corp" in text_of(post.body)
+
+
+def test_a_retried_event_is_answered_once(bot, slack, customers):
+    assert bot.event(dm(MEMBER, "help"), event_id="Ev2").status == 200
+    slack.wait_for("chat.postMessage")
+    for retry in (1, 2):
+        assert bot.event(dm(MEMBER, "help"), event_id="Ev2", retry=retry).status == 200
+    time.sleep(0.5)  # give a wrong second answer the time to show up
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+def test_someone_else_gets_a_polite_answer_and_nothing_about_customers(bot, slack, customers):
+    slack.add_user("U0CUSTOMER", team_id="T0THEIRS")
+    assert bot.event(dm("U0CUSTOMER", "customer A1"), event_id="Ev3").status == 200
+    (post,) = slack.wait_for("chat.postMessage")
+    assert "Thanks for your message" in post.body["text"]
+    assert "Acme" not in str(post.body)
+
+
+def test_a_rate_limit_on_chat_post_message_is_ridden_out(bot, slack, customers):
+    slack.fail("chat.postMessage", 429, retry_after=0)
+    assert bot.event(dm(MEMBER, "funnel"), event_id="Ev4").status == 200
+    calls = slack.wait_for("chat.postMessage", count=2)
+    assert len(calls) == 2 and calls[0].body == calls[1].body  # the same message, again
+
+
+def test_a_server_error_is_retried_too(bot, slack):
+    slack.fail("chat.postMessage", 500)
+    bot.event(dm(MEMBER, "help"), event_id="Ev5")
+    assert len(slack.wait_for("chat.postMessage", count=2)) == 2
+
+
+def test_app_home_shows_the_commands(bot, slack):
+    event = {"type": "app_home_opened", "user": MEMBER, "channel": "D0HOME", "tab": "home"}
+    assert bot.event(event, event_id="Ev6").status == 200
+    (publish,) = slack.wait_for("views.publish")
+    assert publish.body["user_id"] == MEMBER
+    assert "/clm customer" in text_of(publish.body["view"])
+
+
+def test_app_home_for_a_guest_says_why_not(bot, slack):
+    slack.add_user("U0GUEST", is_restricted=True)
+    event = {"type": "app_home_opened", "user": "U0GUEST", "channel": "D0HOME", "tab": "home"}
+    bot.event(event, event_id="Ev7")
+    (publish,) = slack.wait_for("views.publish")
+    assert "Guest accounts cannot use clmbot" in text_of(publish.body["view"])
