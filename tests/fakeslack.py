@@ -224,6 +224,30 @@ def event_body(event: dict[str, Any], *, event_id: str, team: str = TEAM) -> str
     )
 
 
+def block_actions_body(
+    action: dict[str, Any],
+    *,
+    response_url: str,
+    user: str = "U0MEMBER",
+    team: str = TEAM,
+    channel: str = "C0GENERAL",
+) -> str:
+    """An interaction payload, form-encoded as Slack posts it (`payload=<json>`)."""
+    payload = {
+        "type": "block_actions",
+        "team": {"id": team, "domain": "acme"},
+        "user": {"id": user, "username": user.lower(), "team_id": team},
+        "api_app_id": "A0CLMBOT",
+        "token": "legacy",
+        "trigger_id": "1.2.3",
+        "channel": {"id": channel, "name": "general"},
+        "response_url": response_url,
+        "container": {"type": "message", "message_ts": "1.1", "is_ephemeral": True},
+        "actions": [{"block_id": "open_profiles", "action_ts": f"{time.time():.6f}", **action}],
+    }
+    return urllib.parse.urlencode({"payload": json.dumps(payload)})
+
+
 @dataclass
 class Reply:
     status: int

@@ -147,10 +147,30 @@ def matches_message(result: MatchesResult) -> Message:
     count = f"{len(lookup.matches)}+" if lookup.more else str(len(lookup.matches))
     blocks = [
         section(f"*{count} customers match “{esc(lookup.ref)}”:*\n{listed}{more}"),
+        {
+            "type": "actions",
+            "block_id": "open_profiles",
+            "elements": [
+                open_profile_button(c.external_id, c.name, i) for i, c in enumerate(lookup.matches)
+            ],
+        },
         context(f"To be exact, use the external id or the e-mail, e.g. `{esc(example)}`"),
     ]
     names = ", ".join(c.name for c in lookup.matches)
     return Message(f"{count} customers match “{lookup.ref}”: {names}", blocks)
+
+
+OPEN_PROFILE = "open_profile"
+
+
+def open_profile_button(external_id: str, label: str, index: int = 0) -> Block:
+    """A button that answers with the customer's card (action ids are unique per block)."""
+    return {
+        "type": "button",
+        "action_id": f"{OPEN_PROFILE}:{index}",
+        "text": {"type": "plain_text", "text": label[:75], "emoji": False},
+        "value": external_id[:2000],
+    }
 
 
 def no_match_message(result: NoMatchResult) -> Message:

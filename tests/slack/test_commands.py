@@ -17,7 +17,8 @@ def text_of(answer: dict) -> str:
         for f in block.get("fields", []):
             parts.append(f["text"])
         for e in block.get("elements", []):
-            parts.append(e.get("text", ""))
+            text = e.get("text", "")
+            parts.append(text["text"] if isinstance(text, dict) else text)
     return "\n".join(parts)
 
 
@@ -152,3 +153,18 @@ def test_an_internal_failure_is_an_apology_with_an_error_id_in_the_log(
     error_id = seen.split("Error id `")[1].split("`")[0]
     record = next(r for r in caplog.records if error_id in r.getMessage())
     assert record.exc_info and "the database caught fire" in str(record.exc_info[1])
+
+
+def test_a_match_button_opens_the_profile(bot, slack, customers):
+    from tests.fakeslack import block_actions_body
+
+    listed = bot.command("customer acme")
+    buttons = next(b for b in listed["blocks"] if b["type"] == "actions")["elements"]
+    assert [b["text"]["text"] for b in buttons] == ["Acme Corp", "Acme Labs"]
+    clicked = {**buttons[1], "type": "button"}
+    body = block_actions_body(clicked, response_url=slack.response_url("click"))
+    assert bot.post(body, "application/x-www-form-urlencoded").status == 200
+    (answer,) = [c for c in slack.wait_for("response_url", count=2) if c.path.endswith("click")]
+    assert answer.body["replace_original"] is True
+    assert answer.body["response_type"] == "ephemeral"
+    assert answer.body["blocks"][0]["text"]["text"] == "Acme Labs"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from clmbot.slack.listeners import commands, errors, events
+from clmbot.slack.listeners import actions, commands, errors, events
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -14,5 +14,6 @@ if TYPE_CHECKING:
 
 def register(app: App, bot: Bot) -> None:
     commands.register(app, bot)
+    actions.register(app, bot)
     events.register(app, bot)
     errors.register(app, bot)
