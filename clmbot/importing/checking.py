@@ -6,27 +6,37 @@ which nearly halves a large import on a machine with two cores. (A thread would 
 drivers hand the GIL back on every row they write, and a busy reader thread then holds it for
 a whole switch interval each time.) Small files are checked in-process, where starting a
 process would cost more than it saves.
+
+The second process is a fresh `python -m clmbot.importing.checker`, talking over a pipe:
+not `multiprocessing`, whose spawned children re-import the caller's main script (and run
+it again, if it has no `if __name__ == "__main__"` guard), and whose forked children inherit
+whatever locks the caller's other threads hold. A few checked chunks wait in the checker
+for the importer to take them, which bounds the memory on both sides.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import pickle
 import resource
+import subprocess
+import sys
+import tempfile
+import threading
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Empty
-from typing import Any
+from queue import Queue
+from typing import IO, Any
 
 from clmbot.importing import csvstream
 from clmbot.importing.base import CheckingStats, ParseContext, Parsed, RowChecker
 from clmbot.importing.csvstream import CsvSource, FileProblem
-from clmbot.importing.kinds import KINDS
 
 # From this size on, rows are checked in a second process (about 200,000 event rows).
 PARALLEL_MIN_BYTES = 8_000_000
-_QUEUE_CHUNKS = 3  # chunks waiting between the processes: bounds the memory
+_AHEAD = 3  # checked chunks waiting for the importer: bounds the checker's memory
 
 
 @dataclass
@@ -37,12 +47,20 @@ class CheckedChunk:
 
 
 @dataclass
-class _ChildDone:
+class _Job:
+    path: str
+    kind: str
+    pctx: ParseContext
+    chunk_rows: int
+
+
+@dataclass
+class _Done:
     peak_rss_mb: float
 
 
 @dataclass
-class _ChildFailed:
+class _Failed:
     kind: str  # "file" for a FileProblem, else the exception's type name
     message: str
     details: str
@@ -51,7 +69,7 @@ class _ChildFailed:
 def checked_chunks(
     source: CsvSource, kind: str, checker: RowChecker, pctx: ParseContext, stats: CheckingStats
 ) -> Iterator[CheckedChunk]:
-    if source.size < PARALLEL_MIN_BYTES or multiprocessing.cpu_count() < 2:
+    if source.size < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
         for chunk in source.chunks():
             yield CheckedChunk(len(chunk), source.position, checker.parse(chunk))
         return
@@ -62,55 +80,82 @@ def checked_chunks(
 def _checked_elsewhere(
     path: Path, kind: str, pctx: ParseContext, stats: CheckingStats
 ) -> Iterator[CheckedChunk]:
-    # forkserver: children fork from a clean single-threaded server, never from this process
-    # (which may hold threads), and start in milliseconds once the server is up.
-    mp = multiprocessing.get_context("forkserver")
-    mp.set_forkserver_preload([__name__])
-    queue = mp.Queue(maxsize=_QUEUE_CHUNKS)
-    child = mp.Process(
-        target=_check_file,
-        args=(str(path), kind, pctx, csvstream.CHUNK_ROWS, queue),  # read now: tests change it
-        name="clmbot-import-checker",
-        daemon=True,
-    )
-    child.start()
-    try:
-        while True:
-            try:
-                item = queue.get(timeout=1)
-            except Empty:
-                if not child.is_alive():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    with tempfile.TemporaryFile() as errors:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "clmbot.importing.checker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            env=env,
+        )
+        assert child.stdin is not None and child.stdout is not None
+        try:
+            job = _Job(str(path), kind, pctx, csvstream.CHUNK_ROWS)  # read now: tests change it
+            pickle.dump(job, child.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            child.stdin.close()
+            while True:
+                try:
+                    item = pickle.load(child.stdout)
+                except EOFError:
+                    child.wait()
+                    errors.seek(0)
+                    said = errors.read().decode(errors="replace").strip()
                     raise RuntimeError(
-                        f"the process checking {path.name} stopped (exit code {child.exitcode})"
+                        f"the process checking {path.name} stopped (exit code "
+                        f"{child.returncode}): {said[-2000:]}"
                     ) from None
-                continue
-            if isinstance(item, _ChildDone):
-                stats.checker_peak_rss_mb = item.peak_rss_mb
-                return
-            if isinstance(item, _ChildFailed):
-                if item.kind == "file":
-                    raise FileProblem(item.message)
-                raise RuntimeError(f"checking {path.name} failed: {item.message}\n{item.details}")
-            yield item
-    finally:
-        if child.is_alive():
-            child.terminate()
-        child.join()
-        queue.close()
-        queue.join_thread()
+                if isinstance(item, _Done):
+                    stats.checker_peak_rss_mb = item.peak_rss_mb
+                    return
+                if isinstance(item, _Failed):
+                    if item.kind == "file":
+                        raise FileProblem(item.message)
+                    raise RuntimeError(
+                        f"checking {path.name} failed: {item.message}\n{item.details}"
+                    )
+                yield item
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+            child.stdout.close()
 
 
-def _check_file(path: str, kind: str, pctx: ParseContext, chunk_rows: int, queue: Any) -> None:
-    """The second process: read and check the file, hand over the chunks, then None."""
+def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    """The second process: read the job, check the file, send the chunks, then `_Done`.
+
+    A writer thread feeds the pipe, so checking runs ahead of the importer by a few chunks
+    (a pipe buffers only 64 KB: writing directly, checking would wait on every chunk).
+    """
+    from clmbot.importing.kinds import KINDS  # the importers, only where they are needed
+
+    frames: Queue[bytes | None] = Queue(maxsize=_AHEAD)
+
+    def write() -> None:
+        while (frame := frames.get()) is not None:
+            stdout.write(frame)
+        stdout.flush()
+
+    writer = threading.Thread(target=write, name="clmbot-checker-pipe")
+    writer.start()
+
+    def send(item: object) -> None:
+        frames.put(pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL))
+
+    job: _Job = pickle.load(stdin)
     try:
-        importer = KINDS[kind]
-        source = CsvSource(Path(path), importer.known, importer.required)
-        checker = importer.checker(source.header, pctx)
-        for chunk in source.chunks(chunk_rows):
-            queue.put(CheckedChunk(len(chunk), source.position, checker.parse(chunk)))
+        importer = KINDS[job.kind]
+        source = CsvSource(Path(job.path), importer.known, importer.required)
+        checker = importer.checker(source.header, job.pctx)
+        for chunk in source.chunks(job.chunk_rows):
+            send(CheckedChunk(len(chunk), source.position, checker.parse(chunk)))
         source.close()
-        queue.put(_ChildDone(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+        send(_Done(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
     except FileProblem as exc:
-        queue.put(_ChildFailed("file", str(exc), ""))
-    except BaseException as exc:  # reported to the importing process, raised there
-        queue.put(_ChildFailed(type(exc).__name__, str(exc), traceback.format_exc()))
+        send(_Failed("file", str(exc), ""))
+    except Exception as exc:  # reported to the importing process, raised there
+        send(_Failed(type(exc).__name__, str(exc), traceback.format_exc()))
+    finally:
+        frames.put(None)
+        writer.join()

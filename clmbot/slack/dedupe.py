@@ -6,14 +6,18 @@ every copy on. The first copy claims the event id with a unique row; the others 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from clmbot.store.models import ProcessedEvent
 
 _TABLE = ProcessedEvent.__table__
+
+
+# Slack retries within minutes; a week of ids is plenty, and keeps the table small.
+KEEP = timedelta(days=7)
 
 
 def claim_event(engine: Engine, event_id: str, now: datetime) -> bool:
@@ -26,4 +30,5 @@ def claim_event(engine: Engine, event_id: str, now: datetime) -> bool:
     )
     with engine.begin() as conn:
         result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
+        conn.execute(delete(_TABLE).where(_TABLE.c.received_at < now - KEEP))
         return result.rowcount == 1

@@ -97,7 +97,14 @@ def run_bot(
             server.serve()
         else:
             handler = SocketModeHandler(app, settings.slack_app_token)
-            handler.connect()
+            try:
+                handler.connect()
+            except SlackApiError as exc:
+                error = exc.response.get("error", "an error")
+                raise StartError(
+                    f"Slack refused SLACK_APP_TOKEN ({error}): generate an app-level token "
+                    "with connections:write under Basic Information, or unset it for HTTP mode"
+                ) from None
             _on_stop_signal(lambda: None, stopping)
             (announce or log.info)("clmbot is up in Socket Mode")
             stopping.wait()

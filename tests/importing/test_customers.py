@@ -152,6 +152,7 @@ G2,Good Two,,advocacy,0,2020-02-29
 """
 
 
+@pytest.mark.usefixtures("checking_mode")
 def test_bad_rows_are_rejected_with_reasons_and_the_rest_imported(engine, settings, now, tmp_path):
     path = write_csv(tmp_path / "customers.csv", BAD)
     report = import_file(engine, "customers", path, settings, now=now)
@@ -196,6 +197,7 @@ def test_a_corrected_rejected_file_imports_as_is(engine, settings, now, tmp_path
     assert rows(engine, "customers", "email", "attributes") == [("ops@acme.io", {})]
 
 
+@pytest.mark.usefixtures("checking_mode")
 def test_strict_imports_nothing_when_a_row_is_bad(engine, settings, now, tmp_path):
     path = write_csv(tmp_path / "customers.csv", BAD)
     report = import_file(engine, "customers", path, settings, now=now, strict=True)
@@ -214,6 +216,7 @@ def test_a_clean_import_removes_a_stale_rejected_file(engine, settings, now, tmp
     assert "removed customers.rejected.csv" in report.summary()
 
 
+@pytest.mark.usefixtures("checking_mode")
 def test_missing_required_column_imports_nothing(engine, settings, now, tmp_path):
     path = write_csv(tmp_path / "customers.csv", "external_id,email\nA1,a@b.co")
     with pytest.raises(FileProblem) as err:

@@ -8,6 +8,8 @@ from clmbot.importing import csvstream
 from clmbot.importing.runner import import_file
 from tests.helpers import read_rejected, rows, snapshot, write_csv
 
+pytestmark = pytest.mark.usefixtures("checking_mode")
+
 EVENTS = """
 customer_external_id,kind,occurred_at,value
 A1,login,2024-05-01T10:00:00Z,
@@ -172,3 +174,24 @@ def test_strict_rolls_back_chunks_already_written(engine, settings, now, tmp_pat
     assert rows(engine, "events", "id") == []
     assert rows(engine, "customers", "id") == []
     assert rows(engine, "stage_history", "id") == []
+
+
+def test_a_file_that_is_not_csv_stops_with_its_line(engine, settings, now, tmp_path):
+    from clmbot.importing.runner import FileProblem
+
+    path = tmp_path / "events.csv"
+    path.write_text('customer_external_id,kind,occurred_at\nA1,login,2024-05-01\nA1,"log"in,x\n')
+    with pytest.raises(FileProblem, match=r"line 3: not valid CSV"):
+        import_file(engine, "events", path, settings, now=now)
+    assert rows(engine, "events", "id") == [] and rows(engine, "customers", "id") == []
+    assert not (tmp_path / "events.rejected.csv").exists()
+
+
+def test_a_failing_checker_process_is_an_error_not_a_hang(tmp_path, now):
+    from clmbot.importing.base import CheckingStats, ParseContext
+    from clmbot.importing.checking import _checked_elsewhere
+
+    path = write_csv(tmp_path / "e.csv", "customer_external_id,kind,occurred_at\nA1,x,2024-01-01")
+    pctx = ParseContext(now, Settings().timezone, Settings().lifecycle, "sqlite")
+    with pytest.raises(RuntimeError, match=r"checking e\.csv failed: 'no-such-kind'"):
+        list(_checked_elsewhere(path, "no-such-kind", pctx, CheckingStats()))

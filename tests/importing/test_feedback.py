@@ -58,6 +58,7 @@ def test_a_corrected_score_or_comment_is_an_update(engine, settings, now, tmp_pa
     assert (10, "Great support") in rows(engine, "feedback", "score", "comment")
 
 
+@pytest.mark.usefixtures("checking_mode")
 def test_bad_feedback_rows_are_rejected(engine, settings, now, tmp_path, customers):
     path = write_csv(
         tmp_path / "feedback.csv",
@@ -83,6 +84,7 @@ def test_bad_feedback_rows_are_rejected(engine, settings, now, tmp_path, custome
     assert any("line 8: same customer, kind and responded_at as line 7" in r for r in reasons)
 
 
+@pytest.mark.usefixtures("checking_mode")
 def test_strict_checks_unknown_customers_too(engine, settings, now, tmp_path, customers):
     path = write_csv(
         tmp_path / "feedback.csv",

@@ -109,6 +109,21 @@ def test_a_malformed_app_token_is_refused_in_socket_mode(db_url, slack, tmp_path
     assert "SLACK_APP_TOKEN does not look like an app-level token" in result.stderr
 
 
+def test_an_app_token_slack_refuses_stops_the_start(db_url, slack, tmp_path):
+    slack.fail("apps.connections.open", 200)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "bot.py")],
+        env=bot_env(db_url, slack, SLACK_APP_TOKEN="xapp-1-revoked"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "Slack refused SLACK_APP_TOKEN (fatal_error)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_a_token_slack_refuses_stops_the_start(db_url, slack, tmp_path):
     slack.fail("auth.test", 200)  # answered, but not ok
     result = refused(db_url, slack, tmp_path)
