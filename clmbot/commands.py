@@ -62,7 +62,8 @@ COMMANDS: dict[str, CommandSpec] = {
 # In PRODUCT.md, not built yet: answered with "not yet", never with "unknown".
 PLANNED = ("segment", "segments", "nps", "csat", "feedback", "survey", "at-risk", "forget")
 
-# Slack's clients turn typed quotes into curly ones.
+# Slack's clients turn typed quotes into curly ones; only double quotes group words, so that
+# O'Brien and customer's stay words.
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 
 
@@ -148,17 +149,27 @@ Result = (
 
 
 def split_words(text: str) -> list[str]:
-    """Words, with "quoted phrases" kept whole; Slack's curly quotes count as quotes."""
-    return shlex.split(text.translate(_QUOTES))
+    """Words, with "quoted phrases" kept whole; Slack's curly quotes count as quotes.
+    Raises ValueError when a quote is not closed."""
+    lexer = shlex.shlex(text.translate(_QUOTES), posix=True)
+    lexer.whitespace_split = True
+    lexer.quotes = '"'
+    lexer.escape = ""
+    lexer.commenters = ""
+    return list(lexer)
 
 
 def run_command(
-    text: str, *, session: Session, settings: Settings, now: datetime, actor: Actor
+    text: str | list[str], *, session: Session, settings: Settings, now: datetime, actor: Actor
 ) -> Result:
-    try:
-        words = split_words(text)
-    except ValueError:
-        return HelpResult(list(COMMANDS.values()), 'A quote is not closed: check your " marks.')
+    """Run what was typed (`text`), or words already split (a button's value, say)."""
+    if isinstance(text, str):
+        try:
+            words = split_words(text)
+        except ValueError:
+            return HelpResult(list(COMMANDS.values()), 'A quote is not closed: check your " marks.')
+    else:
+        words = text
     if not words or words[0].lower() == "help":
         return HelpResult(list(COMMANDS.values()))
     name, args = words[0].lower(), words[1:]
@@ -214,11 +225,25 @@ def _customer(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
 
 def _stage(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
     stages = ctx.settings.lifecycle.stages
-    at = next((i for i in range(1, len(args)) if args[i].lower() in stages), None)
-    if at is None:
+    candidates = [i for i in range(1, len(args)) if args[i].lower() in stages]
+    if not candidates:
         if len(args) < 2:
             return UsageResult(spec, "Say which customer, and the stage to move them to.")
         at = 1  # no known stage among the words: the second one is meant as the stage
+    elif len(candidates) == 1:
+        at = candidates[0]
+    else:
+        # "Acme Retention Co advocacy": the name itself holds a stage word. Take the split
+        # whose name finds one customer; when several do, ask rather than guess.
+        unique = [i for i in candidates if find_customers(ctx.session, " ".join(args[:i])).unique]
+        if len(unique) > 1:
+            name, stage = " ".join(args[: unique[-1]]), args[unique[-1]]
+            return UsageResult(
+                spec,
+                f"“{' '.join(args[: unique[0]])}” and “{name}” are both customers: put the "
+                f'name in quotes, e.g. `stage "{name}" {stage}`.',
+            )
+        at = unique[0] if unique else candidates[0]
     ref, stage, reason = " ".join(args[:at]), args[at], " ".join(args[at + 1 :]) or None
     found = _find_one(ctx.session, ref, spec.name)
     if not isinstance(found, Customer):

@@ -118,7 +118,7 @@ def load_settings(
         alert_channel=_channel(get("CLMBOT_ALERT_CHANNEL")),
         alert_time=_hhmm(get("CLMBOT_ALERT_TIME") or "09:00"),
         team=_ids("CLMBOT_TEAM", get("CLMBOT_TEAM")),
-        admins=_ids("CLMBOT_ADMINS", get("CLMBOT_ADMINS")),
+        admins=_ids("CLMBOT_ADMINS", get("CLMBOT_ADMINS"), groups=False),
         port=_port(get("PORT") or "3000"),
         auto_migrate=_flag("CLMBOT_AUTO_MIGRATE", get("CLMBOT_AUTO_MIGRATE") or "true"),
         lifecycle=lifecycle,
@@ -189,10 +189,15 @@ def _channel(value: str | None) -> str | None:
     return value
 
 
-def _ids(name: str, value: str | None) -> tuple[str, ...]:
+def _ids(name: str, value: str | None, *, groups: bool = True) -> tuple[str, ...]:
     if value is None:
         return ()
     ids = tuple(part for part in re.split(r"[\s,]+", value) if part)
+    if not groups and any(i.startswith("S") for i in ids):
+        raise ConfigError(
+            f"{name} takes user IDs (U0123ABCD), not user groups: "
+            f"{', '.join(i for i in ids if i.startswith('S'))}"
+        )
     bad = [i for i in ids if not _SLACK_ID.match(i)]
     if bad:
         raise ConfigError(

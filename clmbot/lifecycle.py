@@ -183,7 +183,7 @@ def _count_conversions(
         in_period = [
             k
             for k, s in enumerate(stays)
-            if order.get(s.stage) == i and (s.end is None or s.end > since)
+            if order.get(s.stage) == i and (s.end is None or s.end >= since)
         ]
         if not in_period:
             continue

@@ -35,6 +35,14 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, list[str]] = {}
         self.ws_url: str | None = None
+        self.auth: dict[str, Any] = {
+            "ok": True,
+            "team_id": TEAM,
+            "team": "Acme Inc",
+            "user_id": BOT_USER,
+            "bot_id": "B0CLMBOT",
+            "url": "https://acme.slack.com/",
+        }
         self._failures: dict[str, list[tuple[int, str | None]]] = {}
         self._delays: dict[str, float] = {}
         self._cond = threading.Condition()
@@ -134,14 +142,7 @@ class FakeSlack:
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
-            return {
-                "ok": True,
-                "team_id": TEAM,
-                "team": "Acme Inc",
-                "user_id": BOT_USER,
-                "bot_id": "B0CLMBOT",
-                "url": "https://acme.slack.com/",
-            }
+            return self.auth
         if method == "users.info":
             person = self.users.get(body.get("user", ""))
             return (

@@ -147,3 +147,8 @@ def test_auto_migrate_is_on_by_default_and_can_be_turned_off(tmp_path):
     assert settings_from({"CLMBOT_AUTO_MIGRATE": "false"}, tmp_path).auto_migrate is False
     with pytest.raises(ConfigError, match="CLMBOT_AUTO_MIGRATE=maybe is not true or false"):
         settings_from({"CLMBOT_AUTO_MIGRATE": "maybe"}, tmp_path)
+
+
+def test_admins_are_users_not_groups(tmp_path):
+    with pytest.raises(ConfigError, match="CLMBOT_ADMINS takes user IDs"):
+        settings_from({"CLMBOT_ADMINS": "U0ADMIN, S0ADMINS"}, tmp_path)

@@ -177,3 +177,14 @@ def test_configured_stages_shape_the_funnel(engine):
     ]
     with pytest.raises(UnknownStage):
         move_stage(s, c, "retention", by="x", reason=None, now=day(6), lifecycle=lifecycle)
+
+
+def test_a_move_exactly_at_the_start_of_the_period_counts_everywhere(engine):
+    with session_scope(engine) as s:
+        c = create(s, "E1", "awareness", day(0))
+        move(s, c, "consideration", day(10))
+        result = funnel(s, since=day(10), now=day(20), lifecycle=LIFECYCLE)
+    stats = {st.stage: st for st in result.stages}
+    assert stats["consideration"].entered == 1 and stats["awareness"].median_days == 10
+    conv = {(c.from_stage, c.to_stage): (c.converted, c.base) for c in result.conversions}
+    assert conv[("awareness", "consideration")] == (1, 1)

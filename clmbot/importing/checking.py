@@ -133,9 +133,14 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     frames: Queue[bytes | None] = Queue(maxsize=_AHEAD)
 
     def write() -> None:
-        while (frame := frames.get()) is not None:
-            stdout.write(frame)
-        stdout.flush()
+        try:
+            while (frame := frames.get()) is not None:
+                stdout.write(frame)
+            stdout.flush()
+        except OSError:
+            # The importer is gone (killed, or it stopped on an error): so is our reason to
+            # run. Exit at once, rather than wait forever for a reader that will not come.
+            os._exit(1)
 
     writer = threading.Thread(target=write, name="clmbot-checker-pipe")
     writer.start()

@@ -64,7 +64,7 @@ class EventsChecker:
         i_value = header.index.get("value")
         ncols = len(header.names)
         has_extras = bool(header.extras)
-        zone, latest = pctx.zone, pctx.now + f.FUTURE_SLACK
+        zone, latest, earliest = pctx.zone, pctx.now + f.FUTURE_SLACK, f.EARLIEST_YEAR
         first_line = self.first_line
         fromiso = datetime.fromisoformat
         bind_time, sqlite_text = self.bind_time, self.sqlite
@@ -91,13 +91,21 @@ class EventsChecker:
                     raise f.FieldError("customer_external_id (200) or kind (60) is too long")
                 try:
                     at = fromiso(raw_time)
+                    if at.year < earliest:
+                        raise ValueError
                     if at.tzinfo is None:
                         at = at.replace(tzinfo=zone)
                     if at > latest:
                         raise ValueError
-                except ValueError:
+                except (ValueError, OverflowError):
                     at = f.timestamp("occurred_at", raw_time, zone, pctx.now)  # says why
-                if sqlite_text and len(raw_time) == 20 and raw_time[19] == "Z":
+                if (
+                    sqlite_text
+                    and len(raw_time) == 20
+                    and raw_time[19] == "Z"
+                    and raw_time[10] == "T"
+                    and raw_time[4] == raw_time[7] == "-"
+                ):
                     # 2024-05-01T10:00:00Z, checked above, is the stored text but for two
                     # cuts: formatting the datetime instead costs more than the insert.
                     stored = raw_time[:10] + " " + raw_time[11:19] + ".000000"

@@ -85,12 +85,16 @@ class FeedbackImport:
     def __init__(self, ctx: ImportContext, header: Header) -> None:
         self.ctx = ctx
         self.ids = CustomerIds(ctx.conn)
+        # Attributes only when the file has extra columns: a file without them leaves the
+        # attributes an earlier file gave alone.
+        self.extras = bool(header.extras)
+        extra = ["attributes"] if self.extras else []
         self.upsert = Upsert(
             ctx.conn,
             FEEDBACK,
-            ["customer_id", "kind", "score", "comment", "responded_at", "source", "attributes"],
+            ["customer_id", "kind", "score", "comment", "responded_at", "source", *extra],
             key=["customer_id", "kind", "responded_at"],
-            update=["score", "comment", "attributes"],
+            update=["score", "comment", *extra],
         )
 
     def write(self, items: list[_Answer]) -> None:
@@ -103,7 +107,8 @@ class FeedbackImport:
                     row, f"no customer has external_id {ext}; import them with customers.csv first"
                 )
                 continue
-            values.append((ids[ext], kind, score, comment, at, "import", attrs))
+            row_values = (ids[ext], kind, score, comment, at, "import")
+            values.append((*row_values, attrs) if self.extras else row_values)
         if ctx.writing:
             ctx.changed += self.upsert.run(values)
 

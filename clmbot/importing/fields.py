@@ -12,6 +12,8 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 FUTURE_SLACK = timedelta(days=1)
+# Events and answers before this are placeholders (0001-01-01, 1900-01-01), not history.
+EARLIEST_YEAR = 1970
 _CHECK_DATE = "check the year and the day/month order"
 
 
@@ -42,9 +44,17 @@ def timestamp(column: str, value: str, zone: tzinfo, now: datetime) -> datetime:
             f"{column} {_show(value)} is not an ISO 8601 date or time; "
             "use e.g. 2024-05-01 or 2024-05-01T14:30:00Z"
         ) from None
+    if parsed.year < EARLIEST_YEAR:
+        raise FieldError(
+            f"{column} {value} is before {EARLIEST_YEAR}: a placeholder date? leave the row out "
+            "or give the real date"
+        )
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last representable time
+        raise FieldError(f"{column} {value} is in the future; {_CHECK_DATE}") from None
     if parsed > now + FUTURE_SLACK:
         raise FieldError(f"{column} {value} is in the future; {_CHECK_DATE}")
     return parsed

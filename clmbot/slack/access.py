@@ -43,11 +43,16 @@ class Gatekeeper:
         self._lock = threading.Lock()
         self._users: dict[str, tuple[datetime, dict[str, Any] | None]] = {}
         self._groups: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._home_ids: tuple[str | None, str | None] | None = None
 
-    def check(self, user_id: str, team_id: str | None) -> Decision:
-        """May `user_id`, writing from workspace `team_id`, use clmbot?"""
+    def check(self, user_id: str) -> Decision:
+        """May `user_id` use clmbot?
+
+        "Our workspace" is the one the bot is installed in (auth.test), never what the
+        request says: in a shared channel, the request may come from the other side.
+        """
         person = self.user(user_id)
-        if person is None or (team_id and person.get("team_id") not in (None, team_id)):
+        if person is None or person.get("is_stranger") or not self._ours(person):
             return Decision(
                 False,
                 message=(
@@ -75,6 +80,25 @@ class Gatekeeper:
                 ),
             )
         return Decision(True, is_admin=user_id in self._settings.admins)
+
+    def _ours(self, person: dict[str, Any]) -> bool:
+        team, enterprise = self._home()
+        if person.get("team_id") == team:
+            return True
+        # On Enterprise Grid, a member of another workspace of the same organisation.
+        their_enterprise = (person.get("enterprise_user") or {}).get("enterprise_id")
+        return bool(enterprise) and their_enterprise == enterprise
+
+    def _home(self) -> tuple[str | None, str | None]:
+        """The bot's own workspace and organisation, asked of Slack once."""
+        with self._lock:
+            home = self._home_ids
+        if home is None:
+            answer = self._client.auth_test()
+            home = (answer.get("team_id"), answer.get("enterprise_id"))
+            with self._lock:
+                self._home_ids = home
+        return home
 
     def user(self, user_id: str) -> dict[str, Any] | None:
         """users.info, cached; None when Slack does not know the user here."""

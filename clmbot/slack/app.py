@@ -21,7 +21,8 @@ from clmbot.commands import Actor, RefusedResult, run_command
 from clmbot.config import Settings
 from clmbot.slack.access import Gatekeeper
 from clmbot.slack.blocks import Message, apology, render
-from clmbot.slack.dedupe import claim_event
+from clmbot.slack.dedupe import claim_event, release_event
+from clmbot.slack.text_in import from_slack
 from clmbot.store.db import session_scope
 
 log = logging.getLogger("clmbot.slack")
@@ -58,12 +59,20 @@ class Bot:
     gate: Gatekeeper
 
     def answer(
-        self, text: str, *, user_id: str, team_id: str | None, channel_id: str | None
+        self,
+        text: str | list[str],
+        *,
+        user_id: str,
+        channel_id: str | None,
     ) -> Message:
         """The answer to a command, for anyone: a refusal, the result, or an apology with an
-        error id that the log shows beside the traceback. Never an exception."""
+        error id that the log shows beside the traceback. Never an exception.
+
+        `text` as Slack sends it, or words already split (a button's value)."""
+        if isinstance(text, str):
+            text = from_slack(text)
         try:
-            decision = self.gate.check(user_id, team_id)
+            decision = self.gate.check(user_id)
             now = self.clock()
             zone = self.settings.timezone
             if not decision.allowed:
@@ -81,6 +90,11 @@ class Bot:
 
     def first_delivery(self, event_id: str | None) -> bool:
         return event_id is None or claim_event(self.engine, event_id, self.clock())
+
+    def not_delivered(self, event_id: str | None) -> None:
+        """Undo `first_delivery` when answering failed, so that Slack's retry may succeed."""
+        if event_id is not None:
+            release_event(self.engine, event_id)
 
 
 def build_app(

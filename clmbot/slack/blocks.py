@@ -30,6 +30,10 @@ from clmbot.commands import (
 from clmbot.store.models import Feedback
 
 SLASH = "/clm"
+# How much of long data a card shows; the rest is marked with "…", never dropped silently.
+TAGS_SHOWN = 10
+COMMENT_SHOWN = 600
+REASON_SHOWN = 200
 Block = dict[str, Any]
 
 
@@ -48,22 +52,32 @@ def esc(value: object) -> str:
     return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, with a visible … where text was cut (never silently).
+    Cut data before escaping it, so that no `&amp;` is cut in half."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def section(markdown: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": markdown[:3000]}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(markdown, 3000)}}
 
 
 def context(*markdown: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": m} for m in markdown[:10]]}
+    elements = [{"type": "mrkdwn", "text": clip(m, 3000)} for m in markdown[:10]]
+    return {"type": "context", "elements": elements}
 
 
 def header(title: str) -> Block:
-    return {"type": "header", "text": {"type": "plain_text", "text": title[:150], "emoji": True}}
+    return {
+        "type": "header",
+        "text": {"type": "plain_text", "text": clip(title, 150), "emoji": True},
+    }
 
 
 def fields(pairs: list[tuple[str, str]]) -> Block:
     return {
         "type": "section",
-        "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"[:2000]} for k, v in pairs[:10]],
+        "fields": [{"type": "mrkdwn", "text": clip(f"*{k}*\n{v}", 2000)} for k, v in pairs[:10]],
     }
 
 
@@ -109,7 +123,7 @@ def _strip(markdown: str) -> str:
 def help_message(commands: list[CommandSpec], note: str | None = None) -> Message:
     blocks: list[Block] = []
     if note:
-        blocks.append(section(f":thinking_face: {note}"))
+        blocks.append(section(f":thinking_face: {esc(note)}"))
     blocks.append(header("clmbot: the customer lifecycle, from Slack"))
     for spec in commands:
         admin = " _(admins)_" if spec.admin_only else ""
@@ -134,14 +148,17 @@ def help_message(commands: list[CommandSpec], note: str | None = None) -> Messag
 
 def usage_message(spec: CommandSpec, problem: str) -> Message:
     body = (
-        f":warning: {problem}\n*Usage:* `{SLASH} {spec.usage}`\n*Example:* `{SLASH} {spec.example}`"
+        f":warning: {esc(problem)}\n*Usage:* `{SLASH} {spec.usage}`\n"
+        f"*Example:* `{SLASH} {spec.example}`"
     )
     return Message(f"{_strip(problem)} Usage: {SLASH} {spec.usage}", [section(body)])
 
 
 def matches_message(result: MatchesResult) -> Message:
     lookup = result.lookup
-    listed = "\n".join(f"• {esc(c.name)} (`{esc(c.external_id)}`)" for c in lookup.matches)
+    listed = "\n".join(
+        f"• {esc(clip(c.name, 100))} (`{esc(clip(c.external_id, 60))}`)" for c in lookup.matches
+    )
     more = "\n…and more: type more of the name." if lookup.more else ""
     example = f"{SLASH} {result.command} {lookup.matches[0].external_id}"
     count = f"{len(lookup.matches)}+" if lookup.more else str(len(lookup.matches))
@@ -168,7 +185,7 @@ def open_profile_button(external_id: str, label: str, index: int = 0) -> Block:
     return {
         "type": "button",
         "action_id": f"{OPEN_PROFILE}:{index}",
-        "text": {"type": "plain_text", "text": label[:75], "emoji": False},
+        "text": {"type": "plain_text", "text": clip(label, 75), "emoji": False},
         "value": external_id[:2000],
     }
 
@@ -213,7 +230,9 @@ def profile_message(result: ProfileResult, zone: tzinfo, now: datetime) -> Messa
     if c.signup_date:
         about.append(f"customer since {c.signup_date.isoformat()}")
     if c.tags:
-        about.append("tags: " + ", ".join(esc(t) for t in c.tags))
+        shown = ", ".join(esc(clip(t, 40)) for t in c.tags[:TAGS_SHOWN])
+        more = f" and {len(c.tags) - TAGS_SHOWN} more" if len(c.tags) > TAGS_SHOWN else ""
+        about.append(f"tags: {shown}{more}")
     blocks: list[Block] = [
         header(c.name),
         context(" · ".join(about)),
@@ -231,7 +250,7 @@ def profile_message(result: ProfileResult, zone: tzinfo, now: datetime) -> Messa
         ),
     ]
     comments = [
-        f"*{label}* {a.score}: _{esc(a.comment)}_"
+        f"*{label}* {a.score}: _{esc(clip(a.comment, COMMENT_SHOWN))}_"
         for label, a in (("NPS", p.latest_nps), ("CSAT", p.latest_csat))
         if a is not None and a.comment
     ]
@@ -257,7 +276,7 @@ def _by(by: str, reason: str | None) -> str:
     if by == "import" and reason and "import of " in reason:
         return "by import of " + esc(reason.split("import of ", 1)[1])
     who = user(by) if by[:1] in ("U", "W") else esc(by)
-    return f"by {who}: {esc(reason)}" if reason else f"by {who}"
+    return f"by {who}: {esc(clip(reason, REASON_SHOWN))}" if reason else f"by {who}"
 
 
 def stage_message(result: StageResult) -> Message:

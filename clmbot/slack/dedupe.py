@@ -32,3 +32,8 @@ def claim_event(engine: Engine, event_id: str, now: datetime) -> bool:
         result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
         conn.execute(delete(_TABLE).where(_TABLE.c.received_at < now - KEEP))
         return result.rowcount == 1
+
+
+def release_event(engine: Engine, event_id: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(delete(_TABLE).where(_TABLE.c.event_id == event_id))

@@ -195,3 +195,53 @@ def test_a_failing_checker_process_is_an_error_not_a_hang(tmp_path, now):
     pctx = ParseContext(now, Settings().timezone, Settings().lifecycle, "sqlite")
     with pytest.raises(RuntimeError, match=r"checking e\.csv failed: 'no-such-kind'"):
         list(_checked_elsewhere(path, "no-such-kind", pctx, CheckingStats()))
+
+
+def test_odd_but_valid_iso_forms_and_placeholder_dates(engine, db_url, now, tmp_path):
+    settings = Settings(database_url=db_url, timezone=ZoneInfo("Asia/Jakarta"))
+    path = write_csv(
+        tmp_path / "events.csv",
+        """
+        customer_external_id,kind,occurred_at
+        A1,login,2024-W18-3T10:00:00Z
+        A1,login,2024-05-01T10:00:00Z
+        A1,ticket,0001-01-01
+        A1,ticket,1900-01-01T00:00:00Z
+        A1,ticket,9999-12-31T23:00:00-05:00
+        """,
+    )
+    report = import_file(engine, "events", path, settings, now=now)
+    assert (report.inserted, report.rejected) == (1, 4)
+    reasons = [r["reason"] for r in read_rejected(tmp_path / "events.rejected.csv")]
+    # an ISO week date is the same instant as line 3: a duplicate, not a second event
+    assert "same customer, kind and occurred_at as line 2" in reasons[0]
+    assert "before 1970: a placeholder date?" in reasons[1] and "before 1970" in reasons[2]
+    assert "in the future" in reasons[3]
+    assert rows(engine, "events", "occurred_at") == [(datetime(2024, 5, 1, 10, tzinfo=UTC),)]
+
+
+def test_the_checker_process_exits_when_the_importer_is_gone(tmp_path, now):
+    """Killed importer, closed pipe: the checker must not linger."""
+    import pickle
+    import subprocess
+    import sys
+
+    from clmbot.importing.base import ParseContext
+    from clmbot.importing.checking import _Job
+
+    lines = ["customer_external_id,kind,occurred_at"]
+    lines += [f"C{i},login,2024-05-01T10:{i % 60:02d}:{i % 7:02d}Z" for i in range(60_000)]
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n")
+    pctx = ParseContext(now, Settings().timezone, Settings().lifecycle, "sqlite")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "clmbot.importing.checker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    pickle.dump(_Job(str(path), "events", pctx, 1000), child.stdin)
+    child.stdin.close()
+    child.stdout.read(10)  # it has started sending
+    child.stdout.close()  # the importer is gone
+    assert child.wait(timeout=30) != 0

@@ -93,3 +93,19 @@ def test_strict_checks_unknown_customers_too(engine, settings, now, tmp_path, cu
     report = import_file(engine, "feedback", path, settings, now=now, strict=True)
     assert report.strict_aborted and report.rejected == 2
     assert rows(engine, "feedback", "id") == []
+
+
+def test_a_file_without_extra_columns_keeps_the_attributes(
+    engine, settings, now, tmp_path, customers
+):
+    first = write_csv(
+        tmp_path / "f1.csv",
+        "customer_external_id,kind,score,responded_at,channel\nA1,nps,9,2024-05-01,email",
+    )
+    import_file(engine, "feedback", first, settings, now=now)
+    second = write_csv(
+        tmp_path / "f2.csv", "customer_external_id,kind,score,responded_at\nA1,nps,9,2024-05-01"
+    )
+    report = import_file(engine, "feedback", second, settings, now=now)
+    assert (report.updated, report.unchanged) == (0, 1)
+    assert rows(engine, "feedback", "attributes") == [({"channel": "email"},)]

@@ -64,3 +64,21 @@ def test_user_lookups_are_cached_for_a_while(bot, slack, clock, customers):
     clock.advance(minutes=11)
     bot.command("help")
     assert len(slack.calls_to("users.info")) == 2
+
+
+def test_the_workspace_is_the_bots_own_not_the_requests(bot, slack, customers):
+    """A request from the other side of a shared channel may name its own team: the check
+    is against the workspace the bot is installed in (auth.test)."""
+    slack.add_user("U0PARTNER", team_id="T0OTHERORG")
+    seen = text_of(bot.command("customer A1", user="U0PARTNER", team="T0OTHERORG"))
+    assert "members of its own workspace only" in seen
+    slack.add_user("U0STRANGER", is_stranger=True)
+    assert "members of its own workspace only" in text_of(
+        bot.command("customer A1", user="U0STRANGER")
+    )
+
+
+def test_another_workspace_of_the_same_grid_organisation_is_in(bot, slack, customers):
+    slack.auth["enterprise_id"] = "E0ORG"
+    slack.add_user("U0SIBLING", team_id="T0SISTER", enterprise_user={"enterprise_id": "E0ORG"})
+    assert "Acme Corp" in text_of(bot.command("customer A1", user="U0SIBLING"))

@@ -103,7 +103,7 @@ def test_data_is_escaped(bot, customers):
     seen = text_of(answer)
     assert "<!channel>" not in seen and "<!here>" not in seen
     assert "Moved *&lt;!channel&gt; Evil &amp; Co* from awareness" in seen
-    assert ": &lt;!here&gt; look" in seen
+    assert ": !here look" in seen  # Slack's <!here> token arrives as words, never a mention
     assert "<!channel>" not in answer["text"] and "<!here>" not in answer["text"]
     # a header is plain text, which Slack never turns into a mention
     card = bot.command("customer X1")
@@ -168,3 +168,36 @@ def test_a_match_button_opens_the_profile(bot, slack, customers):
     assert answer.body["replace_original"] is True
     assert answer.body["response_type"] == "ephemeral"
     assert answer.body["blocks"][0]["text"]["text"] == "Acme Labs"
+
+
+def test_text_as_slack_encodes_it(bot, customers):
+    """Slack escapes &, < and > and wraps e-mail addresses: the words still find customers."""
+    seen = text_of(bot.command("customer <mailto:ops@acme.io|ops@acme.io>"))
+    assert "Acme Corp" in seen and "No customer" not in seen
+    seen = text_of(bot.command("customer &lt;!channel&gt; Evil &amp; Co"))
+    assert "awareness" in seen and "No customer" not in seen
+
+
+def test_apostrophes_are_letters_and_double_quotes_group(bot, customers, engine, tmp_path):
+    from clmbot.importing.runner import import_file
+
+    path = tmp_path / "more.csv"
+    path.write_text(
+        "external_id,name,stage\nO1,O'Brien Ltd,purchase\nR1,Acme Retention Co,purchase\n"
+    )
+    import_file(engine, "customers", path, bot.settings, now=bot.bot.clock())
+    assert "O'Brien Ltd" in text_of(bot.command("customer O\u2019Brien"))
+    seen = text_of(bot.command("stage O'Brien retention customer's renewal", user=ADMIN))
+    assert "Moved *O'Brien Ltd* from purchase to *retention*: customer's renewal" in seen
+
+
+def test_a_stage_word_inside_a_name_is_not_guessed(bot, customers, engine, tmp_path):
+    from clmbot.importing.runner import import_file
+
+    path = tmp_path / "more.csv"
+    path.write_text("external_id,name,stage\nR1,Acme Retention Co,purchase\nR2,Acme,purchase\n")
+    import_file(engine, "customers", path, bot.settings, now=bot.bot.clock())
+    seen = text_of(bot.command("stage Acme Retention Co advocacy", user=ADMIN))
+    assert "are both customers: put the name in quotes" in seen
+    seen = text_of(bot.command('stage "Acme Retention Co" advocacy', user=ADMIN))
+    assert "Moved *Acme Retention Co* from purchase to *advocacy*" in seen

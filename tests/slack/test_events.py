@@ -66,3 +66,17 @@ def test_app_home_for_a_guest_says_why_not(bot, slack):
     bot.event(event, event_id="Ev7")
     (publish,) = slack.wait_for("views.publish")
     assert "Guest accounts cannot use clmbot" in text_of(publish.body["view"])
+
+
+def test_an_answer_that_could_not_be_sent_is_sent_on_slacks_retry(bot, slack, engine):
+    from tests.helpers import rows
+
+    slack.fail("chat.postMessage", 500, times=3)  # the first try and both of its retries
+    bot.event(dm(MEMBER, "help"), event_id="Ev8")
+    slack.wait_for("chat.postMessage", count=3)
+    deadline = time.monotonic() + 10
+    while rows(engine, "slack_events", "event_id") and time.monotonic() < deadline:
+        time.sleep(0.05)  # the claim is released once the third try has failed
+    bot.event(dm(MEMBER, "help"), event_id="Ev8", retry=1)
+    calls = slack.wait_for("chat.postMessage", count=4)
+    assert "/clm customer" in text_of(calls[-1].body)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from clmbot.commands import split_words
 from clmbot.slack.blocks import OPEN_PROFILE
+from clmbot.slack.listeners.reply import reply_privately
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
@@ -21,12 +21,9 @@ def register(app: App, bot: Bot) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
         ack()
-        external_id = action.get("value", "")
-        quoted = external_id if split_words(external_id) == [external_id] else f'"{external_id}"'
         message = bot.answer(
-            f"customer {quoted}",
+            ["customer", action.get("value", "")],
             user_id=body["user"]["id"],
-            team_id=(body.get("team") or {}).get("id"),
             channel_id=(body.get("channel") or {}).get("id"),
         )
-        respond(**message.as_kwargs(), response_type="ephemeral", replace_original=True)
+        reply_privately(respond, message, user_id=body["user"]["id"], replace=True)

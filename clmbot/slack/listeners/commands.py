@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from clmbot.slack.listeners.reply import reply_privately
+
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
 
@@ -18,7 +20,6 @@ def register(app: App, bot: Bot) -> None:
         message = bot.answer(
             command.get("text", ""),
             user_id=command["user_id"],
-            team_id=command.get("team_id"),
             channel_id=command.get("channel_id"),
         )
-        respond(**message.as_kwargs(), response_type="ephemeral", replace_original=False)
+        reply_privately(respond, message, user_id=command["user_id"], replace=False)

@@ -29,7 +29,7 @@ def register(app: App, bot: Bot) -> None:
     def home(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
         if event.get("tab") not in (None, "home"):
             return
-        decision = bot.gate.check(event["user"], body.get("team_id"))
+        decision = bot.gate.check(event["user"])
         if decision.allowed:
             blocks = [
                 *help_message(list(COMMANDS.values())).blocks,
@@ -49,14 +49,17 @@ def register(app: App, bot: Bot) -> None:
         if not bot.first_delivery(body.get("event_id")):
             return  # a retry of an event already answered
         user_id = event["user"]
-        decision = bot.gate.check(user_id, body.get("team_id"))
+        decision = bot.gate.check(user_id)
         if decision.allowed:
             message = bot.answer(
                 event.get("text", ""),
                 user_id=user_id,
-                team_id=body.get("team_id"),
                 channel_id=event.get("channel"),
             )
         else:
             message = NOT_FOR_YOU
-        client.chat_postMessage(channel=event["channel"], **message.as_kwargs())
+        try:
+            client.chat_postMessage(channel=event["channel"], **message.as_kwargs())
+        except Exception:
+            bot.not_delivered(body.get("event_id"))  # let Slack's retry try again
+            raise
