@@ -68,9 +68,10 @@ def wait_for_line(proc: subprocess.Popen, pattern: str, timeout: float = 30) -> 
     raise AssertionError(f"no line matching {pattern!r}; the bot said:\n{''.join(seen)}")
 
 
-def refused(db_url, slack, tmp_path, **env: str) -> subprocess.CompletedProcess:
+def refused(db_url, slack, tmp_path, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """`python bot.py ARGS` (default: --http) that is expected to stop at the start."""
     return subprocess.run(
-        [sys.executable, str(REPO / "bot.py"), "--http"],
+        [sys.executable, str(REPO / "bot.py"), *(args or ("--http",))],
         env=bot_env(db_url, slack, **env),
         cwd=tmp_path,
         capture_output=True,
@@ -97,28 +98,14 @@ def test_a_bad_start_is_one_line_and_exit_2(db_url, slack, tmp_path, env, says):
 
 
 def test_a_malformed_app_token_is_refused_in_socket_mode(db_url, slack, tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(REPO / "bot.py")],
-        env=bot_env(db_url, slack, SLACK_APP_TOKEN="xoxb-wrong-kind"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = refused(db_url, slack, tmp_path, "run", SLACK_APP_TOKEN="xoxb-wrong-kind")
     assert result.returncode == 2
     assert "SLACK_APP_TOKEN does not look like an app-level token" in result.stderr
 
 
 def test_an_app_token_slack_refuses_stops_the_start(db_url, slack, tmp_path):
     slack.fail("apps.connections.open", 200)
-    result = subprocess.run(
-        [sys.executable, str(REPO / "bot.py")],
-        env=bot_env(db_url, slack, SLACK_APP_TOKEN="xapp-1-revoked"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = refused(db_url, slack, tmp_path, "run", SLACK_APP_TOKEN="xapp-1-revoked")
     assert result.returncode == 2
     assert "Slack refused SLACK_APP_TOKEN (fatal_error)" in result.stderr
     assert "Traceback" not in result.stderr
