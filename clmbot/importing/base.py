@@ -110,8 +110,16 @@ class ImportContext:
     rejects: RejectWriter
     report: ImportReport
     strict: bool = False
-    # Rows a bulk upsert inserted or changed (the driver's count), for the report.
+    # Rows the bulk upserts inserted or changed, and of those inserted (None: not known, to be
+    # counted from the table), for the report.
     changed: int = 0
+    inserted: int | None = 0
+
+    def count(self, changed: int, inserted: int | None) -> None:
+        self.changed += changed
+        self.inserted = (
+            None if inserted is None or self.inserted is None else (self.inserted + inserted)
+        )
 
     def parse_context(self) -> ParseContext:
         return ParseContext(self.now, self.zone, self.lifecycle, self.conn.dialect.name)

@@ -16,7 +16,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from psycopg import sql
-from sqlalchemy import Column, Connection, MetaData, Table, func, or_, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    MetaData,
+    Table,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -75,7 +85,7 @@ class Upsert:
         cols = [self._staging.c[c] for c in self.columns]
         self._insert = self._conflict_clause(
             postgresql.insert(self.table).from_select(self.columns, select(*cols))
-        )
+        ).returning(literal_column("(xmax = 0)", Boolean))
         self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
             sql.Identifier(self._staging.name),
             sql.SQL(", ").join(map(sql.Identifier, self.columns)),
@@ -100,16 +110,18 @@ class Upsert:
         ]
         return list(zip(*columns, strict=True))
 
-    def run(self, rows: Sequence[Sequence[Any]]) -> int:
-        """Upsert `rows` (tuples in `columns` order); returns how many were inserted or changed."""
+    def run(self, rows: Sequence[Sequence[Any]]) -> tuple[int, int | None]:
+        """Upsert `rows` (tuples in `columns` order). Returns how many rows were inserted or
+        changed, and how many of those were inserted: None where the driver cannot tell
+        (SQLite, whose single writer lets the caller count the table instead)."""
         if not rows:
-            return 0
+            return 0, 0
         values = self._processed(rows)
         if self.dialect.name == "sqlite":
             cursor = self.conn.connection.driver_connection.cursor()
             try:
                 cursor.executemany(self._sql, values)
-                return cursor.rowcount
+                return cursor.rowcount, None
             finally:
                 cursor.close()
         raw = self.conn.connection.driver_connection
@@ -118,8 +130,9 @@ class Upsert:
             with cursor.copy(self._copy) as copy:
                 for row in values:
                     copy.write_row(row)
-        result = self.conn.execute(self._insert, execution_options={"preserve_rowcount": True})
-        return result.rowcount
+        # xmax is 0 on a row this statement inserted, the updating transaction's id otherwise.
+        inserted = self.conn.execute(self._insert).scalars().all()
+        return len(inserted), sum(inserted)
 
 
 def count_rows(conn: Connection, table: Table) -> int:

@@ -165,7 +165,7 @@ class EventsImport:
             rows = [(ids[e], kind, at, value, attrs) for e, kind, at, value, attrs in items]
         else:
             rows = [(ids[e], kind, at, value) for e, kind, at, value, _ in items]
-        self.ctx.changed += self.upsert.run(rows)
+        self.ctx.count(*self.upsert.run(rows))
 
     def _settle_customers(self, items: list[_Event], missing: set[str]) -> None:
         """Find the customers not seen yet, create those that do not exist, and keep what

@@ -110,7 +110,7 @@ class FeedbackImport:
             row_values = (ids[ext], kind, score, comment, at, "import")
             values.append((*row_values, attrs) if self.extras else row_values)
         if ctx.writing:
-            ctx.changed += self.upsert.run(values)
+            ctx.count(*self.upsert.run(values))
 
     def finish(self) -> None:
         """Feedback rows are written chunk by chunk; nothing is left for the end."""

@@ -69,7 +69,10 @@ def import_file(
     try:
         with _gc_paused(), engine.begin() as conn:
             table = _COUNTED.get(kind)
-            before = count_rows(conn, table) if table is not None else 0
+            # SQLite's driver cannot say inserted from updated; its single writer makes the
+            # table's growth exact. PostgreSQL's upserts say it themselves.
+            counted = table is not None and conn.dialect.name == "sqlite"
+            before = count_rows(conn, table) if counted else 0
             ctx = ImportContext(
                 conn=conn,
                 now=now,
@@ -102,7 +105,8 @@ def import_file(
                 report.inserted = report.updated = report.unchanged = 0
                 report.customers_created = 0
             elif table is not None:
-                report.inserted = count_rows(conn, table) - before
+                grown = count_rows(conn, table) - before if counted else None
+                report.inserted = ctx.inserted if ctx.inserted is not None else (grown or 0)
                 report.updated = ctx.changed - report.inserted
                 report.unchanged = valid - ctx.changed
     except FileProblem:
