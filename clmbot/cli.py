@@ -218,10 +218,9 @@ def stage_command(
 @pass_runtime
 def run_command(rt: Runtime, http_mode: bool, port: int | None) -> None:
     """The bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP mode."""
-    from clmbot.slack.runner import StartError, configure_logging, run_bot
+    from clmbot.slack.runner import StartError, run_bot
 
     settings = rt.settings
-    configure_logging()
     try:
         code = run_bot(
             settings,

@@ -108,6 +108,7 @@ class MatchesResult:
 
     lookup: Lookup
     command: str  # what they typed it for, to show how to be exact
+    rest: str = ""  # the words after the customer (a stage, a reason), for the example
 
 
 @dataclass(frozen=True)
@@ -205,12 +206,14 @@ def _admins_only(spec: CommandSpec, actor: Actor) -> str:
     return f"`{spec.name}` changes data, which only clmbot admins may do. Ask {who}."
 
 
-def _find_one(session: Session, ref: str, command: str) -> Customer | MatchesResult | NoMatchResult:
+def _find_one(
+    session: Session, ref: str, command: str, rest: str = ""
+) -> Customer | MatchesResult | NoMatchResult:
     lookup = find_customers(session, ref)
     if lookup.unique is not None:
         return lookup.unique
     if lookup.matches:
-        return MatchesResult(lookup, command)
+        return MatchesResult(lookup, command, rest)
     return NoMatchResult(ref, closest_names(session, ref))
 
 
@@ -245,7 +248,7 @@ def _stage(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
             )
         at = unique[0] if unique else candidates[0]
     ref, stage, reason = " ".join(args[:at]), args[at], " ".join(args[at + 1 :]) or None
-    found = _find_one(ctx.session, ref, spec.name)
+    found = _find_one(ctx.session, ref, spec.name, " ".join(args[at:]))
     if not isinstance(found, Customer):
         return found
     try:

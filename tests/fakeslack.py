@@ -27,6 +27,7 @@ class Call:
     body: dict[str, Any]
     path: str
     headers: dict[str, str] = field(default_factory=dict)
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 class FakeSlack:
@@ -127,12 +128,14 @@ class FakeSlack:
             method = "response_url"
         else:
             method = parsed.path.removeprefix("/api/")
-        time.sleep(self._delays.get(method, 0))
         with self._cond:
             failures = self._failures.get(method)
             failure = failures.pop(0) if failures else None
-            self.calls.append(Call(method, body, parsed.path, dict(req.headers.items())))
+            self.calls.append(
+                Call(method, body, parsed.path, dict(req.headers.items()), time.monotonic())
+            )
             self._cond.notify_all()
+        time.sleep(self._delays.get(method, 0))  # recorded on arrival, answered late
         if failure is not None:
             status, retry_after = failure
             payload = {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}

@@ -7,6 +7,7 @@ command must be answered in under a second, and a team member's status rarely ch
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,18 @@ from slack_sdk.errors import SlackApiError
 from clmbot.config import Settings
 
 CACHE_FOR = timedelta(minutes=10)
+_PRUNE_AT = 5000  # cached people before expired entries are dropped
+# What the access check reads of a user; nothing else (no e-mail, no name) is kept.
+_KEPT = ("team_id", "is_stranger", "deleted", "is_bot", "is_restricted", "is_ultra_restricted")
+log = logging.getLogger("clmbot.slack")
+
+
+def _essentials(person: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: person[k] for k in _KEPT if k in person}
+    enterprise = (person.get("enterprise_user") or {}).get("enterprise_id")
+    if enterprise:
+        kept["enterprise_user"] = {"enterprise_id": enterprise}
+    return kept
 
 
 @dataclass(frozen=True)
@@ -26,6 +39,7 @@ class Decision:
     allowed: bool
     is_admin: bool = False
     message: str | None = None  # why not, for the person refused
+    member: bool = False  # a full member of this workspace (refused only for CLMBOT_TEAM)
 
 
 class Gatekeeper:
@@ -74,6 +88,7 @@ class Gatekeeper:
         if team and not self._on_team(user_id, team):
             return Decision(
                 False,
+                member=True,
                 message=(
                     "You are not on the clmbot team. An admin can add you, or one of your user "
                     "groups, to CLMBOT_TEAM."
@@ -108,12 +123,16 @@ class Gatekeeper:
         if cached and now - cached[0] < self._ttl:
             return cached[1]
         try:
-            person: dict[str, Any] | None = self._client.users_info(user=user_id)["user"]
+            person: dict[str, Any] | None = _essentials(
+                self._client.users_info(user=user_id)["user"]
+            )
         except SlackApiError as exc:
             if exc.response.get("error") not in ("user_not_found", "user_not_visible"):
                 raise
             person = None
         with self._lock:
+            if len(self._users) >= _PRUNE_AT:
+                self._users = {k: v for k, v in self._users.items() if now - v[0] < self._ttl}
             self._users[user_id] = (now, person)
         return person
 
@@ -128,7 +147,17 @@ class Gatekeeper:
             cached = self._groups.get(group_id)
         if cached and now - cached[0] < self._ttl:
             return cached[1]
-        members = frozenset(self._client.usergroups_users_list(usergroup=group_id)["users"])
+        try:
+            members = frozenset(self._client.usergroups_users_list(usergroup=group_id)["users"])
+        except SlackApiError as exc:
+            # A wrong id in CLMBOT_TEAM must not lock out the people listed by name.
+            log.error(
+                "CLMBOT_TEAM names the user group %s, which Slack does not give (%s): check "
+                "the ID, and that the app has the usergroups:read scope",
+                group_id,
+                exc.response.get("error"),
+            )
+            members = frozenset()
         with self._lock:
             self._groups[group_id] = (now, members)
         return members

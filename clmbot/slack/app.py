@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor
-from dataclasses import dataclass
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from slack_bolt import App
@@ -40,7 +40,7 @@ def make_client(settings: Settings) -> WebClient:
     """A Web API client that rides out rate limits (429) and Slack's own hiccups (5xx).
 
     slack_sdk retries only connection errors by default. The retries sleep in the calling
-    thread, which is a listener's thread after the ack, never the request's.
+    thread: a thread of the bot's work pool (see `Bot.later`), never one that acks requests.
     """
     kwargs = {"token": settings.slack_bot_token}
     if settings.slack_api_url:
@@ -57,6 +57,26 @@ class Bot:
     engine: Engine
     clock: Callable[[], datetime]
     gate: Gatekeeper
+    # Where the work after an ack runs. Listener threads only ack and hand over, so a burst of
+    # slow answers (rate limits, a busy database) never leaves a request without its ack.
+    work: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="clmbot")
+    )
+
+    def later(self, job: Callable[[], object], what: str) -> None:
+        """Run `job` on the work pool; a failure is logged with an error id, never lost."""
+
+        def run() -> None:
+            try:
+                job()
+            except Exception:
+                log.exception("error %s: %s", new_error_id(), what)
+
+        self.work.submit(run)
+
+    def stop(self) -> None:
+        """Let the work already handed over finish."""
+        self.work.shutdown(wait=True)
 
     def answer(
         self,

@@ -160,7 +160,9 @@ def matches_message(result: MatchesResult) -> Message:
         f"• {esc(clip(c.name, 100))} (`{esc(clip(c.external_id, 60))}`)" for c in lookup.matches
     )
     more = "\n…and more: type more of the name." if lookup.more else ""
-    example = f"{SLASH} {result.command} {lookup.matches[0].external_id}"
+    example = " ".join(
+        p for p in (SLASH, result.command, lookup.matches[0].external_id, result.rest) if p
+    )
     count = f"{len(lookup.matches)}+" if lookup.more else str(len(lookup.matches))
     blocks = [
         section(f"*{count} customers match “{esc(lookup.ref)}”:*\n{listed}{more}"),

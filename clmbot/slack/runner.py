@@ -9,10 +9,12 @@ their acks finish, then the process exits 0.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -75,45 +77,95 @@ def run_bot(
     clock: Callable[[], datetime] = utc_now,
     announce: Callable[[str], None] | None = None,
 ) -> int:
-    """Serve until SIGTERM/SIGINT. `announce` hears one line once the bot is ready."""
+    """Serve until SIGTERM/SIGINT. `announce` hears one line once the bot is ready.
+
+    Every check that can refuse the start runs before logging is set up, so that a refused
+    start is the one line of its StartError and nothing else.
+    """
     check_tokens(settings, http=http)
+    _check_slack(settings, socket_mode=not http)
     engine = make_engine(settings.database_url, pool_pre_ping=True)
     _bring_schema_up(settings, engine)
-    _check_slack(settings)
+    configure_logging()
+    log.info("database schema at revision %s", migrate.current_revision(engine))
     for warning in settings.warnings:
         log.warning(warning)
 
-    executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="clmbot-listener")
-    app, _bot = build_app(settings, engine, clock=clock, socket_mode=not http, executor=executor)
-    stopping = threading.Event()
+    listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="clmbot-listener")
+    app, bot = build_app(settings, engine, clock=clock, socket_mode=not http, executor=listeners)
+    stop = _Stop()
     try:
         if http:
             server = HttpServer(wsgi_app(app, engine), port=settings.port if port is None else port)
             bound = server.start()
-            _on_stop_signal(lambda: threading.Thread(target=server.stop).start(), stopping)
+            stop.install(server.stop)
             (announce or log.info)(
                 f"clmbot is up in HTTP mode on port {bound}: POST /slack/events, GET /healthz"
             )
-            server.serve()
+            server.serve()  # returns once stopping began
         else:
             handler = SocketModeHandler(app, settings.slack_app_token)
-            try:
-                handler.connect()
-            except SlackApiError as exc:
-                error = exc.response.get("error", "an error")
+            handler.connect()
+            if not _connected(handler):
                 raise StartError(
-                    f"Slack refused SLACK_APP_TOKEN ({error}): generate an app-level token "
-                    "with connections:write under Basic Information, or unset it for HTTP mode"
-                ) from None
-            _on_stop_signal(lambda: None, stopping)
+                    "the Socket Mode connection to Slack did not open: check the network, and "
+                    "that Socket Mode is on in the app's settings; or use HTTP mode"
+                )
+            stop.install(handler.close)
             (announce or log.info)("clmbot is up in Socket Mode")
-            stopping.wait()
-            handler.close()
+        stop.wait()  # the stop itself: no new requests, the ones in flight finished
     finally:
-        executor.shutdown(wait=True)  # the work after acks finishes before we exit
+        listeners.shutdown(wait=True)  # listeners that were still acking
+        bot.stop()  # the work after the acks
         engine.dispose()
     log.info("clmbot stopped")
     return 0
+
+
+class _Stop:
+    """SIGTERM or SIGINT: stop taking requests and let the ones in flight finish. A second
+    signal while that runs stops at once, for a stop that hangs."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._requested = threading.Event()
+
+    def install(self, stop: Callable[[], None]) -> None:
+        self._thread = threading.Thread(target=stop, name="clmbot-stop")
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self._requested.is_set():
+            log.warning("%s again: stopping now, without waiting", name)
+            os._exit(1)
+        log.info("%s: finishing the requests in flight, then stopping", name)
+        self.request()
+
+    def request(self) -> None:
+        """Begin the stop (on its own thread: an HTTP server's stop waits for requests)."""
+        if not self._requested.is_set():
+            self._requested.set()
+            assert self._thread is not None
+            self._thread.start()
+
+    def wait(self) -> None:
+        """Until the stop was requested and has finished."""
+        self._requested.wait()
+        assert self._thread is not None
+        self._thread.join()
+
+
+def _connected(handler: SocketModeHandler, timeout: float = 10) -> bool:
+    """slack_sdk logs a WebSocket that would not open and carries on: ask it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if handler.client.is_connected():
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _bring_schema_up(settings: Settings, engine: Any) -> None:
@@ -126,9 +178,10 @@ def _bring_schema_up(settings: Settings, engine: Any) -> None:
         raise StartError(f"{exc} (CLMBOT_AUTO_MIGRATE is false)") from None
 
 
-def _check_slack(settings: Settings) -> None:
+def _check_slack(settings: Settings, *, socket_mode: bool) -> None:
+    client = make_client(settings)
     try:
-        make_client(settings).auth_test()
+        client.auth_test()
     except SlackApiError as exc:
         error = exc.response.get("error", "an error")
         raise StartError(
@@ -138,21 +191,16 @@ def _check_slack(settings: Settings) -> None:
     except OSError as exc:
         where = settings.slack_api_url or "slack.com"
         raise StartError(f"cannot reach Slack at {where}: {exc}") from None
-
-
-def _on_stop_signal(stop: Callable[[], None], stopping: threading.Event) -> None:
-    if threading.current_thread() is not threading.main_thread():
-        return  # signals reach the main thread only; an embedding caller stops us itself
-
-    def handle(signum: int, _frame: object) -> None:
-        if stopping.is_set():
-            return
-        log.info("%s: finishing the requests in flight, then stopping", signal.Signals(signum).name)
-        stopping.set()
-        stop()
-
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
+    if not socket_mode:
+        return
+    try:
+        client.apps_connections_open(app_token=settings.slack_app_token)
+    except SlackApiError as exc:
+        error = exc.response.get("error", "an error")
+        raise StartError(
+            f"Slack refused SLACK_APP_TOKEN ({error}): generate an app-level token with "
+            "connections:write under Basic Information, or unset it for HTTP mode"
+        ) from None
 
 
 def configure_logging() -> None:

@@ -116,6 +116,7 @@ def start_bot(engine, settings: Settings, clock: Clock, slack: FakeSlack):
     def stop() -> None:
         server.stop()
         executor.shutdown(wait=True)
+        bot.stop()
 
     return under_test, stop
 

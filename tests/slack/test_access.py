@@ -82,3 +82,11 @@ def test_another_workspace_of_the_same_grid_organisation_is_in(bot, slack, custo
     slack.auth["enterprise_id"] = "E0ORG"
     slack.add_user("U0SIBLING", team_id="T0SISTER", enterprise_user={"enterprise_id": "E0ORG"})
     assert "Acme Corp" in text_of(bot.command("customer A1", user="U0SIBLING"))
+
+
+def test_a_wrong_user_group_in_the_team_locks_nobody_listed_out(bot_with, slack, customers):
+    slack.fail("usergroups.users.list", 200)  # Slack answers: no such group
+    slack.add_user("U0OTHER")
+    bot = bot_with(team=(MEMBER, "S0TYPO"))
+    assert "Acme Corp" in text_of(bot.command("customer A1", user=MEMBER))
+    assert "You are not on the clmbot team" in text_of(bot.command("customer A1", user="U0OTHER"))

@@ -201,3 +201,27 @@ def test_a_stage_word_inside_a_name_is_not_guessed(bot, customers, engine, tmp_p
     assert "are both customers: put the name in quotes" in seen
     seen = text_of(bot.command('stage "Acme Retention Co" advocacy', user=ADMIN))
     assert "Moved *Acme Retention Co* from purchase to *advocacy*" in seen
+
+
+def test_several_matches_for_stage_show_an_example_with_the_stage(bot, customers):
+    seen = text_of(bot.command("stage acme retention renewed", user=ADMIN))
+    assert "e.g. `/clm stage A1 retention renewed`" in seen
+
+
+def test_a_burst_of_slow_answers_still_gets_every_ack(bot, slack, customers):
+    """Answers wait on a slow response URL; acks do not wait on answers."""
+    import threading
+
+    slack.delay("response_url", 1.0)
+    replies = []
+
+    def one(i: int) -> None:
+        replies.append(bot.command(f"customer A{1 + i % 2}", wait=False))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(replies) == 24  # every one acked (command() asserts 200 and an empty body)
+    assert len(slack.wait_for("response_url", count=24, timeout=30)) == 24

@@ -40,10 +40,11 @@ def test_someone_else_gets_a_polite_answer_and_nothing_about_customers(bot, slac
 
 
 def test_a_rate_limit_on_chat_post_message_is_ridden_out(bot, slack, customers):
-    slack.fail("chat.postMessage", 429, retry_after=0)
+    slack.fail("chat.postMessage", 429, retry_after=1)
     assert bot.event(dm(MEMBER, "funnel"), event_id="Ev4").status == 200
     calls = slack.wait_for("chat.postMessage", count=2)
     assert len(calls) == 2 and calls[0].body == calls[1].body  # the same message, again
+    assert calls[1].at - calls[0].at >= 1.0  # after the Retry-After Slack asked for
 
 
 def test_a_server_error_is_retried_too(bot, slack):
@@ -80,3 +81,25 @@ def test_an_answer_that_could_not_be_sent_is_sent_on_slacks_retry(bot, slack, en
     bot.event(dm(MEMBER, "help"), event_id="Ev8", retry=1)
     calls = slack.wait_for("chat.postMessage", count=4)
     assert "/clm customer" in text_of(calls[-1].body)
+
+
+def test_a_dm_whose_sender_cannot_be_looked_up_is_answered_on_slacks_retry(bot, slack):
+    slack.fail("users.info", 500, times=3)  # the look-up and both of its retries
+    bot.event(dm(MEMBER, "help"), event_id="Ev9")
+    slack.wait_for("users.info", count=3)
+    deadline = time.monotonic() + 10
+    reply = None
+    while time.monotonic() < deadline:  # the claim is released once the look-up failed
+        bot.event(dm(MEMBER, "help"), event_id="Ev9", retry=1)
+        if slack.calls_to("chat.postMessage"):
+            reply = slack.calls_to("chat.postMessage")[0]
+            break
+        time.sleep(0.2)
+    assert reply is not None and "/clm customer" in text_of(reply.body)
+
+
+def test_a_member_off_the_team_who_dms_is_told_why(bot_with, slack):
+    bot = bot_with(team=("U0SOMEONE",))
+    bot.event(dm(MEMBER, "help"), event_id="Ev10")
+    (post,) = slack.wait_for("chat.postMessage")
+    assert "You are not on the clmbot team" in post.body["text"]

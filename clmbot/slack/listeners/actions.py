@@ -21,9 +21,14 @@ def register(app: App, bot: Bot) -> None:
         ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond
     ) -> None:
         ack()
-        message = bot.answer(
-            ["customer", action.get("value", "")],
-            user_id=body["user"]["id"],
-            channel_id=(body.get("channel") or {}).get("id"),
-        )
-        reply_privately(respond, message, user_id=body["user"]["id"], replace=True)
+        user_id = body["user"]["id"]
+
+        def answer() -> None:
+            message = bot.answer(
+                ["customer", action.get("value", "")],
+                user_id=user_id,
+                channel_id=(body.get("channel") or {}).get("id"),
+            )
+            reply_privately(respond, message, user_id=user_id, replace=True)
+
+        bot.later(answer, f"opening a card for {user_id}")

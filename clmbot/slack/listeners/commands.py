@@ -17,9 +17,12 @@ def register(app: App, bot: Bot) -> None:
     @app.command("/clm")
     def clm(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         ack()  # within 3 seconds, before any look-up or query
-        message = bot.answer(
-            command.get("text", ""),
-            user_id=command["user_id"],
-            channel_id=command.get("channel_id"),
-        )
-        reply_privately(respond, message, user_id=command["user_id"], replace=False)
+        user_id = command["user_id"]
+
+        def answer() -> None:
+            message = bot.answer(
+                command.get("text", ""), user_id=user_id, channel_id=command.get("channel_id")
+            )
+            reply_privately(respond, message, user_id=user_id, replace=False)
+
+        bot.later(answer, f"answering /clm for {user_id}")

@@ -26,40 +26,52 @@ NOT_FOR_YOU = Message(
 
 def register(app: App, bot: Bot) -> None:
     @app.event("app_home_opened")
-    def home(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
+    def home(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab") not in (None, "home"):
             return
-        decision = bot.gate.check(event["user"])
-        if decision.allowed:
-            blocks = [
-                *help_message(list(COMMANDS.values())).blocks,
-                context(
-                    "You can also write these words to me here, in Messages: "
-                    "`customer Acme`, `funnel since 30d`."
-                ),
-            ]
-        else:
-            blocks = [header("clmbot"), section(decision.message or "")]
-        client.views_publish(user_id=event["user"], view={"type": "home", "blocks": blocks[:100]})
+        user_id = event["user"]
+
+        def publish() -> None:
+            decision = bot.gate.check(user_id)
+            if decision.allowed:
+                blocks = [
+                    *help_message(list(COMMANDS.values())).blocks,
+                    context(
+                        "You can also write these words to me here, in Messages: "
+                        "`customer Acme`, `funnel since 30d`."
+                    ),
+                ]
+            else:
+                blocks = [header("clmbot"), section(decision.message or "")]
+            client.views_publish(user_id=user_id, view={"type": "home", "blocks": blocks[:100]})
+
+        bot.later(publish, f"publishing the Home tab of {user_id}")
 
     @app.event("message")
     def direct_message(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+        if event.get("channel_type") != "im" or event.get("bot_id"):
             return
-        if not bot.first_delivery(body.get("event_id")):
+        if event.get("subtype") not in (None, "file_share"):
+            return  # edits, deletions, joins: nothing was asked
+        event_id = body.get("event_id")
+        if not bot.first_delivery(event_id):
             return  # a retry of an event already answered
         user_id = event["user"]
-        decision = bot.gate.check(user_id)
-        if decision.allowed:
-            message = bot.answer(
-                event.get("text", ""),
-                user_id=user_id,
-                channel_id=event.get("channel"),
-            )
-        else:
-            message = NOT_FOR_YOU
-        try:
-            client.chat_postMessage(channel=event["channel"], **message.as_kwargs())
-        except Exception:
-            bot.not_delivered(body.get("event_id"))  # let Slack's retry try again
-            raise
+
+        def reply() -> None:
+            try:
+                decision = bot.gate.check(user_id)
+                if decision.allowed:
+                    message = bot.answer(
+                        event.get("text", ""), user_id=user_id, channel_id=event.get("channel")
+                    )
+                elif decision.member:
+                    message = Message(decision.message or "", [section(decision.message or "")])
+                else:
+                    message = NOT_FOR_YOU
+                client.chat_postMessage(channel=event["channel"], **message.as_kwargs())
+            except Exception:
+                bot.not_delivered(event_id)  # let Slack's retry try again
+                raise
+
+        bot.later(reply, f"answering a DM from {user_id}")
