@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import getpass
 import sys
+import tempfile
+import traceback
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
@@ -30,6 +33,7 @@ from clmbot.text import funnel_text, move_text
 
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3
 
 
 class Failure(click.ClickException):
@@ -73,6 +77,18 @@ class Group(click.Group):
         except OperationalError as exc:
             first = str(exc.orig or exc).strip().splitlines()[0]
             raise Failure(f"cannot use the database: {first}; check DATABASE_URL") from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception:
+            # A bug, not the user's doing: the traceback goes to a file, the user gets a line.
+            error_id = uuid.uuid4().hex[:10]
+            report = Path(tempfile.gettempdir()) / f"clmbot-error-{error_id}.log"
+            report.write_text(traceback.format_exc())
+            raise Failure(
+                f"internal error {error_id}: this is a bug in clmbot, not in what you typed; "
+                f"the details are in {report}, please attach them when you report it",
+                EXIT_INTERNAL,
+            ) from None
 
 
 def now() -> datetime:

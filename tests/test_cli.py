@@ -251,3 +251,19 @@ def test_progress_bar_on_a_terminal(db_url, tmp_path):
     assert out.returncode == 0
     assert b"importing c.csv" in shown and b"100%" in shown
     assert "1 inserted" in out.stdout
+
+
+def test_a_bug_is_one_line_and_a_report_file_not_a_traceback(ready, monkeypatch):
+    import clmbot.cli
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("oops")
+
+    monkeypatch.setattr(clmbot.cli, "funnel", broken)
+    result = ready("funnel")
+    assert result.exit_code == 3
+    assert result.stderr.startswith("clmbot: internal error ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+    report = Path(result.stderr.split("the details are in ")[1].split(",")[0])
+    assert "ZeroDivisionError: oops" in report.read_text()
+    report.unlink()

@@ -96,8 +96,15 @@ def run_bot(
     stop = _Stop()
     try:
         if http:
-            server = HttpServer(wsgi_app(app, engine), port=settings.port if port is None else port)
-            bound = server.start()
+            wanted = settings.port if port is None else port
+            server = HttpServer(wsgi_app(app, engine), port=wanted)
+            try:
+                bound = server.start()
+            except OSError as exc:
+                raise StartError(
+                    f"cannot listen on port {wanted} ({exc.strerror}): another program has it? "
+                    "choose another with PORT or --port"
+                ) from None
             stop.install(server.stop)
             (announce or log.info)(
                 f"clmbot is up in HTTP mode on port {bound}: POST /slack/events, GET /healthz"

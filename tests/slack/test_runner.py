@@ -247,3 +247,17 @@ def test_sigterm_lets_a_request_still_being_handled_finish(db_url, slack, tmp_pa
     assert replies and replies[0].status == 200
     (answer,) = slack.calls_to("response_url")
     assert "/clm customer" in text_of(answer.body)
+
+
+def test_a_port_already_taken_is_one_line(db_url, slack, tmp_path):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("0.0.0.0", 0))
+    taken.listen()
+    try:
+        result = refused(db_url, slack, tmp_path, "--http", "--port", str(taken.getsockname()[1]))
+    finally:
+        taken.close()
+    assert result.returncode == 2
+    assert "cannot listen on port" in result.stderr and "Traceback" not in result.stderr
