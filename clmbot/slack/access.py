@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -24,6 +24,7 @@ _PRUNE_AT = 5000  # cached people before expired entries are dropped
 # What the access check reads of a user; nothing else (no e-mail, no name) is kept.
 _KEPT = ("team_id", "is_stranger", "deleted", "is_bot", "is_restricted", "is_ultra_restricted")
 log = logging.getLogger("clmbot.slack")
+V = TypeVar("V")
 
 
 def _essentials(person: dict[str, Any]) -> dict[str, Any]:
@@ -53,10 +54,9 @@ class Gatekeeper:
         self._client = client
         self._settings = settings
         self._clock = clock
-        self._ttl = ttl
         self._lock = threading.Lock()
-        self._users: dict[str, tuple[datetime, dict[str, Any] | None]] = {}
-        self._groups: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._users: _Expiring[dict[str, Any] | None] = _Expiring(ttl)
+        self._groups: _Expiring[frozenset[str]] = _Expiring(ttl)
         self._home_ids: tuple[str | None, str | None] | None = None
 
     def check(self, user_id: str) -> Decision:
@@ -117,24 +117,15 @@ class Gatekeeper:
 
     def user(self, user_id: str) -> dict[str, Any] | None:
         """users.info, cached; None when Slack does not know the user here."""
-        now = self._clock()
-        with self._lock:
-            cached = self._users.get(user_id)
-        if cached and now - cached[0] < self._ttl:
-            return cached[1]
+        return self._users.get(user_id, self._clock(), lambda: self._fetch_user(user_id))
+
+    def _fetch_user(self, user_id: str) -> dict[str, Any] | None:
         try:
-            person: dict[str, Any] | None = _essentials(
-                self._client.users_info(user=user_id)["user"]
-            )
+            return _essentials(self._client.users_info(user=user_id)["user"])
         except SlackApiError as exc:
             if exc.response.get("error") not in ("user_not_found", "user_not_visible"):
                 raise
-            person = None
-        with self._lock:
-            if len(self._users) >= _PRUNE_AT:
-                self._users = {k: v for k, v in self._users.items() if now - v[0] < self._ttl}
-            self._users[user_id] = (now, person)
-        return person
+            return None
 
     def _on_team(self, user_id: str, team: tuple[str, ...]) -> bool:
         if user_id in team:
@@ -142,13 +133,11 @@ class Gatekeeper:
         return any(user_id in self._members(group) for group in team if group.startswith("S"))
 
     def _members(self, group_id: str) -> frozenset[str]:
-        now = self._clock()
-        with self._lock:
-            cached = self._groups.get(group_id)
-        if cached and now - cached[0] < self._ttl:
-            return cached[1]
+        return self._groups.get(group_id, self._clock(), lambda: self._fetch_members(group_id))
+
+    def _fetch_members(self, group_id: str) -> frozenset[str]:
         try:
-            members = frozenset(self._client.usergroups_users_list(usergroup=group_id)["users"])
+            return frozenset(self._client.usergroups_users_list(usergroup=group_id)["users"])
         except SlackApiError as exc:
             # A wrong id in CLMBOT_TEAM must not lock out the people listed by name.
             log.error(
@@ -157,7 +146,27 @@ class Gatekeeper:
                 group_id,
                 exc.response.get("error"),
             )
-            members = frozenset()
+            return frozenset()
+
+
+class _Expiring(Generic[V]):
+    """Values fetched on demand and kept for `ttl`; expired ones are dropped once the cache
+    grows past `prune_at`, so a long-running bot does not keep everyone it ever saw."""
+
+    def __init__(self, ttl: timedelta, prune_at: int = _PRUNE_AT) -> None:
+        self._ttl = ttl
+        self._prune_at = prune_at
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[datetime, V]] = {}
+
+    def get(self, key: str, now: datetime, fetch: Callable[[], V]) -> V:
         with self._lock:
-            self._groups[group_id] = (now, members)
-        return members
+            cached = self._items.get(key)
+        if cached and now - cached[0] < self._ttl:
+            return cached[1]
+        value = fetch()  # outside the lock: a slow Slack call must not hold up the others
+        with self._lock:
+            if len(self._items) >= self._prune_at:
+                self._items = {k: v for k, v in self._items.items() if now - v[0] < self._ttl}
+            self._items[key] = (now, value)
+        return value

@@ -189,8 +189,15 @@ def _check_slack(settings: Settings, *, socket_mode: bool) -> None:
     client = make_client(settings)
     try:
         client.auth_test()
+        if socket_mode:
+            client.apps_connections_open(app_token=settings.slack_app_token)
     except SlackApiError as exc:
         error = exc.response.get("error", "an error")
+        if exc.response.api_url.endswith("apps.connections.open"):
+            raise StartError(
+                f"Slack refused SLACK_APP_TOKEN ({error}): generate an app-level token with "
+                "connections:write under Basic Information, or unset it for HTTP mode"
+            ) from None
         raise StartError(
             f"Slack refused SLACK_BOT_TOKEN ({error}): copy it again from the app's OAuth & "
             "Permissions page, and reinstall the app if it was revoked"
@@ -198,16 +205,6 @@ def _check_slack(settings: Settings, *, socket_mode: bool) -> None:
     except OSError as exc:
         where = settings.slack_api_url or "slack.com"
         raise StartError(f"cannot reach Slack at {where}: {exc}") from None
-    if not socket_mode:
-        return
-    try:
-        client.apps_connections_open(app_token=settings.slack_app_token)
-    except SlackApiError as exc:
-        error = exc.response.get("error", "an error")
-        raise StartError(
-            f"Slack refused SLACK_APP_TOKEN ({error}): generate an app-level token with "
-            "connections:write under Basic Information, or unset it for HTTP mode"
-        ) from None
 
 
 def configure_logging() -> None:
