@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlmodel import Session
 
-from clmbot.store.models import AuditEntry
+from clmbot.store.models import AuditEntry, Customer
 
 
 def record(
@@ -31,3 +33,38 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def entries(
+    session: Session, *, since: datetime, until: datetime, limit: int = 200
+) -> list[AuditLine]:
+    """The changes made between `since` and `until`, newest first, with the customer each
+    concerned (by name and id as they are now; "a forgotten customer" once erased)."""
+    query = (
+        select(AuditEntry, Customer.name, Customer.external_id)
+        .join(Customer, Customer.id == AuditEntry.customer_id, isouter=True)
+        .where(AuditEntry.at >= since, AuditEntry.at <= until)
+        .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+        .limit(limit)
+    )
+    return [
+        AuditLine(
+            at=entry.at,
+            actor=entry.actor,
+            action=entry.action,
+            channel=entry.channel,
+            customer=f"{name} ({ext})" if name is not None else None,
+            detail=dict(entry.detail),
+        )
+        for entry, name, ext in session.execute(query)
+    ]
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: datetime
+    actor: str
+    action: str
+    channel: str | None
+    customer: str | None
+    detail: dict[str, Any]

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import getpass
 import sys
-import tempfile
 import traceback
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NoReturn
@@ -21,15 +20,18 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
+from clmbot import audit, files
 from clmbot.commands import Actor, move_customer
 from clmbot.config import ConfigError, Settings, load_settings
-from clmbot.customers import find_customers
-from clmbot.importing.runner import KINDS, FileProblem, import_file
+from clmbot.customers import closest_names, find_customers
+from clmbot.importing.runner import KINDS, FileProblem, ImportBusy, import_file
 from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD, UnknownStage, funnel
-from clmbot.periods import PeriodError, parse_since
+from clmbot.periods import ACCEPTED, PeriodError, parse_since
+from clmbot.profile import customer_profile
+from clmbot.sample.business import generate
 from clmbot.store import migrate
 from clmbot.store.db import make_engine, session_scope
-from clmbot.text import funnel_text, move_text
+from clmbot.text import audit_text, funnel_text, move_text, profile_text
 
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
@@ -56,12 +58,18 @@ class Runtime:
 
     @cached_property
     def engine(self) -> Engine:
+        """For `db upgrade`, which may create the database."""
         return make_engine(self.settings.database_url)
+
+    @cached_property
+    def existing_engine(self) -> Engine:
+        """For every other command: a SQLite file that does not exist is refused, not made."""
+        return make_engine(self.settings.database_url, create=False)
 
     def ready_engine(self) -> Engine:
         """The engine, after checking the schema matches this code."""
-        migrate.require_current(self.engine)
-        return self.engine
+        migrate.require_current(self.existing_engine)
+        return self.existing_engine
 
 
 class Group(click.Group):
@@ -74,19 +82,30 @@ class Group(click.Group):
             raise Failure(str(exc)) from None
         except FileProblem as exc:
             raise Failure(str(exc), EXIT_REJECTED) from None
+        except ImportBusy as exc:
+            raise Failure(str(exc), EXIT_USAGE) from None
         except OperationalError as exc:
             first = str(exc.orig or exc).strip().splitlines()[0]
             raise Failure(f"cannot use the database: {first}; check DATABASE_URL") from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception:
-            # A bug, not the user's doing: the traceback goes to a file, the user gets a line.
+            # A bug, not the user's doing: the traceback goes to a private file (it may name
+            # tables and columns, never values: engines hide statement parameters), the user
+            # gets a line.
             error_id = uuid.uuid4().hex[:10]
-            report = Path(tempfile.gettempdir()) / f"clmbot-error-{error_id}.log"
-            report.write_text(traceback.format_exc())
+            try:
+                report = files.write_private(
+                    files.state_dir() / "errors",
+                    f"error-{error_id}.log",
+                    files.scrub_values(traceback.format_exc()),
+                )
+                where = f"the details are in {report}, please attach them when you report it"
+            except OSError as exc:
+                where = f"the details could not be saved ({exc.strerror or exc})"
             raise Failure(
                 f"internal error {error_id}: this is a bug in clmbot, not in what you typed; "
-                f"the details are in {report}, please attach them when you report it",
+                f"{where}",
                 EXIT_INTERNAL,
             ) from None
 
@@ -128,7 +147,7 @@ def db_upgrade(rt: Runtime) -> None:
 @pass_runtime
 def db_current(rt: Runtime) -> None:
     """Show the schema revision of the database and the one this clmbot needs."""
-    current, head = migrate.current_revision(rt.engine), migrate.head_revision()
+    current, head = migrate.current_revision(rt.existing_engine), migrate.head_revision()
     state = "up to date" if current == head else "behind: run clmbot db upgrade"
     click.echo(f"database: {current or 'no clmbot tables'}; clmbot needs: {head} ({state})")
 
@@ -139,7 +158,8 @@ def db_current(rt: Runtime) -> None:
 @click.option("--strict", is_flag=True, help="Import nothing if any row is bad.")
 @pass_runtime
 def import_command(rt: Runtime, kind: str, file: Path, strict: bool) -> None:
-    """Import customers, events or feedback from a CSV file (see the README for columns).
+    """Import customers, events, feedback or stages (history) from a CSV file (see the README
+    for columns).
 
     Importing the same file twice changes nothing. Rows that fail validation are written,
     each with its reason, to FILE.rejected.csv, and the exit status is 1.
@@ -147,6 +167,7 @@ def import_command(rt: Runtime, kind: str, file: Path, strict: bool) -> None:
     if not file.exists():
         raise Failure(f"{file}: no such file", EXIT_USAGE)
     engine = rt.ready_engine()
+    waiting = lambda message: click.echo(f"clmbot: {message}", err=True)  # noqa: E731
     if sys.stderr.isatty():
         with click.progressbar(
             length=max(file.stat().st_size, 1), label=f"importing {file.name}", file=sys.stderr
@@ -159,21 +180,29 @@ def import_command(rt: Runtime, kind: str, file: Path, strict: bool) -> None:
                 now=now(),
                 strict=strict,
                 progress=lambda done, total: bar.update(done - bar.pos),
+                waiting=waiting,
             )
     else:
-        report = import_file(engine, kind, file, rt.settings, now=now(), strict=strict)
+        report = import_file(
+            engine, kind, file, rt.settings, now=now(), strict=strict, waiting=waiting
+        )
     click.echo(report.summary())
     if not report.ok:
         sys.exit(EXIT_REJECTED)
 
 
+def since_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--since WHEN`: the same words as `/clm … since`, read by `parse_since`."""
+    return click.option(
+        "--since",
+        "since_text",
+        metavar="WHEN",
+        help=f"Start of the period, {ACCEPTED}. Default: {default}.",
+    )
+
+
 @cli.command("funnel")
-@click.option(
-    "--since",
-    "since_text",
-    metavar="DATE|Nd",
-    help="Start of the period: a date (2024-05-01) or a duration (30d, 12w). Default: 90 days.",
-)
+@since_option("90 days")
 @pass_runtime
 def funnel_command(rt: Runtime, since_text: str | None) -> None:
     """Customers per stage, conversion between stages, median days in each stage."""
@@ -218,6 +247,64 @@ def stage_command(
         click.echo(move_text(move, customer.name))
 
 
+@cli.command("customer")
+@click.argument("ref", nargs=-1, required=True)
+@pass_runtime
+def customer_command(rt: Runtime, ref: tuple[str, ...]) -> None:
+    """A customer's card: stage and history, owner, plan, MRR, activity, NPS and CSAT.
+
+    REF is an external id, an e-mail, or the start of a name.
+    """
+    settings, at, wanted = rt.settings, now(), " ".join(ref)
+    with session_scope(rt.ready_engine()) as session:
+        found = find_customers(session, wanted)
+        customer = found.unique
+        if customer is None:
+            if not found.matches:
+                _no_match(wanted, closest_names(session, wanted))
+            _no_unique_customer(
+                wanted, [f"{c.name} ({c.external_id})" for c in found.matches], found.more
+            )
+        profile = customer_profile(session, customer, now=at, terminal=settings.lifecycle.terminal)
+        click.echo(profile_text(profile, settings.timezone, settings.display, full=True))
+
+
+@cli.command("audit")
+@since_option("30 days")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=200, show_default=True)
+@pass_runtime
+def audit_command(rt: Runtime, since_text: str | None, limit: int) -> None:
+    """Every change made from Slack or the command line: who, what, when, from where."""
+    settings, at = rt.settings, now()
+    since = parse_since(since_text or "30d", at, settings.timezone)
+    with session_scope(rt.ready_engine()) as session:
+        entries = audit.entries(session, since=since, until=at, limit=limit)
+        click.echo(audit_text(entries, since, at, settings.timezone, limit))
+
+
+@cli.command("sample")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--seed", type=int, default=7, show_default=True, help="Another seed, another business."
+)
+@click.option("--customers", type=click.IntRange(1, 100_000), default=120, show_default=True)
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The day the sample ends on (default: today).",
+)
+def sample_command(folder: Path, seed: int, customers: int, today: datetime | None) -> None:
+    """Write a sample business to FOLDER as CSV files, its dates counted back from today.
+
+    customers.csv, stages.csv, events.csv and feedback.csv: import them in that order.
+    """
+    day: date = today.date() if today else now().date()
+    business = generate(day, seed=seed, customers=customers)
+    for path in business.write(folder):
+        click.echo(str(path))
+
+
 @cli.command("run")
 @click.option(
     "--http",
@@ -242,11 +329,19 @@ def run_command(rt: Runtime, http_mode: bool, port: int | None) -> None:
             settings,
             http=http_mode or not settings.slack_app_token,
             port=port,
-            announce=lambda line: click.echo(f"clmbot: {line}", err=True),
+            announce=lambda line: click.echo(line, err=True),
         )
     except StartError as exc:
         raise Failure(str(exc)) from None
     sys.exit(code)
+
+
+def _no_match(ref: str, closest: list[str]) -> NoReturn:
+    hint = f"; closest names: {', '.join(closest)}" if closest else ""
+    raise Failure(
+        f"no customer matches {ref!r}{hint}; use an external id, an e-mail or a name",
+        EXIT_USAGE,
+    )
 
 
 def _no_unique_customer(ref: str, names: list[str], more: bool) -> NoReturn:

@@ -19,7 +19,7 @@ from clmbot.config import Settings
 from clmbot.customers import Lookup, closest_names, find_customers
 from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD, Funnel, StageMove, UnknownStage, move_stage
 from clmbot.lifecycle import funnel as compute_funnel
-from clmbot.periods import PeriodError, parse_since
+from clmbot.periods import ACCEPTED, PeriodError, parse_since
 from clmbot.profile import Profile, customer_profile
 from clmbot.store.models import Customer
 
@@ -53,7 +53,7 @@ COMMANDS: dict[str, CommandSpec] = {
         ),
         CommandSpec(
             "funnel",
-            "funnel [since <date | Nd>]",
+            "funnel [since <date | 30d | 3mo | this month | …>]",
             "funnel since 30d",
             "customers per stage, conversion between stages, median days in each stage",
         ),
@@ -61,6 +61,13 @@ COMMANDS: dict[str, CommandSpec] = {
 }
 # In PRODUCT.md, not built yet: answered with "not yet", never with "unknown".
 PLANNED = ("segment", "segments", "nps", "csat", "feedback", "survey", "at-risk", "forget")
+# Said to the bot in a DM, these are a greeting, not a command it does not know.
+GREETINGS = frozenset(
+    (
+        "hi", "hello", "hey", "hiya", "yo", "hai", "halo", "hallo", "thanks", "thank",
+        "thx", "ty", "cheers", "morning", "good", "terima", "makasih", "pagi", "selamat",
+    )
+)  # fmt: skip
 
 # Slack's clients turn typed quotes into curly ones; only double quotes group words, so that
 # O'Brien and customer's stay words.
@@ -87,6 +94,13 @@ class HelpResult:
 
 
 @dataclass(frozen=True)
+class GreetingResult:
+    """A "hi" in a DM: a short hello and how to ask."""
+
+    examples: list[CommandSpec]
+
+
+@dataclass(frozen=True)
 class UsageResult:
     spec: CommandSpec
     problem: str
@@ -108,7 +122,7 @@ class MatchesResult:
 
     lookup: Lookup
     command: str  # what they typed it for, to show how to be exact
-    rest: str = ""  # the words after the customer (a stage, a reason), for the example
+    rest: tuple[str, ...] = ()  # the words after the customer (a stage, a reason)
 
 
 @dataclass(frozen=True)
@@ -135,6 +149,7 @@ class FunnelResult:
 
 Result = (
     HelpResult
+    | GreetingResult
     | UsageResult
     | NotYetResult
     | RefusedResult
@@ -161,9 +176,19 @@ def split_words(text: str) -> list[str]:
 
 
 def run_command(
-    text: str | list[str], *, session: Session, settings: Settings, now: datetime, actor: Actor
+    text: str | list[str],
+    *,
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    actor: Actor,
+    in_dm: bool = False,
 ) -> Result:
-    """Run what was typed (`text`), or words already split (a button's value, say)."""
+    """Run what was typed (`text`), or words already split (a button's value, say).
+
+    In a DM (`in_dm`), a leading `clm` or `/clm` is allowed (people type what they know from
+    the channel), and a greeting gets a greeting back rather than "I don't know `hi`".
+    """
     if isinstance(text, str):
         try:
             words = split_words(text)
@@ -171,6 +196,10 @@ def run_command(
             return HelpResult(list(COMMANDS.values()), 'A quote is not closed: check your " marks.')
     else:
         words = text
+    if in_dm and words and words[0].lower() in ("clm", "/clm"):
+        words = words[1:]
+    if in_dm and words and _is_greeting(words):
+        return GreetingResult([COMMANDS["customer"], COMMANDS["funnel"]])
     if not words or words[0].lower() == "help":
         return HelpResult(list(COMMANDS.values()))
     name, args = words[0].lower(), words[1:]
@@ -186,6 +215,11 @@ def run_command(
     return _HANDLERS[name](spec, args, _Call(session, settings, now, actor))
 
 
+def _is_greeting(words: list[str]) -> bool:
+    first = words[0].lower().strip("!.,?:)")
+    return first in GREETINGS and len(words) <= 4
+
+
 @dataclass(frozen=True)
 class _Call:
     """What every subcommand is run with."""
@@ -199,15 +233,23 @@ class _Call:
 def _admins_only(spec: CommandSpec, actor: Actor) -> str:
     if not actor.admins:
         return (
-            f"`{spec.name}` changes data, and no one may change data yet: an admin of this "
-            "clmbot sets CLMBOT_ADMINS to the Slack user IDs allowed to."
+            f"`{spec.name}` changes data, and no one may change data yet: clmbot has no admins. "
+            "Ask the person who set clmbot up to name its admins."
         )
-    who = ", ".join(f"<@{a}>" for a in actor.admins[:5])
+    who = admin_list(actor.admins)
     return f"`{spec.name}` changes data, which only clmbot admins may do. Ask {who}."
 
 
+def admin_list(admins: tuple[str, ...]) -> str:
+    """`<@U1>, <@U2> or <@U3>`: mentions Slack shows as names, for "ask …"."""
+    shown = [f"<@{a}>" for a in admins[:5]]
+    if len(admins) > 5:
+        shown.append(f"{len(admins) - 5} more")
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
 def _find_one(
-    session: Session, ref: str, command: str, rest: str = ""
+    session: Session, ref: str, command: str, rest: tuple[str, ...] = ()
 ) -> Customer | MatchesResult | NoMatchResult:
     lookup = find_customers(session, ref)
     if lookup.unique is not None:
@@ -223,7 +265,10 @@ def _customer(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
     found = _find_one(ctx.session, " ".join(args), spec.name)
     if not isinstance(found, Customer):
         return found
-    return ProfileResult(customer_profile(ctx.session, found, now=ctx.now))
+    profile = customer_profile(
+        ctx.session, found, now=ctx.now, terminal=ctx.settings.lifecycle.terminal
+    )
+    return ProfileResult(profile)
 
 
 def _stage(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
@@ -248,7 +293,7 @@ def _stage(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
             )
         at = unique[0] if unique else candidates[0]
     ref, stage, reason = " ".join(args[:at]), args[at], " ".join(args[at + 1 :]) or None
-    found = _find_one(ctx.session, ref, spec.name, " ".join(args[at:]))
+    found = _find_one(ctx.session, ref, spec.name, tuple(args[at:]))
     if not isinstance(found, Customer):
         return found
     try:
@@ -306,14 +351,15 @@ def move_customer(
 
 
 def _funnel(spec: CommandSpec, args: list[str], ctx: _Call) -> Result:
-    words = [a.lower() for a in args]
-    if words[:1] == ["since"]:
+    words = list(args)
+    said_since = bool(words) and words[0].lower() == "since"
+    if said_since:
         words = words[1:]
-    if len(words) > 1:
-        return UsageResult(spec, "Give at most one start: a date like 2024-05-01, or 30d.")
+    if said_since and not words:
+        return UsageResult(spec, f"Say since when: {ACCEPTED}.")
     try:
         since = (
-            parse_since(words[0], ctx.now, ctx.settings.timezone)
+            parse_since(" ".join(words), ctx.now, ctx.settings.timezone)
             if words
             else ctx.now - DEFAULT_FUNNEL_PERIOD
         )

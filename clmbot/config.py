@@ -58,6 +58,21 @@ class LifecycleConfig:
 
 
 @dataclass(frozen=True)
+class DisplayConfig:
+    """How numbers are shown. `currency` is put before amounts of money: a symbol (`$`, `€`)
+    is written against the number, a code (`USD`, `Rp`) with a space."""
+
+    currency: str = ""
+
+    def money(self, amount: float) -> str:
+        number = f"{amount:,.2f}".removesuffix(".00")
+        if not self.currency:
+            return number
+        gap = " " if self.currency[-1].isalpha() else ""
+        return f"{self.currency}{gap}{number}"
+
+
+@dataclass(frozen=True)
 class Settings:
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
@@ -74,11 +89,17 @@ class Settings:
     # Bring the schema up to date when the bot starts; off, the start refuses a stale schema.
     auto_migrate: bool = True
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    display: DisplayConfig = field(default_factory=DisplayConfig)
 
     @property
     def warnings(self) -> list[str]:
         """Things that are allowed but that a team probably did not mean."""
         out = []
+        if not self.team:
+            out.append(
+                "CLMBOT_TEAM is not set: every full member of the workspace can read customer "
+                "data with /clm; set it to the people or user groups of the customer team"
+            )
         if not self.alert_channel:
             out.append("CLMBOT_ALERT_CHANNEL is not set: no daily churn-drift digest is posted")
         if not self.admins:
@@ -105,7 +126,9 @@ def load_settings(
         return value or None
 
     config_path = _config_path(get("CLMBOT_CONFIG"), cwd)
-    lifecycle = _read_toml(config_path) if config_path else LifecycleConfig()
+    lifecycle, display = (
+        _read_toml(config_path) if config_path else (LifecycleConfig(), DisplayConfig())
+    )
 
     return Settings(
         slack_bot_token=get("SLACK_BOT_TOKEN"),
@@ -122,6 +145,7 @@ def load_settings(
         port=_port(get("PORT") or "3000"),
         auto_migrate=_flag("CLMBOT_AUTO_MIGRATE", get("CLMBOT_AUTO_MIGRATE") or "true"),
         lifecycle=lifecycle,
+        display=display,
     )
 
 
@@ -207,10 +231,10 @@ def _ids(name: str, value: str | None, *, groups: bool = True) -> tuple[str, ...
     return ids
 
 
-_KNOWN_TOML: dict[str, set[str]] = {"lifecycle": {"stages", "terminal"}}
+_KNOWN_TOML: dict[str, set[str]] = {"lifecycle": {"stages", "terminal"}, "display": {"currency"}}
 
 
-def _read_toml(path: Path) -> LifecycleConfig:
+def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -233,7 +257,16 @@ def _read_toml(path: Path) -> LifecycleConfig:
                 f"{path}: unknown setting {section}.{sorted(unknown)[0]}; known in "
                 f"[{section}]: {', '.join(sorted(_KNOWN_TOML[section]))}"
             )
-    return _lifecycle(path, data.get("lifecycle", {}))
+    return _lifecycle(path, data.get("lifecycle", {})), _display(path, data.get("display", {}))
+
+
+def _display(path: Path, body: dict[str, Any]) -> DisplayConfig:
+    currency = body.get("currency", "")
+    if not isinstance(currency, str) or len(currency) > 8 or any(c.isspace() for c in currency):
+        raise ConfigError(
+            f'{path}: display.currency must be a short symbol or code, e.g. "$", "€" or "IDR"'
+        )
+    return DisplayConfig(currency=currency)
 
 
 def _lifecycle(path: Path, body: dict[str, Any]) -> LifecycleConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -11,6 +12,19 @@ from sqlmodel import Session
 from clmbot.store.models import Customer
 
 MAX_MATCHES = 10
+# Prefix matches read to put in natural order before the first MAX_MATCHES are shown: SQL
+# sorts "Shop 10" before "Shop 2", people do not.
+_CANDIDATES = 500
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sorts "Shop 2" before "Shop 10", and ignores case."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part)
+        for part in _DIGITS.split(name.casefold())
+        if part
+    )
 
 
 @dataclass(frozen=True)
@@ -47,7 +61,8 @@ def find_customers(session: Session, ref: str, *, limit: int = MAX_MATCHES) -> L
             .limit(limit + 1)
         ).all()
         if found:
-            return Lookup(ref, list(found[:limit]), len(found) > limit)
+            ordered = sorted(found, key=lambda c: (natural_key(c.name), natural_key(c.external_id)))
+            return Lookup(ref, ordered[:limit], len(found) > limit)
     exact = session.scalars(
         select(Customer).where(active, func.lower(Customer.name) == ref.lower()).limit(2)
     ).all()
@@ -57,9 +72,10 @@ def find_customers(session: Session, ref: str, *, limit: int = MAX_MATCHES) -> L
         select(Customer)
         .where(active, func.lower(Customer.name).like(_like_prefix(ref.lower()), escape="\\"))
         .order_by(Customer.name, Customer.external_id)
-        .limit(limit + 1)
+        .limit(max(_CANDIDATES, limit + 1))
     ).all()
-    return Lookup(ref, list(found[:limit]), len(found) > limit)
+    ordered = sorted(found, key=lambda c: (natural_key(c.name), natural_key(c.external_id)))
+    return Lookup(ref, ordered[:limit], len(found) > limit)
 
 
 def closest_names(session: Session, ref: str, *, count: int = 3) -> list[str]:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from clmbot.config import LifecycleConfig
-from clmbot.store.models import Customer, StageChange
+from clmbot.store.models import IMPORTED, Customer, StageChange
 
 DEFAULT_FUNNEL_PERIOD = timedelta(days=90)
 
@@ -116,6 +116,10 @@ class _Stay:
     stage: str
     start: datetime
     end: datetime | None  # None: still there at `now`
+    # False when the stay is only known to have begun by the import that found it: it began
+    # at some unknown time before `start`.
+    dated: bool = True
+    end_dated: bool = True
 
 
 def funnel(
@@ -128,6 +132,9 @@ def funnel(
     of them those who then entered B or a later funnel stage within the period: someone who
     skips a stage still passed through the funnel. Terminal stages (churned) end the funnel
     and are not a conversion.
+
+    A stage only known from an import (not when it began) is never counted as entered, and
+    a stay with an unknown start or end has no length for the median.
     """
     if since >= now:
         raise ValueError("the period must start before it ends")
@@ -142,9 +149,15 @@ def funnel(
         if stays[-1].stage in at_now:
             at_now[stays[-1].stage] += 1
         for stay in stays:
-            if since <= stay.start <= now and stay.stage in entered:
+            if stay.dated and since <= stay.start <= now and stay.stage in entered:
                 entered[stay.stage] += 1
-            if stay.end is not None and since <= stay.end <= now and stay.stage in durations:
+            if (
+                stay.end is not None
+                and stay.dated
+                and stay.end_dated
+                and since <= stay.end <= now
+                and stay.stage in durations
+            ):
                 durations[stay.stage].append((stay.end - stay.start).total_seconds() / 86400)
         _count_conversions(stays, order, since, base, converted)
     for stage, count in _customers_without_history(session, now):
@@ -196,21 +209,25 @@ def _count_conversions(
 def _stays_per_customer(session: Session, now: datetime) -> Iterator[list[_Stay]]:
     """Each customer's stays in stages up to `now`, oldest first, one customer at a time."""
     query = (
-        select(StageChange.customer_id, StageChange.to_stage, StageChange.at)
+        select(StageChange.customer_id, StageChange.to_stage, StageChange.at, StageChange.basis)
         .where(StageChange.at <= now)
         .order_by(StageChange.customer_id, StageChange.at, StageChange.id)
         .execution_options(yield_per=5000)
     )
     current_id: int | None = None
     stays: list[_Stay] = []
-    for customer_id, stage, at in session.execute(query):
+    for customer_id, stage, at, basis in session.execute(query):
         if customer_id != current_id:
             if stays:
                 yield stays
             current_id, stays = customer_id, []
+        dated = basis != IMPORTED
         if stays:
+            if stays[-1].stage == stage:
+                continue  # a history that records a stage twice: still the same stay
             stays[-1].end = at
-        stays.append(_Stay(stage, at, None))
+            stays[-1].end_dated = dated
+        stays.append(_Stay(stage, at, None, dated))
     if stays:
         yield stays
 

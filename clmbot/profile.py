@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from clmbot.store.models import Customer, Event, Feedback, StageChange
+from clmbot.store.models import IMPORTED, Customer, Event, Feedback, StageChange
 
 HISTORY_SHOWN = 8
 _30_DAYS = timedelta(days=30)
@@ -25,15 +25,22 @@ class Profile:
     customer: Customer
     history: list[StageChange]  # newest first, at most HISTORY_SHOWN
     history_total: int
-    stage_since: datetime | None  # when the customer entered the current stage
+    stage_since: datetime | None  # when the customer entered the current stage, if known
     last_activity: Activity | None
     latest_nps: Feedback | None
     latest_csat: Feedback | None
     events_last_30_days: int
+    # When only an import knows the current stage (not when it began): that import's time.
+    stage_found_at: datetime | None = None
+    # In a terminal stage (churned): their MRR is what it was, not what it is.
+    ended: bool = False
 
 
-def customer_profile(session: Session, customer: Customer, *, now: datetime) -> Profile:
-    """Everything as of `now`: later history, events and answers are not shown."""
+def customer_profile(
+    session: Session, customer: Customer, *, now: datetime, terminal: tuple[str, ...] = ()
+) -> Profile:
+    """Everything as of `now`: later history, events and answers are not shown. `terminal`:
+    the stages that end the lifecycle (see `LifecycleConfig.terminal`)."""
     cid = customer.id
     history = list(
         session.scalars(
@@ -59,15 +66,19 @@ def customer_profile(session: Session, customer: Customer, *, now: datetime) -> 
             Event.occurred_at > now - _30_DAYS,
         )
     )
+    current = history[0] if history and history[0].to_stage == customer.stage else None
+    dated = current is not None and current.basis != IMPORTED
     return Profile(
         customer=customer,
         history=history,
         history_total=total or 0,
-        stage_since=history[0].at if history and history[0].to_stage == customer.stage else None,
+        stage_since=current.at if current is not None and dated else None,
+        stage_found_at=current.at if current is not None and not dated else None,
         last_activity=Activity(last[0], last[1]) if last else None,
         latest_nps=_latest(session, cid, "nps", now),
         latest_csat=_latest(session, cid, "csat", now),
         events_last_30_days=recent or 0,
+        ended=customer.stage in terminal,
     )
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
+from clmbot.audit import AuditLine
+from clmbot.config import DisplayConfig
 from clmbot.lifecycle import Funnel, StageMove
 from clmbot.profile import Profile
 
@@ -43,23 +45,116 @@ def move_text(move: StageMove, name: str) -> str:
     return f"{name} moved from {move.from_stage} to {move.to_stage}{why}."
 
 
-def profile_text(profile: Profile, zone: tzinfo) -> str:
+def profile_text(
+    profile: Profile, zone: tzinfo, display: DisplayConfig | None = None, *, full: bool = False
+) -> str:
+    """The card as text: short (a notification's fallback) or `full` (the terminal)."""
     c = profile.customer
-    lines = [f"{c.name} ({c.external_id})", f"stage: {c.stage}"]
-    if profile.stage_since:
-        lines[-1] += f" since {day(profile.stage_since, zone)}"
-    lines.append(f"owner: {c.owner_slack_id or '—'}; plan: {c.plan or '—'}; MRR: {money(c.mrr)}")
-    if profile.last_activity:
-        lines.append(
-            f"last activity: {profile.last_activity.kind} on {day(profile.last_activity.at, zone)}"
-        )
-    for label, answer in (("NPS", profile.latest_nps), ("CSAT", profile.latest_csat)):
+    shown = mrr(profile, display or DisplayConfig())
+    if not full:
+        lines = [f"{c.name} ({c.external_id})", f"stage: {c.stage}{stage_since(profile, zone)}"]
+        lines.append(f"owner: {c.owner_slack_id or '—'}; plan: {c.plan or '—'}; MRR: {shown}")
+        if profile.last_activity:
+            lines.append(
+                f"last activity: {profile.last_activity.kind} on "
+                f"{day(profile.last_activity.at, zone)}"
+            )
+        for label, answer in (("NPS", profile.latest_nps), ("CSAT", profile.latest_csat)):
+            if answer is not None:
+                lines.append(f"latest {label}: {answer.score} on {day(answer.responded_at, zone)}")
+        return "\n".join(lines)
+    last = profile.last_activity
+    pairs = [
+        ("external id", c.external_id),
+        ("e-mail", c.email or "—"),
+        ("stage", f"{c.stage}{stage_since(profile, zone)}"),
+        ("owner", c.owner_slack_id or "—"),
+        ("plan", c.plan or "—"),
+        ("MRR", shown),
+        ("customer since", c.signup_date.isoformat() if c.signup_date else "—"),
+        ("tags", ", ".join(c.tags) if c.tags else "—"),
+        ("last activity", f"{last.kind} on {day(last.at, zone)}" if last else "none recorded"),
+        ("events, 30 days", str(profile.events_last_30_days)),
+    ]
+    for label, answer in (
+        ("NPS, latest", profile.latest_nps),
+        ("CSAT, latest", profile.latest_csat),
+    ):
+        value = "—"
         if answer is not None:
-            lines.append(f"latest {label}: {answer.score} on {day(answer.responded_at, zone)}")
+            value = f"{answer.score} on {day(answer.responded_at, zone)}"
+            if answer.comment:
+                value += f": “{answer.comment}”"
+        pairs.append((label, value))
+    width = max(len(k) for k, _ in pairs) + 2
+    lines = [c.name, "", *(f"{k + ':':<{width}}{v}" for k, v in pairs)]
+    if profile.history:
+        lines += ["", "stage history (newest first)"]
+        for h in profile.history:
+            move = f"{h.from_stage} → {h.to_stage}" if h.from_stage else f"started in {h.to_stage}"
+            why = f": {h.reason}" if h.reason else ""
+            lines.append(f"  {day(h.at, zone)}  {move}, by {h.by}{why}")
+        hidden = profile.history_total - len(profile.history)
+        if hidden > 0:
+            lines.append(f"  … and {hidden} earlier moves")
     return "\n".join(lines)
 
 
-def money(amount: float | None) -> str:
+def audit_text(
+    entries: list[AuditLine], since: datetime, until: datetime, zone: tzinfo, limit: int
+) -> str:
+    """The audit log as a table, newest first."""
+    head = f"Changes from {day(since, zone)} to {day(until, zone)}"
+    if not entries:
+        return head + ": none."
+    rows = [
+        (
+            e.at.astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+            e.actor,
+            e.action,
+            e.channel or "—",
+            e.customer or "—",
+            _detail(e),
+        )
+        for e in entries
+    ]
+    titles = ("when", "who", "what", "where", "customer", "")
+    widths = [max(len(r[i]) for r in [titles, *rows]) for i in range(5)]
+    lines = [
+        f"{head}: {len(entries)}" + (f" (the latest {limit})" if len(entries) == limit else "")
+    ]
+    lines.append("")
+    for r in [titles, *rows]:
+        lines.append("  ".join(f"{r[i]:<{widths[i]}}" for i in range(5)) + f"  {r[5]}".rstrip())
+    return "\n".join(lines)
+
+
+def _detail(entry: AuditLine) -> str:
+    d = entry.detail
+    if entry.action == "stage" and "to_stage" in d:
+        why = f" ({d['reason']})" if d.get("reason") else ""
+        return f"{d.get('from_stage', '?')} → {d['to_stage']}{why}"
+    return ", ".join(f"{k}={v}" for k, v in sorted(d.items()))
+
+
+def stage_since(profile: Profile, zone: tzinfo) -> str:
+    """ " since 2025-07-05", or, when only an import knows the stage, that it does not know."""
+    if profile.stage_since:
+        return f" since {day(profile.stage_since, zone)}"
+    if profile.stage_found_at:
+        return f", since before {day(profile.stage_found_at, zone)} (the import that found it)"
+    return ""
+
+
+def money(amount: float | None, display: DisplayConfig | None = None) -> str:
     if amount is None:
         return "—"
-    return f"{amount:,.2f}".removesuffix(".00")
+    return (display or DisplayConfig()).money(amount)
+
+
+def mrr(profile: Profile, display: DisplayConfig) -> str:
+    """A churned customer pays nothing now: their MRR reads as what it was."""
+    amount = money(profile.customer.mrr, display)
+    if profile.ended and profile.customer.mrr is not None:
+        return f"{amount} before {profile.customer.stage}"
+    return amount

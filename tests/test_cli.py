@@ -57,8 +57,13 @@ def test_work_on_a_database_without_schema_is_refused(run, tmp_path):
     path = write_csv(tmp_path / "c.csv", "external_id,name\nA1,Acme")
     result = run("import", "customers", str(path))
     assert result.exit_code == 2
-    assert "has no clmbot tables yet; run: clmbot db upgrade" in result.stderr
+    # SQLite: no database file at all (and none is made); PostgreSQL: no tables in it
+    assert "has no clmbot tables yet; run: clmbot db upgrade" in result.stderr or (
+        "there is no database at" in result.stderr
+        and "create it with: clmbot db upgrade" in result.stderr
+    )
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "clmbot.db").exists()
 
 
 def test_db_current_reports_the_revision(ready):
@@ -212,8 +217,8 @@ def test_stage_and_funnel(ready, engine, tmp_path):
     assert funnel.exit_code == 0
     assert "Funnel on" in funnel.stdout and "purchase → retention" in funnel.stdout
     assert "100%  (1 of 1)" in funnel.stdout
-    bad_since = ready("funnel", "--since", "last week")
-    assert bad_since.exit_code == 2 and "not a date or a duration" in bad_since.stderr
+    bad_since = ready("funnel", "--since", "next week")
+    assert bad_since.exit_code == 2 and "not a date or a period" in bad_since.stderr
 
 
 def test_progress_bar_on_a_terminal(db_url, tmp_path):
@@ -253,8 +258,10 @@ def test_progress_bar_on_a_terminal(db_url, tmp_path):
     assert "1 inserted" in out.stdout
 
 
-def test_a_bug_is_one_line_and_a_report_file_not_a_traceback(ready, monkeypatch):
+def test_a_bug_is_one_line_and_a_report_file_not_a_traceback(ready, monkeypatch, tmp_path):
     import clmbot.cli
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("oops")
@@ -267,3 +274,168 @@ def test_a_bug_is_one_line_and_a_report_file_not_a_traceback(ready, monkeypatch)
     report = Path(result.stderr.split("the details are in ")[1].split(",")[0])
     assert "ZeroDivisionError: oops" in report.read_text()
     report.unlink()
+
+
+def test_a_new_sqlite_database_is_private(run, db_url, tmp_path):
+    import stat
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a SQLite file")
+    assert run("db", "upgrade").exit_code == 0
+    assert stat.S_IMODE((tmp_path / "clmbot.db").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("args", [("funnel",), ("db", "current"), ("customer", "A1"), ("audit",)])
+def test_commands_that_only_read_do_not_create_a_database(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, list(args), env={"DATABASE_URL": "sqlite:///nothing.db"})
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "clmbot: there is no database at nothing.db; create it with: clmbot db upgrade (or set "
+        "DATABASE_URL to the one you meant)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("postgresql://ann:s3cret@db.example:abc/crm", "is not a database URL"),
+        ("postgresql://ann:s3cret@db.example:99999/crm", "names port 99999; a port is a number"),
+        ("postgresql+asyncpg://ann:s3cret@db.example/crm", "asks for the driver asyncpg"),
+        ("mysql://ann:s3cret@db.example/crm", "clmbot supports sqlite and postgresql"),
+        ("s3cret", "is not a database URL"),
+    ],
+)
+def test_a_bad_database_url_is_one_line_without_its_password(tmp_path, monkeypatch, url, says):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["funnel"], env={"DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert says in result.stderr and result.stderr.count("\n") == 1
+    if url != "s3cret":
+        assert "s3cret" not in result.stderr
+
+
+def test_customer_prints_the_card(ready, engine, tmp_path):
+    ready(
+        "import",
+        "customers",
+        str(
+            write_csv(
+                tmp_path / "c.csv",
+                "external_id,name,email,stage,plan,mrr,signup_date,stage_since\n"
+                "A1,Acme Corp,ops@acme.io,retention,pro,1250.5,2025-07-05,2026-01-10\n"
+                "A2,Acme Labs,,awareness,,,,",
+            )
+        ),
+    )
+    ready(
+        "import",
+        "feedback",
+        str(
+            write_csv(
+                tmp_path / "f.csv",
+                "customer_external_id,kind,score,comment,responded_at\n"
+                "A1,nps,9,Great support,2026-03-01",
+            )
+        ),
+    )
+    result = ready("customer", "A1")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Acme Corp"
+    assert "stage:           retention since 2026-01-10" in lines
+    assert "MRR:             1,250.50" in lines
+    assert "NPS, latest:     9 on 2026-03-01: “Great support”" in lines
+    assert "  2026-01-10  started in retention, by import: created by import of c.csv" in lines
+    several = ready("customer", "acme")
+    assert several.exit_code == 2 and "Acme Corp (A1); Acme Labs (A2)" in several.stderr
+    nobody = ready("customer", "Acne", "Crop")
+    assert nobody.exit_code == 2
+    assert "no customer matches 'Acne Crop'; closest names: Acme Corp" in nobody.stderr
+
+
+def test_currency_and_a_churned_customers_mrr(ready, tmp_path):
+    (tmp_path / "clmbot.toml").write_text('[display]\ncurrency = "€"\n')
+    ready(
+        "import",
+        "customers",
+        str(write_csv(tmp_path / "c.csv", "external_id,name,stage,mrr\nA1,Acme,churned,90")),
+    )
+    assert "MRR:             €90 before churned" in ready("customer", "A1").stdout.splitlines()
+    (tmp_path / "clmbot.toml").write_text('[display]\ncurrency = "IDR"\n')
+    ready("stage", "A1", "purchase", "won back", "--by", "U0ADMIN")
+    assert "MRR:             IDR 90" in ready("customer", "A1").stdout.splitlines()
+
+
+def test_audit_lists_the_changes(ready, tmp_path):
+    ready(
+        "import",
+        "customers",
+        str(write_csv(tmp_path / "c.csv", "external_id,name,stage\nA1,Acme,purchase")),
+    )
+    ready("stage", "A1", "retention", "renewed", "--by", "U0ADMIN")
+    result = ready("audit", "--since", "7d")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Changes from ") and lines[0].endswith(": 1")
+    assert lines[2].split() == ["when", "who", "what", "where", "customer"]
+    assert "U0ADMIN  stage  cli    Acme (A1)  purchase → retention (renewed)" in lines[3]
+    assert ready("audit", "--since", "0d").exit_code == 0
+    bad = ready("audit", "--since", "soon")
+    assert bad.exit_code == 2 and "is not a date or a period" in bad.stderr
+
+
+def test_funnel_since_today_and_calendar_words(ready):
+    for since in ("0d", "today", "last month", "3mo"):
+        result = ready("funnel", "--since", since)
+        assert result.exit_code == 0, (since, result.stderr)
+        assert result.stdout.startswith("Funnel on")
+
+
+def test_the_sample_tells_a_story(ready, tmp_path):
+    """Its dates end today: the first funnel shows conversions and stays, not dashes."""
+    assert ready("sample", "data").exit_code == 0
+    for kind in ("customers", "stages", "events", "feedback"):
+        result = ready("import", kind, f"data/{kind}.csv")
+        assert result.exit_code == 0, result.stdout + result.stderr
+    funnel = ready("funnel", "--since", "30d").stdout
+    conversion = next(ln for ln in funnel.splitlines() if ln.startswith("awareness → consid"))
+    assert not conversion.split()[3].startswith("—") and "(0 of" not in conversion
+    table = funnel.split("\n\n")[1].splitlines()
+    stays = [ln for ln in table if ln.startswith(("awareness ", "purchase "))]
+    assert len(stays) == 2 and all("(of " in ln for ln in stays)
+    ready("sample", "again")
+    assert (tmp_path / "data" / "events.csv").read_bytes() == (
+        tmp_path / "again" / "events.csv"
+    ).read_bytes()
+
+
+def test_a_crash_report_is_private_and_holds_no_values(ready, tmp_path, monkeypatch):
+    import stat
+
+    from sqlalchemy import text
+
+    import clmbot.cli
+    from clmbot.store.db import make_engine
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+
+    def broken(session, **kwargs):
+        # a bug that breaks a constraint, with a customer's e-mail among its values
+        session.execute(
+            text("INSERT INTO customers (external_id, email) VALUES (:v, :v)"),
+            {"v": "jane@secret.example"},
+        )
+
+    monkeypatch.setattr(clmbot.cli, "funnel", broken)
+    result = ready("funnel")
+    assert result.exit_code == 3
+    report = Path(result.stderr.split("the details are in ")[1].split(",")[0])
+    assert report.parent == state / "clmbot" / "errors"
+    assert stat.S_IMODE(report.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(report.stat().st_mode) == 0o600
+    content = report.read_text()
+    assert "INSERT INTO customers" in content and "jane@secret.example" not in content
+    assert make_engine("sqlite://").hide_parameters

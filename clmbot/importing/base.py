@@ -3,7 +3,8 @@ look-up by external id that events and feedback need."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import csv
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from clmbot.config import LifecycleConfig
-from clmbot.importing.csvstream import Header, RejectWriter, Row, not_utf8
+from clmbot.files import restore
+from clmbot.importing.csvstream import Header, RejectWriter, Row, has_nul, not_utf8
+from clmbot.importing.fields import FieldError
 from clmbot.store.models import Customer
 
 T = TypeVar("T")
@@ -30,6 +33,7 @@ class CheckingStats:
 
     second_process: bool = False
     checker_peak_rss_mb: float | None = None
+    bytes_read: int = 0  # of the file, by whoever read it: to tell a file that changed
 
 
 @dataclass
@@ -136,15 +140,32 @@ class ImportContext:
 
 
 def row_problem(header: Header, row: Row) -> str | None:
-    """The checks every row gets, field count and encoding: what is wrong, or None."""
+    """The checks every row gets (field count, encoding, NUL bytes): what is wrong, or None.
+
+    A row that passes has the cells a rejected file guarded against spreadsheets restored
+    (`'=x` back to `=x`), in place, so that a corrected rejected file imports as it is.
+    """
     cells = row[1]
+    if not cells:
+        return (
+            f"a cell is longer than the {csv.field_size_limit():,} characters a cell may hold, "
+            "so the row could not be read; check for a quote that is never closed"
+        )
     if len(cells) != len(header.names):
         return (
             f"has {len(cells)} fields, the header has {len(header.names)}; "
             "check for an unquoted comma or a missing cell"
         )
     bad = not_utf8(cells)
-    return f"{bad}; save the file as UTF-8" if bad else None
+    if bad:
+        return f"{bad}; save the file as UTF-8"
+    bad = has_nul(cells)
+    if bad:
+        return bad
+    for pos, cell in enumerate(cells):
+        if cell[:1] == "'":
+            cells[pos] = restore(cell)
+    return None
 
 
 @dataclass
@@ -158,6 +179,46 @@ class Parsed(Generic[T]):
 def extras(header: Header, fields: list[str]) -> dict[str, str]:
     """Extra columns, kept as attributes; an empty cell says nothing and is not kept."""
     return {name: fields[pos].strip() for name, pos in header.extras if fields[pos].strip()}
+
+
+class KeyedChecker:
+    """A checker for files of modest size whose rows have a key (customer, kind and time):
+    each row is checked (`_parse`), and a second row with the key of an earlier one is
+    refused, naming the line of the first. Checked rows are `(row, *values, extra columns)`."""
+
+    key_names: ClassVar[str]  # "customer, kind and responded_at", for the message
+
+    def __init__(self, header: Header, pctx: ParseContext) -> None:
+        self.header = header
+        self.pctx = pctx
+        self.first_line: dict[Hashable, int] = {}
+
+    def _parse(self, fields: list[str]) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def _key(self, values: tuple[Any, ...]) -> Hashable:
+        raise NotImplementedError
+
+    def parse(self, rows: list[Row]) -> Parsed[tuple[Any, ...]]:
+        out: Parsed[tuple[Any, ...]] = Parsed()
+        for row in rows:
+            problem = row_problem(self.header, row)
+            if problem:
+                out.rejects.append((row, problem))
+                continue
+            try:
+                values = self._parse(row[1])
+            except FieldError as exc:
+                out.rejects.append((row, str(exc)))
+                continue
+            key = self._key(values)
+            first = self.first_line.get(key)
+            if first is not None:
+                out.rejects.append((row, f"same {self.key_names} as line {first}; keep one"))
+                continue
+            self.first_line[key] = row[0]
+            out.items.append((row, *values, extras(self.header, row[1]) or None))
+        return out
 
 
 class RowChecker(Protocol):
@@ -176,6 +237,8 @@ class ImportKind(Protocol):
     known: ClassVar[set[str]]
     required: ClassVar[set[str]]
     checker: ClassVar[type[RowChecker]]
+    # The column a rejected file adds with each row's reason.
+    reject_column: ClassVar[str]
 
     def __init__(self, ctx: ImportContext, header: Header) -> None: ...
     def write(self, items: list[Any]) -> None: ...

@@ -41,15 +41,18 @@ class Upsert:
         key: Sequence[str],
         update: Sequence[str],
         prebound: Sequence[str] = (),
+        key_where: Any = None,
     ) -> None:
         """`prebound` columns come already in the driver's form
-        (see `ParseContext.bind_processor`)."""
+        (see `ParseContext.bind_processor`); `key_where` is the condition of a partial
+        unique index that `key` names."""
         self.conn = conn
         self._prebound = set(prebound)
         self.table = table
         self.columns = list(columns)
         self.dialect = conn.dialect
         self._key = list(key)
+        self._key_where = key_where
         self._update = list(update)
         if self.dialect.name == "sqlite":
             self._prepare_sqlite()
@@ -60,6 +63,7 @@ class Upsert:
         excluded = stmt.excluded
         return stmt.on_conflict_do_update(
             index_elements=self._key,
+            index_where=self._key_where,
             set_={c: excluded[c] for c in self._update},
             where=or_(*(self.table.c[c].is_distinct_from(excluded[c]) for c in self._update)),
         )
@@ -75,7 +79,8 @@ class Upsert:
 
     def _prepare_postgresql(self) -> None:
         self._staging = Table(
-            "_clmbot_import_" + self.table.name,
+            # One per key: an import may upsert into one table by two keys.
+            ("_clmbot_import_" + self.table.name + "_" + "_".join(self._key))[:63],
             MetaData(),
             *(Column(c, self.table.c[c].type) for c in self.columns),
             prefixes=["TEMPORARY"],

@@ -7,11 +7,13 @@ drivers hand the GIL back on every row they write, and a busy reader thread then
 a whole switch interval each time.) Small files are checked in-process, where starting a
 process would cost more than it saves.
 
-The second process is a fresh `python -m clmbot.importing.checker`, talking over a pipe:
-not `multiprocessing`, whose spawned children re-import the caller's main script (and run
-it again, if it has no `if __name__ == "__main__"` guard), and whose forked children inherit
-whatever locks the caller's other threads hold. A few checked chunks wait in the checker
-for the importer to take them, which bounds the memory on both sides.
+The second process is a fresh, isolated Python (`python -I`: no working directory, no
+PYTHONPATH or user site on its path, so a `pickle.py` lying where the import was started is
+never run) talking over a pipe: not `multiprocessing`, whose spawned children re-import the
+caller's main script (and run it again, if it has no `if __name__ == "__main__"` guard), and
+whose forked children inherit whatever locks the caller's other threads hold. A few checked
+chunks wait in the checker for the importer to take them, which bounds the memory on both
+sides.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ from clmbot.importing.csvstream import CsvSource, FileProblem
 
 # From this size on, rows are checked in a second process (about 200,000 event rows).
 PARALLEL_MIN_BYTES = 8_000_000
+# The second process finds clmbot where site-packages has it (an install, or an editable one);
+# failing that, in the folder this clmbot came from, searched after the standard library.
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
+_BOOT = (
+    "import sys\nsys.path.append(sys.argv[1])\nfrom clmbot.importing.checker import main\nmain()\n"
+)
 _AHEAD = 3  # checked chunks waiting for the importer: bounds the checker's memory
 
 
@@ -57,6 +65,7 @@ class _Job:
 @dataclass
 class _Done:
     peak_rss_mb: float
+    bytes_read: int
 
 
 @dataclass
@@ -72,6 +81,7 @@ def checked_chunks(
     if source.size < PARALLEL_MIN_BYTES or (os.cpu_count() or 1) < 2:
         for chunk in source.chunks():
             yield CheckedChunk(len(chunk), source.position, checker.parse(chunk))
+        stats.bytes_read = source.position
         return
     stats.second_process = True
     yield from _checked_elsewhere(source.path, kind, pctx, stats)
@@ -80,14 +90,12 @@ def checked_chunks(
 def _checked_elsewhere(
     path: Path, kind: str, pctx: ParseContext, stats: CheckingStats
 ) -> Iterator[CheckedChunk]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     with tempfile.TemporaryFile() as errors:
         child = subprocess.Popen(
-            [sys.executable, "-m", "clmbot.importing.checker"],
+            [sys.executable, "-I", "-c", _BOOT, _PACKAGE_PARENT],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=errors,
-            env=env,
         )
         assert child.stdin is not None and child.stdout is not None
         try:
@@ -107,6 +115,7 @@ def _checked_elsewhere(
                     ) from None
                 if isinstance(item, _Done):
                     stats.checker_peak_rss_mb = item.peak_rss_mb
+                    stats.bytes_read = item.bytes_read
                     return
                 if isinstance(item, _Failed):
                     if item.kind == "file":
@@ -151,12 +160,15 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> None:
     job: _Job = pickle.load(stdin)
     try:
         importer = KINDS[job.kind]
-        source = CsvSource(Path(job.path), importer.known, importer.required)
+        source = CsvSource(
+            Path(job.path), importer.known, importer.required, importer.reject_column
+        )
         checker = importer.checker(source.header, job.pctx)
         for chunk in source.chunks(job.chunk_rows):
             send(CheckedChunk(len(chunk), source.position, checker.parse(chunk)))
+        read = source.position
         source.close()
-        send(_Done(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+        send(_Done(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, read))
     except FileProblem as exc:
         send(_Failed("file", str(exc), ""))
     except Exception as exc:  # reported to the importing process, raised there

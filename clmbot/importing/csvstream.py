@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from clmbot.files import PrivateFile, neutralise, restore
+
 CHUNK_ROWS = 20_000
-# Columns a rejected file adds; ignored on import so a corrected rejected file imports as is.
+# The column a rejected file adds; ignored on import so a corrected rejected file imports as
+# it is. A kind of file with a `reason` of its own (stages.csv) uses `rejected_reason`.
 REASON_COLUMN = "reason"
+HEADER_NAMES_SHOWN = 12
 
 
 class FileProblem(ValueError):
@@ -26,6 +32,45 @@ class FileProblem(ValueError):
 
 # (line number, cells): a plain tuple, since a million of them are made per import.
 Row = tuple[int, list[str]]
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What a file looked like when it was opened; a different look at the end means it was
+    changed while it was read, and the import must not stand."""
+
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> FileState:
+        return cls(info.st_size, info.st_mtime_ns, info.st_ino, info.st_dev)
+
+
+def changed_while_read(path: Path, opened: FileState, bytes_read: int) -> str | None:
+    """Why `path` is not the file that was read, or None when it is."""
+    try:
+        now = FileState.of(path.stat())
+    except OSError:
+        return f"{path} was removed while it was read"
+    if (now.inode, now.device) != (opened.inode, opened.device):
+        return f"{path} was replaced by another file while it was read"
+    if now.size > opened.size or bytes_read > opened.size:
+        return f"{path} grew while it was read (something is still writing it)"
+    if now.size < opened.size or bytes_read < opened.size:
+        return f"{path} was cut short while it was read"
+    if now.mtime_ns != opened.mtime_ns:
+        return f"{path} was changed while it was read"
+    return None
+
+
+def list_names(names: list[str]) -> str:
+    """A header's names for a message, however many there are."""
+    shown = ", ".join(n[:40] for n in names[:HEADER_NAMES_SHOWN])
+    more = len(names) - HEADER_NAMES_SHOWN
+    return shown + (f" and {more:,} more" if more > 0 else "")
 
 
 @dataclass(frozen=True)
@@ -49,6 +94,14 @@ def rejected_path(path: Path) -> Path:
     return path.with_name(stem + ".rejected.csv")
 
 
+def has_nul(fields: list[str]) -> str | None:
+    """The column of the first cell holding a NUL byte, described: no database stores one."""
+    for pos, cell in enumerate(fields):
+        if "\x00" in cell:
+            return f"column {pos + 1} holds a NUL byte (\\0); remove it and import the row again"
+    return None
+
+
 def not_utf8(fields: list[str]) -> str | None:
     """The column index and bytes of the first cell that was not valid UTF-8, described."""
     if "".join(fields).isascii():
@@ -66,13 +119,15 @@ def not_utf8(fields: list[str]) -> str | None:
 class CsvSource:
     """An open import file: its header, then its data rows in chunks."""
 
-    def __init__(self, path: Path, known: set[str], required: set[str]) -> None:
+    def __init__(
+        self, path: Path, known: set[str], required: set[str], reject_column: str = REASON_COLUMN
+    ) -> None:
         self.path = path
-        try:
-            self.size = path.stat().st_size
-            self._binary: IO[bytes] = path.open("rb")
-        except OSError as exc:
-            raise FileProblem(f"{path}: cannot be read ({exc.strerror})") from None
+        self.reject_column = reject_column
+        self._binary: IO[bytes] = _open_regular(path)
+        self.opened = FileState.of(os.fstat(self._binary.fileno()))
+        self.size = self.opened.size
+        self.field_too_long = 0  # rows refused by the CSV reader for a cell over its limit
         if self.size == 0:
             self.close()
             raise FileProblem(
@@ -95,9 +150,10 @@ class CsvSource:
                 f"starting with {', '.join(sorted(required))}"
             )
         names = [n.strip() for n in names]
-        bad = not_utf8(names)
+        bad = not_utf8(names) or has_nul(names)
         if bad:
             raise FileProblem(f"{self.path}: the header row {bad}; save the file as UTF-8")
+        names = [restore(n) for n in names]
         index: dict[str, int] = {}
         extras: list[tuple[str, int]] = []
         seen: set[str] = set()
@@ -106,18 +162,18 @@ class CsvSource:
             if not name:
                 raise FileProblem(f"{self.path}: column {pos + 1} of the header has no name")
             if key in seen:
-                raise FileProblem(f"{self.path}: the header names column {name!r} twice")
+                raise FileProblem(f"{self.path}: the header names column {name[:40]!r} twice")
             seen.add(key)
             if key in known:
                 index[key] = pos
-            elif key != REASON_COLUMN:
+            elif key != self.reject_column:
                 extras.append((name, pos))
         missing = sorted(required - index.keys())
         if missing:
             raise FileProblem(
                 f"{self.path}: required column{'s' if len(missing) > 1 else ''} "
                 f"{', '.join(missing)} missing from the header; the header has "
-                f"{', '.join(names)}"
+                f"{list_names(names)}"
             )
         return Header(names=names, index=index, extras=extras)
 
@@ -127,46 +183,65 @@ class CsvSource:
         return self._binary.tell()
 
     def chunks(self, size: int | None = None) -> Iterator[list[Row]]:
+        """Data rows, a chunk at a time. A row with a cell longer than the CSV reader takes
+        comes as a row of no cells (its line number kept), for the checks to refuse."""
         size = size or CHUNK_ROWS
         chunk: list[Row] = []
         reader = self._reader
-        try:
-            for fields in reader:
-                if not fields or (len(fields) == 1 and not fields[0].strip()):
-                    continue  # blank line: not data
-                chunk.append((reader.line_num, fields))
-                if len(chunk) >= size:
-                    yield chunk
-                    chunk = []
-        except csv.Error as exc:
-            raise FileProblem(
-                f"{self.path}, line {reader.line_num}: not valid CSV ({exc}); nothing was imported"
-            ) from None
+        while True:
+            try:
+                for fields in reader:
+                    if not fields or (len(fields) == 1 and not fields[0].strip()):
+                        continue  # blank line: not data
+                    chunk.append((reader.line_num, fields))
+                    if len(chunk) >= size:
+                        yield chunk
+                        chunk = []
+                break
+            except csv.Error as exc:
+                if "field larger than field limit" not in str(exc):
+                    raise FileProblem(
+                        f"{self.path}, line {reader.line_num}: not valid CSV ({exc}); nothing "
+                        "was imported"
+                    ) from None
+                # The reader drops the rest of that line and carries on with the next one.
+                self.field_too_long += 1
+                chunk.append((reader.line_num, []))
         if chunk:
             yield chunk
+
+    def changed(self) -> str | None:
+        """Why the file is not the one opened, once it has been read to its end."""
+        return changed_while_read(self.path, self.opened, self.position)
 
     def close(self) -> None:
         self._binary.close()
 
 
 class RejectWriter:
-    """`FILE.rejected.csv`: the original columns plus `reason`, opened on the first reject."""
+    """`FILE.rejected.csv`: the original columns plus the reason, opened on the first reject.
 
-    def __init__(self, path: Path, header: list[str]) -> None:
+    Private, and written under another name until `close(keep=True)` puts it in place, so it
+    never follows a link planted at its path. Cells a spreadsheet would run as a formula are
+    neutralised (and restored when the file is imported again).
+    """
+
+    def __init__(self, path: Path, header: list[str], reason_column: str = REASON_COLUMN) -> None:
         self.path = path
-        self._header = [h for h in header if h.lower() != REASON_COLUMN]
+        self.reason_column = reason_column
+        self._header = [h for h in header if h.lower() != reason_column]
         self._reason_pos = next(
-            (i for i, h in enumerate(header) if h.lower() == REASON_COLUMN), None
+            (i for i, h in enumerate(header) if h.lower() == reason_column), None
         )
-        self._file: IO[str] | None = None
+        self._out: PrivateFile | None = None
         self._writer: Callable[[list[str]], object] | None = None
         self.count = 0
 
     def write(self, row: Row, reason: str) -> None:
         if self._writer is None:
-            self._file = self.path.open("w", encoding="utf-8", errors="surrogateescape", newline="")
-            writer = csv.writer(self._file)
-            writer.writerow([*self._header, REASON_COLUMN])
+            self._out = PrivateFile(self.path)
+            writer = csv.writer(self._out.file)
+            writer.writerow([neutralise(h) for h in [*self._header, self.reason_column]])
             self._writer = writer.writerow
         line, fields = row
         if self._reason_pos is not None and len(fields) > self._reason_pos:
@@ -174,10 +249,32 @@ class RejectWriter:
         # The reason always lands in the reason column: a short row is padded, and the cells
         # of a long row beyond the header follow the reason, so none is lost.
         width = len(self._header)
-        cells = fields[:width] + [""] * (width - len(fields))
-        self._writer([*cells, f"line {line}: {reason}", *fields[width:]])
+        cells = [neutralise(c) for c in fields[:width]] + [""] * (width - len(fields))
+        extra = [neutralise(c) for c in fields[width:]]
+        self._writer([*cells, f"line {line}: {reason}", *extra])
         self.count += 1
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
+    def close(self, *, keep: bool = True) -> None:
+        """Put the file in place (`keep`), or throw it away."""
+        if self._out is not None:
+            if keep:
+                self._out.commit()
+            else:
+                self._out.discard()
+            self._out = None
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """Open `path` for reading if it is a regular file. A FIFO or a device would block or
+    never end; opening without blocking and checking what was opened refuses them at once."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise FileProblem(f"{path}: cannot be read ({exc.strerror})") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        what = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a pipe or a device?)"
+        raise FileProblem(f"{path} is {what}; save the data to a file and import that")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")

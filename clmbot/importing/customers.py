@@ -3,10 +3,17 @@
 An empty cell means "this file does not say" and keeps what is stored, so a partial export
 from another tool cannot wipe e-mails or owners it did not carry. Tags given replace the
 stored tags; extra columns are merged into the customer's attributes.
+
+When a customer entered their stage is taken from the file, never made up: `stage_since`
+dates the current stage, else `signup_date` dates a new customer's first stage. Without
+either, the row is dated at the import and marked as such (`basis = "import"`), so that a
+first import does not look like every customer entering their stage today. A later file
+that brings the date re-dates that guess.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, insert, select, update
@@ -22,7 +29,7 @@ from clmbot.importing.base import (
     row_problem,
 )
 from clmbot.importing.csvstream import Header, Row
-from clmbot.store.models import StageChange
+from clmbot.store.models import EXACT, IMPORTED, SIGNUP, StageChange
 
 HISTORY = StageChange.__table__
 
@@ -46,6 +53,7 @@ class CustomersChecker:
     def __init__(self, header: Header, pctx: ParseContext) -> None:
         self.header = header
         self.now = pctx.now
+        self.zone = pctx.zone
         self.stages = pctx.lifecycle.stages
         self.first_line: dict[str, int] = {}
 
@@ -68,6 +76,7 @@ class CustomersChecker:
             "region": lambda v: f.text("region", v, 100),
             "mrr": lambda v: f.number("mrr", v, minimum=0),
             "signup_date": lambda v: f.day("signup_date", v, now),
+            "stage_since": lambda v: f.timestamp("stage_since", v, self.zone, now),
             "locale": lambda v: f.locale("locale", v),
             "timezone": lambda v: f.zone_name("timezone", v),
         }
@@ -117,9 +126,10 @@ class CustomersChecker:
 
 class CustomersImport:
     name: ClassVar[str] = "customers"
-    known: ClassVar[set[str]] = {"external_id", "tags", *_FIELDS}
+    known: ClassVar[set[str]] = {"external_id", "tags", "stage_since", *_FIELDS}
     required: ClassVar[set[str]] = {"external_id", "name"}
     checker: ClassVar[type[CustomersChecker]] = CustomersChecker
+    reject_column: ClassVar[str] = "reason"
 
     def __init__(self, ctx: ImportContext, header: Header) -> None:
         self.ctx = ctx
@@ -141,26 +151,41 @@ class CustomersImport:
         if not ctx.writing:
             return
         existing = self._existing([v["external_id"] for v in parsed])
+        histories = self._histories([old["id"] for old in existing.values()])
         inserts: list[dict[str, Any]] = []
+        starts: list[dict[str, Any]] = []  # the first stage of each new customer, in order
         updates: list[dict[str, Any]] = []
-        history: list[dict[str, Any]] = []
+        moves: list[dict[str, Any]] = []
+        redates: list[dict[str, Any]] = []
         for values in parsed:
             old = existing.get(values["external_id"])
             if old is None:
-                inserts.append(self._new_row(values))
+                row = self._new_row(values)
+                inserts.append(row)
+                starts.append(self._start(values, row["stage"]))
                 continue
             merged = self._merge(old, values)
-            if merged == {k: old[k] for k in merged}:
-                report.unchanged += 1
-                continue
+            history = histories.get(old["id"], [])
             if merged["stage"] != old["stage"]:
-                history.append(self._move(old["id"], old["stage"], merged["stage"]))
+                moves.append(self._move(old["id"], old["stage"], merged["stage"], values, history))
+            else:
+                redate = self._redate(values, merged["stage"], history)
+                if redate is not None:
+                    redates.append(redate)
+            if merged == {k: old[k] for k in merged}:
+                if redates and redates[-1]["_cid"] == old["id"]:
+                    report.updated += 1
+                else:
+                    report.unchanged += 1
+                continue
             updates.append({"_id": old["id"], **merged, "updated_at": ctx.now})
         if inserts:
             returned = ctx.conn.execute(
-                insert(CUSTOMERS).returning(CUSTOMERS.c.id, CUSTOMERS.c.stage), inserts
+                insert(CUSTOMERS).returning(CUSTOMERS.c.id, sort_by_parameter_order=True), inserts
             ).all()
-            history.extend(self._move(cid, None, stage) for cid, stage in returned)
+            for (cid,), start in zip(returned, starts, strict=True):
+                start["customer_id"] = cid
+                moves.append(start)
             report.inserted += len(inserts)
         if updates:
             stmt = (
@@ -170,8 +195,32 @@ class CustomersImport:
             )
             ctx.conn.execute(stmt, updates)
             report.updated += len(updates)
-        if history:
-            ctx.conn.execute(insert(HISTORY), history)
+        if redates:
+            ctx.conn.execute(
+                update(HISTORY)
+                .where(HISTORY.c.id == bindparam("_hid"))
+                .values(at=bindparam("_at"), basis=bindparam("_basis")),
+                redates,
+            )
+        if moves:
+            ctx.conn.execute(insert(HISTORY), moves)
+
+    def _histories(self, customer_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+        """The stage history of customers already stored, oldest first: where a move the file
+        reveals may be dated, and which undated first stage it may date."""
+        found: dict[int, list[dict[str, Any]]] = {}
+        cols = [HISTORY.c.id, HISTORY.c.customer_id, HISTORY.c.at, HISTORY.c.basis]
+        cols += [HISTORY.c.by, HISTORY.c.from_stage, HISTORY.c.to_stage]
+        for start in range(0, len(customer_ids), IN_BATCH):
+            batch = customer_ids[start : start + IN_BATCH]
+            query = (
+                select(*cols)
+                .where(HISTORY.c.customer_id.in_(batch))
+                .order_by(HISTORY.c.customer_id, HISTORY.c.at, HISTORY.c.id)
+            )
+            for row in self.ctx.conn.execute(query).mappings():
+                found.setdefault(row["customer_id"], []).append(dict(row))
+        return found
 
     def _new_row(self, values: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(_FIELDS)
@@ -182,8 +231,77 @@ class CustomersImport:
             created_at=self.ctx.now,
             updated_at=self.ctx.now,
         )
-        row.update(values)
+        row.update((k, v) for k, v in values.items() if k != "stage_since")
         return row
+
+    def _best_date(self, values: dict[str, Any]) -> tuple[datetime, str] | None:
+        """When the file says the customer entered their current stage, and how it knows."""
+        if "stage_since" in values:
+            return values["stage_since"], EXACT
+        if "signup_date" in values:
+            return self._midnight(values["signup_date"]), SIGNUP
+        return None
+
+    def _midnight(self, day: date) -> datetime:
+        return datetime.combine(day, time(), tzinfo=self.ctx.zone).astimezone(UTC)
+
+    def _start(self, values: dict[str, Any], stage: str) -> dict[str, Any]:
+        at, basis = self._best_date(values) or (self.ctx.now, IMPORTED)
+        return self._history_row(0, None, stage, at, basis, created=True)
+
+    def _move(
+        self,
+        customer_id: int,
+        from_stage: str,
+        to_stage: str,
+        values: dict[str, Any],
+        history: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """A stage the file changes: dated by `stage_since` when that fits after the stored
+        history, else at the import, marked as only known from it."""
+        since = values.get("stage_since")
+        latest = history[-1]["at"] if history else None
+        if since is not None and (latest is None or since > latest):
+            return self._history_row(customer_id, from_stage, to_stage, since, EXACT)
+        return self._history_row(customer_id, from_stage, to_stage, self.ctx.now, IMPORTED)
+
+    def _redate(
+        self, values: dict[str, Any], stage: str, history: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """A customer whose whole history is the first stage an import guessed, in the stage
+        the file gives, dated better now: the guess takes the file's date."""
+        if len(history) != 1:
+            return None
+        (only,) = history
+        if only["by"] != "import" or only["from_stage"] is not None or only["basis"] == EXACT:
+            return None
+        best = self._best_date(values)
+        if best is None or only["to_stage"] != stage or (only["at"], only["basis"]) == best:
+            return None
+        if only["basis"] == SIGNUP and best[1] == IMPORTED:
+            return None
+        return {"_hid": only["id"], "_at": best[0], "_basis": best[1], "_cid": only["customer_id"]}
+
+    def _history_row(
+        self,
+        customer_id: int,
+        from_stage: str | None,
+        to_stage: str,
+        at: datetime,
+        basis: str,
+        *,
+        created: bool = False,
+    ) -> dict[str, Any]:
+        prefix = "created by import of " if created else "import of "
+        return {
+            "customer_id": customer_id,
+            "from_stage": from_stage,
+            "to_stage": to_stage,
+            "at": at,
+            "by": "import",
+            "reason": prefix + self.ctx.source_name,
+            "basis": basis,
+        }
 
     @staticmethod
     def _merge(old: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
@@ -191,21 +309,6 @@ class CustomersImport:
         merged["tags"] = values.get("tags", old["tags"])
         merged["attributes"] = {**(old["attributes"] or {}), **values["attributes"]}
         return merged
-
-    def _move(self, customer_id: int, from_stage: str | None, to_stage: str) -> dict[str, Any]:
-        reason = (
-            f"created by import of {self.ctx.source_name}"
-            if from_stage is None
-            else f"import of {self.ctx.source_name}"
-        )
-        return {
-            "customer_id": customer_id,
-            "from_stage": from_stage,
-            "to_stage": to_stage,
-            "at": self.ctx.now,
-            "by": "import",
-            "reason": reason,
-        }
 
     def finish(self) -> None:
         """Customers are written chunk by chunk; nothing is left for the end."""

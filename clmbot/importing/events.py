@@ -1,5 +1,10 @@
 """`events.csv`: the hot path (millions of rows), so the row loop is kept flat.
 
+Several events of one kind at one moment are distinct events (two orders on one day). An
+`event_id` column, when the file has one, is an event's identity; without it, the rows with
+the same customer, kind and time are numbered in file order (`seq`), so that importing the
+same file again changes nothing.
+
 A customer first seen here is created: stage `purchase` if any of their events in the file
 is a purchase (else the first stage), signup date the day of their earliest event. Both are
 settled at the end of the import, since a later chunk can hold an earlier or a purchase event.
@@ -11,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, insert, text, update
 
 from clmbot.importing import fields as f
 from clmbot.importing.base import (
@@ -25,14 +30,16 @@ from clmbot.importing.base import (
 )
 from clmbot.importing.bulk import Upsert
 from clmbot.importing.csvstream import Header, Row
-from clmbot.store.models import Event, StageChange
+from clmbot.store.models import SIGNUP, Event, StageChange
 
 EVENTS = Event.__table__
 HISTORY = StageChange.__table__
 PURCHASE = "purchase"
-# external id, kind, occurred_at as bound (text on SQLite), value, extra columns. No datetime:
-# rows cross a process boundary, and pickling a datetime costs five times its text.
-_Event = tuple[str, str, Any, float | None, dict[str, str] | None]
+# external id, kind, occurred_at as bound (text on SQLite), value, extra columns, seq (None
+# when the row has an event id), event id. No datetime: rows cross a process boundary, and
+# pickling a datetime costs five times its text.
+_Event = tuple[str, str, Any, float | None, dict[str, str] | None, int | None, str | None]
+_WITH_EVENT_ID = text("event_id IS NOT NULL")
 
 
 @dataclass
@@ -51,8 +58,10 @@ class EventsChecker:
     def __init__(self, header: Header, pctx: ParseContext) -> None:
         self.header = header
         self.pctx = pctx
-        # hash of (customer, time, kind) -> first line; a hash keeps a million keys in ~100 MB.
-        self.first_line: dict[int, int] = {}
+        # hash of (customer, time, kind) -> rows seen so far; a hash keeps a million keys in
+        # ~100 MB. And hash of (kind, event id) -> the line it was first seen on.
+        self.seen: dict[int, int] = {}
+        self.event_ids: dict[int, int] = {}
         self.bind_time = pctx.bind_processor(EVENTS, "occurred_at")
         self.sqlite = pctx.dialect == "sqlite"
 
@@ -62,10 +71,11 @@ class EventsChecker:
         i_kind = header.index["kind"]
         i_time = header.index["occurred_at"]
         i_value = header.index.get("value")
+        i_event_id = header.index.get("event_id")
         ncols = len(header.names)
         has_extras = bool(header.extras)
         zone, latest, earliest = pctx.zone, pctx.now + f.FUTURE_SLACK, f.EARLIEST_YEAR
-        first_line = self.first_line
+        seen, event_ids = self.seen, self.event_ids
         fromiso = datetime.fromisoformat
         bind_time, sqlite_text = self.bind_time, self.sqlite
         out: Parsed[_Event] = Parsed()
@@ -73,7 +83,8 @@ class EventsChecker:
         for row in rows:
             line, cells = row
             # Fast path for the common row; the shared checks name the problem otherwise.
-            if len(cells) != ncols or not "".join(cells).isascii():
+            joined = "".join(cells)
+            if len(cells) != ncols or not joined.isascii() or "\x00" in joined or "'" in joined:
                 problem = row_problem(header, row)
                 if problem:
                     rejects.append((row, problem))
@@ -82,6 +93,7 @@ class EventsChecker:
             kind = cells[i_kind].strip().lower()
             raw_time = cells[i_time].strip()
             raw_value = cells[i_value].strip() if i_value is not None else ""
+            event_id = cells[i_event_id].strip() if i_event_id is not None else ""
             try:
                 if not ext:
                     raise f.FieldError("customer_external_id is empty")
@@ -112,27 +124,40 @@ class EventsChecker:
                 else:
                     stored = bind_time(at)
                 value = f.number("value", raw_value) if raw_value else None
+                if len(event_id) > 200:
+                    raise f.FieldError("event_id is longer than 200 characters")
             except f.FieldError as exc:
                 rejects.append((row, str(exc)))
                 continue
-            key = hash((ext, stored, kind))  # stored: one text per instant
-            seen = first_line.get(key)
-            if seen is not None:
-                rejects.append(
-                    (row, f"same customer, kind and occurred_at as line {seen}; keep one of them")
-                )
-                continue
-            first_line[key] = line
+            if event_id:
+                key = hash((kind, event_id))
+                first = event_ids.get(key)
+                if first is not None:
+                    rejects.append(
+                        (
+                            row,
+                            f"event_id {f.show(event_id)} of kind {kind} already appears on line "
+                            f"{first}; an event id names one event",
+                        )
+                    )
+                    continue
+                event_ids[key] = line
+                seq = None
+            else:
+                key = hash((ext, stored, kind))  # stored: one text per instant
+                seq = seen.get(key, 0)
+                seen[key] = seq + 1
             attrs = (extras(header, cells) or None) if has_extras else None
-            good.append((ext, kind, stored, value, attrs))
+            good.append((ext, kind, stored, value, attrs, seq, event_id or None))
         return out
 
 
 class EventsImport:
     name: ClassVar[str] = "events"
-    known: ClassVar[set[str]] = {"customer_external_id", "kind", "occurred_at", "value"}
+    known: ClassVar[set[str]] = {"customer_external_id", "kind", "occurred_at", "value", "event_id"}
     required: ClassVar[set[str]] = {"customer_external_id", "kind", "occurred_at"}
     checker: ClassVar[type[EventsChecker]] = EventsChecker
+    reject_column: ClassVar[str] = "reason"
 
     def __init__(self, ctx: ImportContext, header: Header) -> None:
         self.ctx = ctx
@@ -145,10 +170,24 @@ class EventsImport:
         self.upsert = Upsert(
             ctx.conn,
             EVENTS,
-            ["customer_id", "kind", "occurred_at", "value", *extra],
-            key=["customer_id", "occurred_at", "kind"],
+            ["customer_id", "kind", "occurred_at", "value", "seq", *extra],
+            key=["customer_id", "occurred_at", "kind", "seq"],
             update=["value", *extra],
-            prebound=["occurred_at", "value"],  # bound by the checker; value is a float
+            prebound=["occurred_at", "value", "seq"],  # bound by the checker; plain numbers
+        )
+        # Rows with an event id: that is their identity, so their customer and time may change.
+        self.by_event_id = (
+            Upsert(
+                ctx.conn,
+                EVENTS,
+                ["customer_id", "kind", "occurred_at", "value", "event_id", *extra],
+                key=["kind", "event_id"],
+                key_where=_WITH_EVENT_ID,
+                update=["customer_id", "occurred_at", "value", *extra],
+                prebound=["occurred_at", "value", "event_id"],
+            )
+            if header.has("event_id")
+            else None
         )
         self.sqlite = ctx.conn.dialect.name == "sqlite"
         stages = ctx.lifecycle.stages
@@ -161,10 +200,21 @@ class EventsImport:
         missing = {item[0] for item in items if item[0] not in ids}
         if missing or self.created:
             self._settle_customers(items, missing)
-        if self.header.extras:
-            rows = [(ids[e], kind, at, value, attrs) for e, kind, at, value, attrs in items]
+        extras = self.header.extras
+        if self.by_event_id is not None:
+            named = [item for item in items if item[6] is not None]
+            items = [item for item in items if item[6] is None]
+            if extras:
+                keyed = [(ids[i[0]], i[1], i[2], i[3], i[6], i[4]) for i in named]
+            else:
+                keyed = [(ids[i[0]], i[1], i[2], i[3], i[6]) for i in named]
+            self.ctx.count(*self.by_event_id.run(keyed))
+        if extras:
+            rows = [
+                (ids[e], kind, at, seq, value, attrs) for e, kind, at, value, attrs, seq, _ in items
+            ]
         else:
-            rows = [(ids[e], kind, at, value) for e, kind, at, value, _ in items]
+            rows = [(ids[i[0]], i[1], i[2], i[3], i[5]) for i in items]
         self.ctx.count(*self.upsert.run(rows))
 
     def _settle_customers(self, items: list[_Event], missing: set[str]) -> None:
@@ -172,7 +222,7 @@ class EventsImport:
         the file says about every customer this import created."""
         known = self.ids.known(missing)
         news: dict[str, _Created] = {}
-        for ext, kind, stored, _, _ in items:
+        for ext, kind, stored, *_ in items:
             if ext in known and ext not in self.created:
                 continue
             at = self._instant(stored)
@@ -238,6 +288,7 @@ class EventsImport:
                     "at": c.signup.astimezone(UTC),
                     "by": "import",
                     "reason": f"created by import of {ctx.source_name}",
+                    "basis": SIGNUP,
                 }
             )
         if fixes:

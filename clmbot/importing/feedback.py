@@ -3,18 +3,12 @@ answer from someone unknown is far more likely a wrong id than a new customer.""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from datetime import datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from clmbot.importing import fields as f
-from clmbot.importing.base import (
-    CustomerIds,
-    ImportContext,
-    ParseContext,
-    Parsed,
-    extras,
-    row_problem,
-)
+from clmbot.importing.base import CustomerIds, ImportContext, KeyedChecker
 from clmbot.importing.bulk import Upsert
 from clmbot.importing.csvstream import Header, Row
 from clmbot.store.models import FEEDBACK_SCALES, Feedback
@@ -24,11 +18,8 @@ FEEDBACK = Feedback.__table__
 _Answer = tuple[Row, str, str, int, str | None, datetime, dict[str, str] | None]
 
 
-class FeedbackChecker:
-    def __init__(self, header: Header, pctx: ParseContext) -> None:
-        self.header = header
-        self.pctx = pctx
-        self.first_line: dict[tuple[str, str, datetime], int] = {}
+class FeedbackChecker(KeyedChecker):
+    key_names: ClassVar[str] = "customer, kind and responded_at"
 
     def _parse(self, fields: list[str]) -> tuple[str, str, int, str | None, datetime]:
         h, ctx = self.header, self.pctx
@@ -46,28 +37,9 @@ class FeedbackChecker:
             f.text("comment", comment, 5000)
         return ext, kind, score, comment, at
 
-    def parse(self, rows: list[Row]) -> Parsed[_Answer]:
-        out: Parsed[_Answer] = Parsed()
-        for row in rows:
-            problem = row_problem(self.header, row)
-            if problem:
-                out.rejects.append((row, problem))
-                continue
-            try:
-                ext, kind, score, comment, at = self._parse(row[1])
-            except f.FieldError as exc:
-                out.rejects.append((row, str(exc)))
-                continue
-            seen = self.first_line.get((ext, kind, at))
-            if seen is not None:
-                out.rejects.append(
-                    (row, f"same customer, kind and responded_at as line {seen}; keep one")
-                )
-                continue
-            self.first_line[(ext, kind, at)] = row[0]
-            attrs = extras(self.header, row[1]) or None
-            out.items.append((row, ext, kind, score, comment, at, attrs))
-        return out
+    def _key(self, values: tuple[Any, ...]) -> Hashable:
+        ext, kind, _, _, at = values
+        return ext, kind, at
 
 
 class FeedbackImport:
@@ -81,6 +53,7 @@ class FeedbackImport:
     }
     required: ClassVar[set[str]] = {"customer_external_id", "kind", "score", "responded_at"}
     checker: ClassVar[type[FeedbackChecker]] = FeedbackChecker
+    reject_column: ClassVar[str] = "reason"
 
     def __init__(self, ctx: ImportContext, header: Header) -> None:
         self.ctx = ctx

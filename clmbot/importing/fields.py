@@ -21,7 +21,8 @@ class FieldError(ValueError):
     pass
 
 
-def _show(value: str) -> str:
+def show(value: str) -> str:
+    """A value quoted for a message, cut to 40 characters."""
     return repr(value if len(value) <= 40 else value[:37] + "...")
 
 
@@ -41,7 +42,7 @@ def timestamp(column: str, value: str, zone: tzinfo, now: datetime) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise FieldError(
-            f"{column} {_show(value)} is not an ISO 8601 date or time; "
+            f"{column} {show(value)} is not an ISO 8601 date or time; "
             "use e.g. 2024-05-01 or 2024-05-01T14:30:00Z"
         ) from None
     if parsed.year < EARLIEST_YEAR:
@@ -68,7 +69,7 @@ def day(column: str, value: str, now: datetime) -> date:
             parsed = datetime.fromisoformat(value).date()
         except ValueError:
             raise FieldError(
-                f"{column} {_show(value)} is not an ISO 8601 date; use e.g. 2024-05-01"
+                f"{column} {show(value)} is not an ISO 8601 date; use e.g. 2024-05-01"
             ) from None
     if parsed > (now + FUTURE_SLACK).date():
         raise FieldError(f"{column} {value} is in the future; {_CHECK_DATE}")
@@ -80,11 +81,11 @@ def number(column: str, value: str, *, minimum: float | None = None) -> float:
         parsed = float(value)
     except ValueError:
         raise FieldError(
-            f"{column} {_show(value)} is not a number; use digits with a dot for decimals, "
+            f"{column} {show(value)} is not a number; use digits with a dot for decimals, "
             "no currency sign or thousands separator, e.g. 1250.50"
         ) from None
     if not math.isfinite(parsed):
-        raise FieldError(f"{column} {_show(value)} is not a finite number")
+        raise FieldError(f"{column} {show(value)} is not a finite number")
     if minimum is not None and parsed < minimum:
         raise FieldError(f"{column} {value} is below {minimum:g}")
     return parsed
@@ -95,7 +96,7 @@ def score(column: str, value: str, low: int, high: int, kind: str) -> int:
         parsed = int(value)
     except ValueError:
         raise FieldError(
-            f"{column} {_show(value)} is not a whole number; {kind} scores are {low} to {high}"
+            f"{column} {show(value)} is not a whole number; {kind} scores are {low} to {high}"
         ) from None
     if not low <= parsed <= high:
         raise FieldError(f"{column} {parsed} is out of range; {kind} scores are {low} to {high}")
@@ -104,14 +105,14 @@ def score(column: str, value: str, low: int, high: int, kind: str) -> int:
 
 def email(column: str, value: str) -> str:
     if not _EMAIL.match(value) or len(value) > 320:
-        raise FieldError(f"{column} {_show(value)} is not an e-mail address")
+        raise FieldError(f"{column} {show(value)} is not an e-mail address")
     return value
 
 
 def slack_user(column: str, value: str) -> str:
     if not _SLACK_USER.match(value):
         raise FieldError(
-            f"{column} {_show(value)} is not a Slack user ID; use the ID (e.g. U0123ABCD) from "
+            f"{column} {show(value)} is not a Slack user ID; use the ID (e.g. U0123ABCD) from "
             "the person's Slack profile, not their name"
         )
     return value
@@ -119,7 +120,7 @@ def slack_user(column: str, value: str) -> str:
 
 def locale(column: str, value: str) -> str:
     if not _LOCALE.match(value):
-        raise FieldError(f"{column} {_show(value)} is not a language code; use e.g. en, id, pt-BR")
+        raise FieldError(f"{column} {show(value)} is not a language code; use e.g. en, id, pt-BR")
     return value
 
 
@@ -128,7 +129,7 @@ def zone_name(column: str, value: str) -> str:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
         raise FieldError(
-            f"{column} {_show(value)} is not a known time zone; use an IANA name such as "
+            f"{column} {show(value)} is not a known time zone; use an IANA name such as "
             "Asia/Jakarta"
         ) from None
     return value

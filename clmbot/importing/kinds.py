@@ -6,9 +6,11 @@ from clmbot.importing.base import ImportKind
 from clmbot.importing.customers import CustomersImport
 from clmbot.importing.events import EventsImport
 from clmbot.importing.feedback import FeedbackImport
+from clmbot.importing.stages import StagesImport
 
 KINDS: dict[str, type[ImportKind]] = {
     "customers": CustomersImport,
     "events": EventsImport,
     "feedback": FeedbackImport,
+    "stages": StagesImport,
 }

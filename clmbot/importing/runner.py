@@ -1,6 +1,11 @@
 """One import from start to end: one transaction, so a file is imported whole (minus the rows
 it rejects, each written out with its reason) or, with `strict`, not at all; and a crash
-half-way leaves nothing half-imported."""
+half-way leaves nothing half-imported.
+
+Imports into one database take turns: each holds the database's import lock for its whole
+transaction (SQLite's write lock, a PostgreSQL advisory lock), so a second import waits for
+the first and then sees what it wrote, instead of colliding with it half-way.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +16,81 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, Table
+from sqlalchemy import Connection, Engine, Table, text
+from sqlalchemy.exc import OperationalError
 
 from clmbot.config import Settings
 from clmbot.importing.base import ImportContext, ImportReport
 from clmbot.importing.bulk import count_rows
 from clmbot.importing.checking import checked_chunks
-from clmbot.importing.csvstream import CsvSource, FileProblem, RejectWriter, rejected_path
+from clmbot.importing.csvstream import (
+    CsvSource,
+    FileProblem,
+    RejectWriter,
+    changed_while_read,
+    rejected_path,
+)
 from clmbot.importing.events import EVENTS
 from clmbot.importing.feedback import FEEDBACK
 from clmbot.importing.kinds import KINDS
+from clmbot.store.db import SQLITE_BUSY_TIMEOUT_MS
 
 # Kinds whose inserts are counted as the table's growth (their writes are bulk upserts).
 _COUNTED: dict[str, Table] = {"events": EVENTS, "feedback": FEEDBACK}
 
-__all__ = ["KINDS", "FileProblem", "ImportReport", "import_file"]
+__all__ = ["KINDS", "FileProblem", "ImportBusy", "ImportReport", "import_file"]
+
+# Any constant will do: it names "clmbot's imports" among PostgreSQL's advisory locks.
+_IMPORT_LOCK = 0x636C6D62  # "clmb"
+DEFAULT_WAIT_SECONDS = 600.0
+
+
+class ImportBusy(RuntimeError):
+    """Another import held the database for longer than this one would wait."""
+
+
+def _take_import_lock(conn: Connection, wait: float, waiting: Callable[[str], None] | None) -> None:
+    """Wait (at most `wait` seconds) for other imports into this database to finish."""
+    said = "another import into this database is running; waiting for it to finish"
+    busy = ImportBusy(
+        f"another import into this database is still running after {wait:.0f} s; import "
+        "this file again when it has finished"
+    )
+    if conn.dialect.name == "postgresql":
+        if conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _IMPORT_LOCK}).scalar():
+            return
+        if waiting:
+            waiting(said)
+        conn.execute(text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))
+        try:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _IMPORT_LOCK})
+        except OperationalError as exc:
+            if "lock timeout" not in str(exc.orig):
+                raise
+            raise busy from None
+        conn.execute(text("SET LOCAL lock_timeout = 0"))
+        return
+    # SQLite: take the write lock now (BEGIN IMMEDIATE), not at the first write, so that two
+    # imports never interleave. Tries are short, so that waiting can be said at once.
+    deadline = time.monotonic() + wait
+    said_it = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(max(min(left, 1.0), 0) * 1000)}")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+                    raise
+            if waiting and not said_it:
+                waiting(said)
+                said_it = True
+            if time.monotonic() >= deadline:
+                raise busy
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 @contextmanager
@@ -55,19 +120,26 @@ def import_file(
     now: datetime,
     strict: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    waiting: Callable[[str], None] | None = None,
+    wait: float = DEFAULT_WAIT_SECONDS,
 ) -> ImportReport:
-    """Import `path` as `kind`. Raises `FileProblem` when the file as a whole is unusable.
+    """Import `path` as `kind`. Raises `FileProblem` when the file as a whole is unusable
+    (nothing is imported then), `ImportBusy` when another import held the database longer
+    than `wait` seconds.
 
-    `progress(done, total)` is called in bytes after every chunk.
+    `progress(done, total)` is called in bytes after every chunk; `waiting(message)` once,
+    when the import has to wait for another.
     """
     started = time.perf_counter()
     importer_cls = KINDS[kind]
     report = ImportReport(kind=kind, path=path)
     out = rejected_path(path)
-    source = CsvSource(path, importer_cls.known, importer_cls.required)
-    rejects = RejectWriter(out, source.header.names)
+    source = CsvSource(path, importer_cls.known, importer_cls.required, importer_cls.reject_column)
+    rejects = RejectWriter(out, source.header.names, importer_cls.reject_column)
+    kept = False
     try:
         with _gc_paused(), engine.begin() as conn:
+            _take_import_lock(conn, wait, waiting)
             table = _COUNTED.get(kind)
             # SQLite's driver cannot say inserted from updated; its single writer makes the
             # table's growth exact. PostgreSQL's upserts say it themselves.
@@ -99,6 +171,11 @@ def import_file(
                 if progress:
                     progress(checked.position, source.size)
             importer.finish()
+            changed = changed_while_read(path, source.opened, report.checking.bytes_read)
+            if changed:
+                raise FileProblem(
+                    f"{changed}; nothing was imported: import it again once it is complete"
+                )
             if strict and report.rejected:
                 conn.rollback()
                 report.strict_aborted = True
@@ -109,16 +186,14 @@ def import_file(
                 report.inserted = ctx.inserted if ctx.inserted is not None else (grown or 0)
                 report.updated = ctx.changed - report.inserted
                 report.unchanged = valid - ctx.changed
-    except FileProblem:
-        rejects.close()
-        out.unlink(missing_ok=True)  # rows of a file that was not imported at all
-        raise
+        kept = True
     finally:
         source.close()
-        rejects.close()
+        # A file refused as a whole, or an import that failed, leaves no rejected rows behind.
+        rejects.close(keep=kept)
     if report.rejected:
         report.rejected_path = out
-    elif out.exists():
+    elif out.exists() or out.is_symlink():
         out.unlink()
         report.notes.append(f"removed {out.name}, left by an earlier import of this file")
     report.seconds = time.perf_counter() - started

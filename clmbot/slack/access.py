@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from clmbot.commands import admin_list
 from clmbot.config import Settings
 
 CACHE_FOR = timedelta(minutes=10)
@@ -86,13 +87,16 @@ class Gatekeeper:
             )
         team = self._settings.team
         if team and not self._on_team(user_id, team):
+            admins = self._settings.admins
+            ask = (
+                f"Ask {admin_list(admins)} to add you."
+                if admins
+                else "Ask the person who set clmbot up to add you."
+            )
             return Decision(
                 False,
                 member=True,
-                message=(
-                    "You are not on the clmbot team. An admin can add you, or one of your user "
-                    "groups, to CLMBOT_TEAM."
-                ),
+                message=f"You are not on the clmbot team, which can see customer data. {ask}",
             )
         return Decision(True, is_admin=user_id in self._settings.admins)
 

@@ -8,6 +8,7 @@ Every string that came from data (names, reasons, comments) is escaped: a custom
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -17,6 +18,7 @@ from clmbot.commands import (
     PLANNED,
     CommandSpec,
     FunnelResult,
+    GreetingResult,
     HelpResult,
     MatchesResult,
     NoMatchResult,
@@ -27,9 +29,13 @@ from clmbot.commands import (
     StageResult,
     UsageResult,
 )
+from clmbot.config import DisplayConfig
 from clmbot.store.models import Feedback
 
 SLASH = "/clm"
+# What a command is typed after: in a channel, the slash command; in a DM, nothing.
+IN_CHANNEL = SLASH + " "
+IN_DM = ""
 # How much of long data a card shows; the rest is marked with "…", never dropped silently.
 TAGS_SHOWN = 10
 COMMENT_SHOWN = 600
@@ -85,30 +91,41 @@ def user(slack_id: str | None) -> str:
     return f"<@{slack_id}>" if slack_id else "—"
 
 
-def render(result: Result, zone: tzinfo, now: datetime) -> Message:
+def render(
+    result: Result,
+    zone: tzinfo,
+    now: datetime,
+    *,
+    prefix: str = IN_CHANNEL,
+    display: DisplayConfig | None = None,
+) -> Message:
+    """`prefix`: what commands are typed after where the answer goes (`/clm ` in a channel,
+    nothing in a DM with the bot)."""
     match result:
         case HelpResult():
-            return help_message(result.commands, result.note)
+            return help_message(result.commands, result.note, prefix)
+        case GreetingResult():
+            return greeting_message(result, prefix)
         case UsageResult():
-            return usage_message(result.spec, result.problem)
+            return usage_message(result.spec, result.problem, prefix)
         case NotYetResult():
             return Message(
-                f"{SLASH} {result.command} is not available yet.",
+                f"{prefix}{result.command} is not available yet.",
                 [
                     section(
-                        f"`{SLASH} {result.command}` is not available yet in this clmbot. "
-                        f"`{SLASH} help` lists what is."
+                        f"`{prefix}{result.command}` is not available yet in this clmbot. "
+                        f"`{prefix}help` lists what is."
                     )
                 ],
             )
         case RefusedResult():
             return Message(_strip(result.message), [section(f":no_entry: {result.message}")])
         case MatchesResult():
-            return matches_message(result)
+            return matches_message(result, prefix)
         case NoMatchResult():
             return no_match_message(result)
         case ProfileResult():
-            return profile_message(result, zone, now)
+            return profile_message(result, zone, now, display or DisplayConfig())
         case StageResult():
             return stage_message(result)
         case FunnelResult():
@@ -120,7 +137,9 @@ def _strip(markdown: str) -> str:
     return markdown.replace("`", "").replace("*", "")
 
 
-def help_message(commands: list[CommandSpec], note: str | None = None) -> Message:
+def help_message(
+    commands: list[CommandSpec], note: str | None = None, prefix: str = IN_CHANNEL
+) -> Message:
     blocks: list[Block] = []
     if note:
         blocks.append(section(f":thinking_face: {esc(note)}"))
@@ -129,8 +148,8 @@ def help_message(commands: list[CommandSpec], note: str | None = None) -> Messag
         admin = " _(admins)_" if spec.admin_only else ""
         blocks.append(
             section(
-                f"*`{SLASH} {spec.usage}`*{admin}\n{spec.summary}\n"
-                f"Example: `{SLASH} {spec.example}`"
+                f"*`{esc(prefix + spec.usage)}`*{admin}\n{esc(spec.summary)}\n"
+                f"Example: `{esc(prefix + spec.example)}`"
             )
         )
     blocks.append(
@@ -142,44 +161,79 @@ def help_message(commands: list[CommandSpec], note: str | None = None) -> Messag
         )
     )
     lines = [note] if note else []
-    lines += [f"{SLASH} {s.usage}: {s.summary}" for s in commands]
+    lines += [f"{prefix}{s.usage}: {s.summary}" for s in commands]
     return Message("\n".join(lines), blocks)
 
 
-def usage_message(spec: CommandSpec, problem: str) -> Message:
+def greeting_message(result: GreetingResult, prefix: str) -> Message:
+    examples = " or ".join(f"`{esc(prefix + spec.example)}`" for spec in result.examples)
     body = (
-        f":warning: {esc(problem)}\n*Usage:* `{SLASH} {spec.usage}`\n"
-        f"*Example:* `{SLASH} {spec.example}`"
+        f":wave: Hello! Ask me about customers with the same words as after `/clm`, e.g. "
+        f"{examples}. `{esc(prefix)}help` lists everything."
     )
-    return Message(f"{_strip(problem)} Usage: {SLASH} {spec.usage}", [section(body)])
+    return Message(_strip(body.replace(":wave: ", "")), [section(body)])
 
 
-def matches_message(result: MatchesResult) -> Message:
+def usage_message(spec: CommandSpec, problem: str, prefix: str = IN_CHANNEL) -> Message:
+    body = (
+        f":warning: {esc(problem)}\n*Usage:* `{esc(prefix + spec.usage)}`\n"
+        f"*Example:* `{esc(prefix + spec.example)}`"
+    )
+    return Message(f"{_strip(problem)} Usage: {prefix}{spec.usage}", [section(body)])
+
+
+def matches_message(result: MatchesResult, prefix: str = IN_CHANNEL) -> Message:
+    """Several customers match: listed, each with a button that finishes what was asked for
+    that customer (opens their card, or makes the stage move), and how to be exact."""
     lookup = result.lookup
     listed = "\n".join(
         f"• {esc(clip(c.name, 100))} (`{esc(clip(c.external_id, 60))}`)" for c in lookup.matches
     )
     more = "\n…and more: type more of the name." if lookup.more else ""
-    example = " ".join(
-        p for p in (SLASH, result.command, lookup.matches[0].external_id, result.rest) if p
-    )
+    words = (result.command, lookup.matches[0].external_id, *result.rest)
+    example = prefix + " ".join(_quoted(w) for w in words)
     count = f"{len(lookup.matches)}+" if lookup.more else str(len(lookup.matches))
-    blocks = [
-        section(f"*{count} customers match “{esc(lookup.ref)}”:*\n{listed}{more}"),
-        {
-            "type": "actions",
-            "block_id": "open_profiles",
-            "elements": [
-                open_profile_button(c.external_id, c.name, i) for i, c in enumerate(lookup.matches)
-            ],
-        },
-        context(f"To be exact, use the external id or the e-mail, e.g. `{esc(example)}`"),
-    ]
+    if result.command == "customer":
+        question = ""
+        buttons = [
+            open_profile_button(c.external_id, c.name, i) for i, c in enumerate(lookup.matches)
+        ]
+    else:
+        question = (
+            f" Which one did you mean to `{esc(' '.join((result.command, '…', *result.rest)))}`?"
+        )
+        buttons = [
+            run_button([result.command, c.external_id, *result.rest], c.name, i)
+            for i, c in enumerate(lookup.matches)
+        ]
+    blocks = [section(f"*{count} customers match “{esc(lookup.ref)}”.*{question}\n{listed}{more}")]
+    if all(b is not None for b in buttons):
+        blocks.append({"type": "actions", "block_id": "matches", "elements": buttons})
+    blocks.append(context(f"To be exact, use the external id or the e-mail, e.g. `{esc(example)}`"))
     names = ", ".join(c.name for c in lookup.matches)
     return Message(f"{count} customers match “{lookup.ref}”: {names}", blocks)
 
 
+def _quoted(word: str) -> str:
+    return f'"{word}"' if any(c.isspace() for c in word) else word
+
+
 OPEN_PROFILE = "open_profile"
+RUN_WORDS = "run_words"
+
+
+def run_button(words: list[str], label: str, index: int = 0) -> Block | None:
+    """A button that runs `words` as a command for whoever clicks it (who is checked again,
+    as if they had typed it). None when the words do not fit in a button's value."""
+    value = json.dumps(words, ensure_ascii=False)
+    if len(value) > 2000:
+        return None
+    return {
+        "type": "button",
+        "action_id": f"{RUN_WORDS}:{index}",
+        "text": {"type": "plain_text", "text": clip(label, 75), "emoji": False},
+        "value": value,
+    }
 
 
 def open_profile_button(external_id: str, label: str, index: int = 0) -> Block:
@@ -216,10 +270,13 @@ def _ago(at: datetime, now: datetime) -> str:
     return "today" if days < 1 else f"{days} day{'s' if days > 1 else ''} ago"
 
 
-def profile_message(result: ProfileResult, zone: tzinfo, now: datetime) -> Message:
+def profile_message(
+    result: ProfileResult, zone: tzinfo, now: datetime, display: DisplayConfig | None = None
+) -> Message:
+    display = display or DisplayConfig()
     p = result.profile
     c = p.customer
-    since = f" since {plain.day(p.stage_since, zone)}" if p.stage_since else ""
+    since = plain.stage_since(p, zone)
     activity = (
         f"{esc(p.last_activity.kind)}, {plain.day(p.last_activity.at, zone)} "
         f"({_ago(p.last_activity.at, now)})"
@@ -243,7 +300,7 @@ def profile_message(result: ProfileResult, zone: tzinfo, now: datetime) -> Messa
                 ("Stage", f"{esc(c.stage)}{since}"),
                 ("Owner", user(c.owner_slack_id)),
                 ("Plan", esc(c.plan or "—")),
-                ("MRR", plain.money(c.mrr)),
+                ("MRR", plain.mrr(p, display)),
                 ("Last activity", activity),
                 ("Events, last 30 days", str(p.events_last_30_days)),
                 ("NPS, latest", _answer(p.latest_nps, zone)),
@@ -270,7 +327,7 @@ def profile_message(result: ProfileResult, zone: tzinfo, now: datetime) -> Messa
         blocks.append(section("*Stage history*\n" + "\n".join(lines)))
         if p.history_total > len(p.history):
             blocks.append(context(f"{p.history_total - len(p.history)} earlier moves not shown"))
-    return Message(plain.profile_text(p, zone), blocks)
+    return Message(plain.profile_text(p, zone, display), blocks)
 
 
 def _by(by: str, reason: str | None) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Connection, Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from clmbot.store.models import ProcessedEvent
@@ -20,18 +20,19 @@ _TABLE = ProcessedEvent.__table__
 KEEP = timedelta(days=7)
 
 
-def claim_event(engine: Engine, event_id: str, now: datetime) -> bool:
-    """True for the first delivery of `event_id`, False for every later one."""
-    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+def claim_event(conn: Connection, event_id: str, now: datetime) -> bool:
+    """True for the first delivery of `event_id`, False for every later one. In the caller's
+    transaction: the claim stands or falls with the work done for the event."""
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
     stmt = (
         dialect.insert(_TABLE)
         .values(event_id=event_id, received_at=now)
         .on_conflict_do_nothing(index_elements=["event_id"])
     )
-    with engine.begin() as conn:
-        result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
+    result = conn.execute(stmt, execution_options={"preserve_rowcount": True})
+    if result.rowcount == 1:
         conn.execute(delete(_TABLE).where(_TABLE.c.received_at < now - KEEP))
-        return result.rowcount == 1
+    return result.rowcount == 1
 
 
 def release_event(engine: Engine, event_id: str) -> None:

@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 
 from clmbot.config import Settings
 from clmbot.slack.app import build_app, make_client, utc_now
+from clmbot.slack.logs import ScrubbingFormatter, guard_handlers
 from clmbot.slack.server import HttpServer, wsgi_app
 from clmbot.store import migrate
 from clmbot.store.db import make_engine
@@ -83,8 +84,8 @@ def run_bot(
     start is the one line of its StartError and nothing else.
     """
     check_tokens(settings, http=http)
-    _check_slack(settings, socket_mode=not http)
-    engine = make_engine(settings.database_url, pool_pre_ping=True)
+    where = _check_slack(settings, socket_mode=not http)
+    engine = make_engine(settings.database_url, create=True, pool_pre_ping=True)
     _bring_schema_up(settings, engine)
     configure_logging()
     log.info("database schema at revision %s", migrate.current_revision(engine))
@@ -97,7 +98,8 @@ def run_bot(
     try:
         if http:
             wanted = settings.port if port is None else port
-            server = HttpServer(wsgi_app(app, engine), port=wanted)
+            assert settings.slack_signing_secret is not None  # check_tokens made sure
+            server = HttpServer(wsgi_app(app, engine, settings.slack_signing_secret), port=wanted)
             try:
                 bound = server.start()
             except OSError as exc:
@@ -107,7 +109,8 @@ def run_bot(
                 ) from None
             stop.install(server.stop)
             (announce or log.info)(
-                f"clmbot is up in HTTP mode on port {bound}: POST /slack/events, GET /healthz"
+                f"clmbot is up in HTTP mode on port {bound} ({where}): POST /slack/events, "
+                "GET /healthz"
             )
             server.serve()  # returns once stopping began
         else:
@@ -119,7 +122,7 @@ def run_bot(
                     "that Socket Mode is on in the app's settings; or use HTTP mode"
                 )
             stop.install(handler.close)
-            (announce or log.info)("clmbot is up in Socket Mode")
+            (announce or log.info)(f"clmbot is up in Socket Mode ({where})")
         stop.wait()  # the stop itself: no new requests, the ones in flight finished
     finally:
         listeners.shutdown(wait=True)  # listeners that were still acking
@@ -185,10 +188,11 @@ def _bring_schema_up(settings: Settings, engine: Any) -> None:
         raise StartError(f"{exc} (CLMBOT_AUTO_MIGRATE is false)") from None
 
 
-def _check_slack(settings: Settings, *, socket_mode: bool) -> None:
+def _check_slack(settings: Settings, *, socket_mode: bool) -> str:
+    """Ask Slack whether the tokens work; returns where the bot is: "Acme Inc, as @clmbot"."""
     client = make_client(settings)
     try:
-        client.auth_test()
+        me = client.auth_test()
         if socket_mode:
             client.apps_connections_open(app_token=settings.slack_app_token)
     except SlackApiError as exc:
@@ -205,6 +209,8 @@ def _check_slack(settings: Settings, *, socket_mode: bool) -> None:
     except OSError as exc:
         where = settings.slack_api_url or "slack.com"
         raise StartError(f"cannot reach Slack at {where}: {exc}") from None
+    team = me.get("team") or me.get("team_id") or "an unnamed workspace"
+    return f"workspace {team}, as @{me.get('user') or me.get('user_id') or 'the bot'}"
 
 
 def configure_logging() -> None:
@@ -213,3 +219,7 @@ def configure_logging() -> None:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(ScrubbingFormatter(handler.formatter))
+    guard_handlers(logging.getLogger().handlers)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl SQLiteImpl." …

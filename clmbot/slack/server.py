@@ -1,46 +1,234 @@
 """HTTP mode: `POST /slack/events` for Slack, `GET /healthz` for the load balancer, served by
 cheroot (CherryPy's production WSGI server: threaded, pure Python, and it stops gracefully,
-letting requests in flight finish)."""
+letting requests in flight finish).
+
+Every request to `/slack/events` passes the door here before Bolt sees it: a body over
+1 MB is refused before it is read, the signature and its timestamp are checked, and a
+signed request seen before (a replay: the same bytes sent again within the five minutes a
+timestamp is good for) is refused. Nothing of a refused request is logged but why and from
+where: not its body, its signature, or the response URL inside it.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import logging
+import threading
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cheroot import wsgi
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
-from sqlalchemy import Engine, text
+from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import Engine, delete, text
+from sqlalchemy.dialects import postgresql, sqlite
+
+from clmbot.store.models import SeenRequest
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 SHUTDOWN_GRACE_SECONDS = 30
+MAX_BODY_BYTES = 1_048_576
+# Slack refuses a timestamp older than five minutes; a replay must come within them.
+FRESH_FOR = timedelta(minutes=5)
+# Connections waiting for a worker thread: a burst of slash commands arrives at once.
+LISTEN_BACKLOG = 1024
+WORKER_THREADS = 32
+log = logging.getLogger("clmbot.http")
+_SEEN = SeenRequest.__table__
 
 
-def database_answers(engine: Engine) -> tuple[bool, str]:
+def database_answers(engine: Engine) -> bool:
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure means: not healthy; the reason goes to the probe
-        return False, str(exc).strip().splitlines()[0][:200]
-    return True, "ok"
+    except Exception as exc:  # any failure means: not healthy
+        log.warning("health check: the database does not answer (%s)", type(exc).__name__)
+        return False
+    return True
 
 
-def wsgi_app(bolt_app: App, engine: Engine) -> WsgiApp:
-    slack = SlackRequestHandler(bolt_app, path="/slack/events")
+class ReplayGuard:
+    """Remembers the signed requests taken in the last five minutes, in the database, so a
+    replay is refused by whichever copy of the bot it reaches. When the database does not
+    answer, this process remembers on its own until it does."""
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") == "/healthz" and environ["REQUEST_METHOD"] in ("GET", "HEAD"):
-            ok, detail = database_answers(engine)
-            body = json.dumps({"ok": ok, "database": detail}).encode()
+    def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._memory: dict[str, datetime] = {}
+        self._pruned = datetime.min.replace(tzinfo=UTC)
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert = dialect.insert(_SEEN).on_conflict_do_nothing(
+            index_elements=["signature_hash"]
+        )
+
+    def first_time(self, signature: str) -> bool:
+        key = hashlib.sha256(signature.encode()).hexdigest()
+        now = self._clock()
+        with self._lock:
+            if key in self._memory:
+                return False
+            self._memory[key] = now
+            if len(self._memory) > 10_000:
+                self._memory = {k: t for k, t in self._memory.items() if now - t < FRESH_FOR}
+        try:
+            with self._engine.begin() as conn:
+                result = conn.execute(
+                    self._insert.values(signature_hash=key, received_at=now),
+                    execution_options={"preserve_rowcount": True},
+                )
+                if now - self._pruned > timedelta(minutes=1):
+                    self._pruned = now
+                    conn.execute(delete(_SEEN).where(_SEEN.c.received_at < now - 2 * FRESH_FOR))
+            return result.rowcount == 1
+        except Exception as exc:  # the database is down: this process's memory still holds
+            log.warning("replay check without the database (%s)", type(exc).__name__)
+            return True
+
+
+def _refuse(
+    start_response: Callable[..., Any], status: str, why: str, *, close: bool = False
+) -> list[bytes]:
+    body = json.dumps({"ok": False, "error": why}).encode()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    if close:
+        headers.append(("Connection", "close"))
+    start_response(status, headers)
+    return [body]
+
+
+class SlackDoor:
+    """The WSGI application of HTTP mode."""
+
+    def __init__(
+        self,
+        bolt_app: App,
+        engine: Engine,
+        signing_secret: str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._bolt = bolt_app
+        self._engine = engine
+        self._verifier = SignatureVerifier(signing_secret)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._replays = ReplayGuard(engine, self._clock)
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            ok = database_answers(self._engine)
+            body = json.dumps({"ok": ok, "database": "ok" if ok else "unavailable"}).encode()
             start_response(
                 "200 OK" if ok else "503 Service Unavailable",
                 [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
             )
             return [body]
-        return slack(environ, start_response)
+        if path != "/slack/events":
+            return _refuse(start_response, "404 Not Found", "not found")
+        if method != "POST":
+            return _refuse(start_response, "405 Method Not Allowed", "POST only")
+        return self._slack(environ, start_response)
 
-    return app
+    def _slack(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        where = environ.get("REMOTE_ADDR", "?")
+        raw_length = environ.get("CONTENT_LENGTH") or ""
+        if not raw_length.isdigit():
+            log.warning("refused a request from %s: no Content-Length", where)
+            return _refuse(start_response, "411 Length Required", "length required", close=True)
+        length = int(raw_length)
+        if length > MAX_BODY_BYTES:
+            log.warning("refused a request from %s: a body of %d bytes is too large", where, length)
+            return _refuse(start_response, "413 Content Too Large", "too large", close=True)
+        body = environ["wsgi.input"].read(length)
+        timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "")
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE", "")
+        problem = self._signature_problem(body, timestamp, signature)
+        if problem:
+            log.warning("refused a request from %s: %s", where, problem)
+            return _refuse(start_response, "401 Unauthorized", "invalid request")
+        if not self._replays.first_time(_replay_key(signature, environ)):
+            log.warning("refused a request from %s: a replay of a request already taken", where)
+            return _refuse(start_response, "401 Unauthorized", "invalid request")
+        try:
+            decoded = body.decode("utf-8")
+        except UnicodeDecodeError:
+            log.warning("refused a request from %s: the body is not UTF-8", where)
+            return _refuse(start_response, "400 Bad Request", "not utf-8")
+        headers = {
+            key[5:].replace("_", "-").lower(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        headers["content-type"] = environ.get("CONTENT_TYPE", "")
+        request = BoltRequest(body=decoded, query=environ.get("QUERY_STRING", ""), headers=headers)
+        response: BoltResponse = self._bolt.dispatch(request)
+        payload = (response.body or "").encode("utf-8")
+        out_headers = [
+            (name, value) for name, values in response.headers.items() for value in values
+        ]
+        out_headers = [h for h in out_headers if h[0].lower() != "content-length"]
+        out_headers.append(("Content-Length", str(len(payload))))
+        start_response(
+            f"{response.status} {_REASONS.get(response.status, '')}".strip(), out_headers
+        )
+        return [payload]
+
+    def _signature_problem(self, body: bytes, timestamp: str, signature: str) -> str | None:
+        if not timestamp or not signature:
+            return "not signed"
+        if not timestamp.isdigit() or len(timestamp) > 12:
+            return "a timestamp that is not a number"
+        if abs(self._clock().timestamp() - int(timestamp)) > FRESH_FOR.total_seconds():
+            return "a timestamp older than five minutes (or a clock far off)"
+        expected = self._verifier.generate_signature(timestamp=timestamp, body=body)
+        if not _same(expected, signature):
+            return "a signature that does not match (a wrong SLACK_SIGNING_SECRET?)"
+        return None
+
+
+def _replay_key(signature: str, environ: dict[str, Any]) -> str:
+    """What makes a request the same request. Slack re-sends an event it thinks was missed
+    with the same body, perhaps within the same second (the same signature), and a retry
+    number: for events, the retry number counts too (and their event ids keep a retry from
+    doing anything twice). Nothing else is ever retried by Slack."""
+    retry = environ.get("HTTP_X_SLACK_RETRY_NUM", "")
+    is_event = environ.get("CONTENT_TYPE", "").startswith("application/json")
+    if is_event and retry.isdigit() and 0 < int(retry) <= 5:
+        return f"{signature}|{retry}"
+    return signature
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    500: "Internal Server Error",
+}
+
+
+def wsgi_app(
+    bolt_app: App,
+    engine: Engine,
+    signing_secret: str,
+    clock: Callable[[], datetime] | None = None,
+) -> WsgiApp:
+    return SlackDoor(bolt_app, engine, signing_secret, clock=clock)
 
 
 class HttpServer:
@@ -49,9 +237,14 @@ class HttpServer:
     ) -> None:
         """`tick`: how often the server looks up from its sockets, which bounds how long
         a stop takes to be noticed."""
-        self._server = wsgi.Server((host, port), app, numthreads=16)
+        self._server = wsgi.Server(
+            (host, port), app, numthreads=WORKER_THREADS, request_queue_size=LISTEN_BACKLOG
+        )
         self._server.shutdown_timeout = SHUTDOWN_GRACE_SECONDS
         self._server.expiration_interval = tick
+        # Larger bodies are refused by the application, which answers 413 before reading;
+        # this is the server's own stop for bodies that lie about their length.
+        self._server.max_request_body_size = MAX_BODY_BYTES
 
     def start(self) -> int:
         """Bind the socket; returns the port (the one the system chose, for port 0)."""

@@ -2,52 +2,116 @@
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlmodel import Session, create_engine
 
 from clmbot.config import ConfigError
 
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}
+_EXAMPLES = "e.g. sqlite:///clmbot.db or postgresql://user@host:5432/dbname"
+
+
+# How long a SQLite connection waits for another's write to finish before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+class DatabaseMissing(ConfigError):
+    """A command that only reads was pointed at a SQLite file that does not exist."""
+
+
+def masked(url: str) -> str:
+    """A URL as it may be shown: without its password, even when it does not parse."""
+    return _PASSWORD.sub(r"\1***@", url)
+
 
 def normalise_url(url: str) -> str:
-    """`postgresql://…` means psycopg 3 here (the driver we install), not psycopg2."""
+    """`postgresql://…` means psycopg 3 here (the driver we install), not psycopg2. A URL
+    that cannot work is refused here, in one line, without its password."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+        port = parsed.port
+    except (ArgumentError, ValueError):
         raise ConfigError(
-            f"DATABASE_URL={url} is not a database URL; use e.g. sqlite:///clmbot.db or "
-            "postgresql://user@host:5432/dbname"
+            f"DATABASE_URL={masked(url)} is not a database URL (check the host and port); "
+            f"use {_EXAMPLES}"
         ) from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+    backend = parsed.get_backend_name()
+    if backend not in _DRIVERS:
         raise ConfigError(
-            f"DATABASE_URL uses {parsed.get_backend_name()}; clmbot supports sqlite and postgresql"
+            f"DATABASE_URL uses {backend}; clmbot supports sqlite and postgresql ({_EXAMPLES})"
         )
+    driver = parsed.get_driver_name()
+    if driver not in _DRIVERS[backend]:
+        raise ConfigError(
+            f"DATABASE_URL asks for the driver {driver}, which clmbot does not use; write "
+            f"{backend}://… and clmbot picks {_DRIVERS[backend][0]}"
+        )
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"DATABASE_URL names port {port}; a port is a number from 1 to 65535")
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for PostgreSQL or an in-memory database."""
+    parsed: URL = make_url(normalise_url(url))
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
+    """An engine on `url`. A SQLite file that does not exist is created private (0600) when
+    `create`, and refused otherwise (a command that only reads must not leave an empty
+    database behind). Errors never carry the values of a statement (`hide_parameters`):
+    they end up in logs and crash reports."""
     url = normalise_url(url)
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        if not create:
+            raise DatabaseMissing(
+                f"there is no database at {path}; create it with: clmbot db upgrade (or set "
+                "DATABASE_URL to the one you meant)"
+            )
+        _create_private(path)
     if url.startswith("postgresql"):
         # libpq waits forever for a server that does not answer; a health check must not.
         kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
+    kwargs.setdefault("hide_parameters", True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 
 
+def _create_private(path: Path) -> None:
+    """An empty file is an empty SQLite database; made here, it is only its owner's (SQLite
+    gives its -wal and -shm files the same permissions)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a folder that does not exist: SQLite's own error says it better
+    os.close(fd)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets the bot read while an import writes; foreign keys are off by default in SQLite.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     if cur.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
         cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlmodel import Field, SQLModel
 
@@ -70,30 +71,73 @@ class Customer(SQLModel, table=True):
     forgotten_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 
 
+# How the time of a stage change is known (`StageChange.basis`).
+EXACT = "exact"  # it happened then: a person, a rule, a CRM's history, `stage_since`
+SIGNUP = "signup"  # a customer's first stage, dated from their signup (or first event)
+IMPORTED = "import"  # only known to have happened by the import that found it
+
+
 class StageChange(SQLModel, table=True):
-    """One move between stages. Never updated or deleted: a wrong move is undone by another."""
+    """One move between stages. Never rewritten by a person: a wrong move is undone by another.
+
+    An import may learn a customer's stage without learning when they entered it. Such a row
+    is dated at the import and marked `basis = "import"`, so that the funnel does not count an
+    import as customers entering a stage, and a card does not claim a date it does not know.
+    A later import that does know (a `stage_since` column, a CRM's stage history) replaces
+    that guess; `from_stage` follows the order of the rows.
+    """
 
     __tablename__ = "stage_history"
-    __table_args__ = (Index("ix_stage_history_customer_at", "customer_id", "at"),)
+    __table_args__ = (
+        # A move is a customer entering a stage at a time: importing a CRM's history twice
+        # finds every row already there. The key also serves "this customer's history".
+        UniqueConstraint(
+            "customer_id", "at", "to_stage", name="uq_stage_history_customer_at_stage"
+        ),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
     customer_id: int = Field(sa_column=_customer_fk())
     from_stage: str | None = Field(default=None, sa_column=Column(String(40)))
     to_stage: str = Field(sa_column=Column(String(40), nullable=False, index=True))
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
-    # A Slack user id, "import", or "rule:<name>".
+    # A Slack user id, "cli:<login>", "import", "rule:<name>", or who a CRM export names.
     by: str = Field(sa_column=Column(String(100), nullable=False))
     reason: str | None = Field(default=None, sa_column=Column(Text))
+    basis: str = Field(
+        default=EXACT, sa_column=Column(String(10), nullable=False, server_default=EXACT)
+    )
+    # Extra columns of an imported stage history, kept as given; NULL when there were none.
+    attributes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONOrNull))
 
 
 class Event(SQLModel, table=True):
-    """Something a customer did. The key (customer, time, kind) makes a re-import a no-op and
-    also serves "this customer's events in time order" without a second index, which would
-    slow every bulk import."""
+    """Something a customer did.
+
+    Real logs hold several events of one kind at one moment (two orders on one day), so an
+    event is not identified by customer, time and kind alone. A file's `event_id` is the
+    identity when it has one; otherwise `seq` numbers the rows with the same customer, time
+    and kind in file order (0, 1, …), which makes re-importing the same file a no-op. Rows
+    with an `event_id` have no `seq` (NULL, and NULLs never collide in a unique key).
+
+    The key (customer, time, kind, seq) also serves "this customer's events in time order"
+    without a second index, which would slow every bulk import; the `event_id` index is
+    partial and costs nothing for files without one.
+    """
 
     __tablename__ = "events"
     __table_args__ = (
-        UniqueConstraint("customer_id", "occurred_at", "kind", name="uq_events_customer_time_kind"),
+        UniqueConstraint(
+            "customer_id", "occurred_at", "kind", "seq", name="uq_events_customer_time_kind_seq"
+        ),
+        Index(
+            "uq_events_kind_event_id",
+            "kind",
+            "event_id",
+            unique=True,
+            sqlite_where=text("event_id IS NOT NULL"),
+            postgresql_where=text("event_id IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
@@ -101,6 +145,8 @@ class Event(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(60), nullable=False))
     occurred_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     value: float | None = Field(default=None, sa_column=Column(Float))
+    seq: int | None = Field(default=0, sa_column=Column(Integer, nullable=True))
+    event_id: str | None = Field(default=None, sa_column=Column(String(200)))
     # Extra CSV columns, kept as given; NULL when the file had none.
     attributes: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONOrNull))
 
@@ -158,4 +204,15 @@ class ProcessedEvent(SQLModel, table=True):
     __tablename__ = "slack_events"
 
     event_id: str = Field(sa_column=Column(String(64), primary_key=True))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+
+
+class SeenRequest(SQLModel, table=True):
+    """Signed Slack requests already taken, by a hash of their signature: a request replayed
+    within the five minutes its timestamp is valid for is refused, by whichever copy of the
+    bot it reaches."""
+
+    __tablename__ = "slack_requests"
+
+    signature_hash: str = Field(sa_column=Column(String(64), primary_key=True))
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))

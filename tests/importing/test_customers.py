@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -60,11 +60,15 @@ def test_inserts_customers_with_every_column(engine, settings, now, tmp_path):
     )
     # an empty stage is the first stage; empty extra cells are not kept
     assert got[2][4] == "awareness" and got[1][11] == {}
-    history = rows(engine, "stage_history", "customer_id", "from_stage", "to_stage", "at", "by")
-    assert [(h[1], h[2], h[3], h[4]) for h in history] == [
-        (None, "purchase", now, "import"),
-        (None, "retention", now, "import"),
-        (None, "awareness", now, "import"),
+    history = rows(
+        engine, "stage_history", "customer_id", "from_stage", "to_stage", "at", "by", "basis"
+    )
+    # the first stage is dated from the signup (midnight in the team's zone, UTC here);
+    # without a signup date, only the import knows it, and says so
+    assert [h[1:] for h in history] == [
+        (None, "purchase", datetime(2024, 1, 15, tzinfo=UTC), "import", "signup"),
+        (None, "retention", datetime(2023, 6, 1, tzinfo=UTC), "import", "signup"),
+        (None, "awareness", now, "import", "import"),
     ]
 
 
@@ -223,3 +227,79 @@ def test_missing_required_column_imports_nothing(engine, settings, now, tmp_path
         import_file(engine, "customers", path, settings, now=now)
     assert "required column name missing" in str(err.value)
     assert rows(engine, "customers", "id") == []
+
+
+def test_stage_since_dates_the_current_stage(engine, db_url, now, tmp_path):
+    from zoneinfo import ZoneInfo
+
+    from clmbot.config import Settings
+
+    settings = Settings(database_url=db_url, timezone=ZoneInfo("Asia/Jakarta"))
+    path = write_csv(
+        tmp_path / "c.csv",
+        """
+        external_id,name,stage,signup_date,stage_since
+        A1,Acme,retention,2025-07-05,2026-02-01T10:00:00Z
+        B2,Beta,purchase,2025-07-05,
+        C3,Gamma,retention,,2026-03-01
+        D4,Delta,retention,,tomorrow
+        """,
+    )
+    report = import_file(engine, "customers", path, settings, now=now)
+    assert (report.inserted, report.rejected) == (3, 1)
+    assert (
+        "stage_since 'tomorrow' is not an ISO 8601"
+        in read_rejected(tmp_path / "c.rejected.csv")[0]["reason"]
+    )
+    history = rows(engine, "stage_history", "customer_id", "to_stage", "at", "basis")
+    assert [h[1:] for h in history] == [
+        ("retention", datetime(2026, 2, 1, 10, tzinfo=UTC), "exact"),
+        # midnight in the team's zone (UTC+7)
+        ("purchase", datetime(2025, 7, 4, 17, tzinfo=UTC), "signup"),
+        ("retention", datetime(2026, 2, 28, 17, tzinfo=UTC), "exact"),
+    ]
+
+
+def test_a_stage_change_is_dated_by_stage_since_else_marked_as_found_by_the_import(
+    engine, settings, now, tmp_path
+):
+    first = write_csv(
+        tmp_path / "c.csv", "external_id,name,stage\nA1,Acme,purchase\nB2,Beta,purchase"
+    )
+    import_file(engine, "customers", first, settings, now=now - timedelta(days=30))
+    changed = write_csv(
+        tmp_path / "c2.csv",
+        "external_id,name,stage,stage_since\nA1,Acme,retention,2026-11-20\nB2,Beta,retention,",
+    )
+    import_file(engine, "customers", changed, settings, now=now)
+    moves = rows(engine, "stage_history", "customer_id", "from_stage", "to_stage", "at", "basis")
+    assert [m[1:] for m in moves if m[1]] == [
+        ("purchase", "retention", datetime(2026, 11, 20, tzinfo=UTC), "exact"),
+        ("purchase", "retention", now, "import"),
+    ]
+
+
+def test_a_later_file_dates_a_first_stage_the_import_could_only_guess(
+    engine, settings, now, tmp_path
+):
+    first = write_csv(tmp_path / "c.csv", "external_id,name,stage\nA1,Acme,retention")
+    import_file(engine, "customers", first, settings, now=now - timedelta(days=3))
+    assert rows(engine, "stage_history", "basis") == [("import",)]
+    dated = write_csv(
+        tmp_path / "c2.csv", "external_id,name,stage,signup_date\nA1,Acme,retention,2025-01-10"
+    )
+    report = import_file(engine, "customers", dated, settings, now=now)
+    assert report.updated == 1  # the signup date, and the first stage re-dated by it
+    assert rows(engine, "stage_history", "at", "basis") == [
+        (datetime(2025, 1, 10, tzinfo=UTC), "signup")
+    ]
+    since = write_csv(
+        tmp_path / "c3.csv", "external_id,name,stage,stage_since\nA1,Acme,retention,2025-06-01"
+    )
+    import_file(engine, "customers", since, settings, now=now)
+    assert rows(engine, "stage_history", "at", "basis") == [
+        (datetime(2025, 6, 1, tzinfo=UTC), "exact")
+    ]
+    before = snapshot(engine)
+    import_file(engine, "customers", since, settings, now=now + timedelta(days=1))
+    assert snapshot(engine) == before

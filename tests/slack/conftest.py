@@ -107,7 +107,9 @@ class BotUnderTest:
 def start_bot(engine, settings: Settings, clock: Clock, slack: FakeSlack):
     executor = ThreadPoolExecutor(max_workers=4)
     app, bot = build_app(settings, engine, clock=clock, executor=executor)
-    server = HttpServer(wsgi_app(app, engine), host="127.0.0.1", port=0, tick=0.05)
+    server = HttpServer(
+        wsgi_app(app, engine, settings.slack_signing_secret), host="127.0.0.1", port=0, tick=0.05
+    )
     port = server.start()
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()

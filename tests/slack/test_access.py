@@ -10,7 +10,8 @@ def test_outside_the_team_is_refused(bot_with, slack, customers):
     slack.add_user("U0OUTSIDER")
     bot = bot_with(team=(MEMBER, "S0CSTEAM"))
     seen = text_of(bot.command("customer A1", user="U0OUTSIDER"))
-    assert "You are not on the clmbot team" in seen and "CLMBOT_TEAM" in seen
+    assert "You are not on the clmbot team" in seen and f"Ask <@{ADMIN}> to add you" in seen
+    assert "CLMBOT_TEAM" not in seen  # people are told who can help, not a setting
     assert "ops@acme.io" not in seen
     assert "Acme" in text_of(bot.command("customer A1", user=MEMBER))
 
@@ -54,7 +55,8 @@ def test_only_admins_change_stages(bot, engine, customers):
 def test_without_admins_nobody_writes(bot_with, customers):
     bot = bot_with(admins=())
     seen = text_of(bot.command("stage A1 churned", user=ADMIN))
-    assert "no one may change data yet" in seen and "CLMBOT_ADMINS" in seen
+    assert "no one may change data yet: clmbot has no admins" in seen
+    assert "CLMBOT_ADMINS" not in seen
 
 
 def test_user_lookups_are_cached_for_a_while(bot, slack, clock, customers):

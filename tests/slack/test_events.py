@@ -80,7 +80,7 @@ def test_an_answer_that_could_not_be_sent_is_sent_on_slacks_retry(bot, slack, en
         time.sleep(0.05)  # the claim is released once the third try has failed
     bot.event(dm(MEMBER, "help"), event_id="Ev8", retry=1)
     calls = slack.wait_for("chat.postMessage", count=4)
-    assert "/clm customer" in text_of(calls[-1].body)
+    assert "Example: `customer Acme`" in text_of(calls[-1].body)
 
 
 def test_a_dm_whose_sender_cannot_be_looked_up_is_answered_on_slacks_retry(bot, slack):
@@ -95,7 +95,7 @@ def test_a_dm_whose_sender_cannot_be_looked_up_is_answered_on_slacks_retry(bot, 
             reply = slack.calls_to("chat.postMessage")[0]
             break
         time.sleep(0.2)
-    assert reply is not None and "/clm customer" in text_of(reply.body)
+    assert reply is not None and "Example: `customer Acme`" in text_of(reply.body)
 
 
 def test_a_member_off_the_team_who_dms_is_told_why(bot_with, slack):

@@ -44,10 +44,14 @@ def test_the_indexes_the_queries_need_exist(engine):
         for t in ("customers", "events", "feedback")
     }
     assert ("external_id",) in uniques["customers"]
-    assert ("customer_id", "occurred_at", "kind") in uniques["events"]
+    assert ("customer_id", "occurred_at", "kind", "seq") in uniques["events"]
     assert ("customer_id", "kind", "responded_at") in uniques["feedback"]
-    history_ix = {tuple(ix["column_names"]) for ix in insp.get_indexes("stage_history")}
-    assert ("customer_id", "at") in history_ix
+    # a CRM's history imports once; the key leads with what "a customer's history" asks
+    history = {tuple(u["column_names"]) for u in insp.get_unique_constraints("stage_history")}
+    assert ("customer_id", "at", "to_stage") in history
+    event_ix = {ix["name"]: ix for ix in insp.get_indexes("events")}
+    assert event_ix["uq_events_kind_event_id"]["unique"]
+    assert event_ix["uq_events_kind_event_id"]["column_names"] == ["kind", "event_id"]
 
 
 def test_require_current_names_the_fix(db_url):

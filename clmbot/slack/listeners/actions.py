@@ -1,12 +1,15 @@
-"""Buttons. "Open profile" answers with the customer's card, in place of the message that
-held the button, for the person who clicked only."""
+"""Buttons. "Open profile" answers with the customer's card; a "run" button (a customer
+picked from several matches, say) runs the words it carries as if the person who clicked had
+typed them, with the same checks. Either answer replaces the message that held the button,
+for the person who clicked only."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from clmbot.slack.blocks import OPEN_PROFILE
+from clmbot.slack.blocks import OPEN_PROFILE, RUN_WORDS
 from clmbot.slack.listeners.reply import reply_privately
 
 if TYPE_CHECKING:
@@ -32,3 +35,28 @@ def register(app: App, bot: Bot) -> None:
             reply_privately(respond, message, user_id=user_id, replace=True)
 
         bot.later(answer, f"opening a card for {user_id}")
+
+    @app.action(re.compile(rf"^{RUN_WORDS}(:\d+)?$"))
+    def run_words(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        user_id = body["user"]["id"]
+        words = _words(action.get("value", ""))
+
+        def answer() -> None:
+            message = bot.answer(
+                words, user_id=user_id, channel_id=(body.get("channel") or {}).get("id")
+            )
+            reply_privately(respond, message, user_id=user_id, replace=True)
+
+        bot.later(answer, f"running a button for {user_id}")
+
+
+def _words(value: str) -> list[str]:
+    """A button's words; anything else (which Slack would not send) runs as `help`."""
+    try:
+        words = json.loads(value)
+    except ValueError:
+        return ["help"]
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        return ["help"]
+    return words[:50]

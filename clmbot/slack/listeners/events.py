@@ -10,18 +10,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from clmbot.commands import COMMANDS
-from clmbot.slack.blocks import Message, context, header, help_message, section
+from clmbot.slack.blocks import context, header, help_message, section
 
 if TYPE_CHECKING:
-    from slack_bolt import App
+    from collections.abc import Callable
+
+    from slack_bolt import App, BoltContext
     from slack_sdk import WebClient
 
     from clmbot.slack.app import Bot
-
-NOT_FOR_YOU = Message(
-    "Thanks for your message! I'm the customer team's assistant and cannot answer here; "
-    "your contact at the company will be glad to help.",
-)
 
 
 def register(app: App, bot: Bot) -> None:
@@ -47,31 +44,32 @@ def register(app: App, bot: Bot) -> None:
 
         bot.later(publish, f"publishing the Home tab of {user_id}")
 
-    @app.event("message")
-    def direct_message(event: dict[str, Any], body: dict[str, Any], client: WebClient) -> None:
-        if event.get("channel_type") != "im" or event.get("bot_id"):
-            return
-        if event.get("subtype") not in (None, "file_share"):
-            return  # edits, deletions, joins: nothing was asked
-        event_id = body.get("event_id")
-        if not bot.first_delivery(event_id):
-            return  # a retry of an event already answered
-        user_id = event["user"]
+    def take_dm(context: BoltContext, body: dict[str, Any], next: Callable[[], None]) -> None:
+        """Before the acknowledgement: take the event and work out the answer. A failure
+        here (the database is down) is not acknowledged, so Slack delivers it again."""
+        event = body.get("event") or {}
+        if (
+            event.get("channel_type") == "im"
+            and not event.get("bot_id")
+            and event.get("user")
+            and event.get("subtype") in (None, "file_share")  # not edits, deletions, joins
+        ):
+            context["dm_reply"] = bot.dm_reply(event, body.get("event_id"))
+            context["dm_event_id"] = body.get("event_id")
+        next()
 
-        def reply() -> None:
+    @app.event("message", middleware=[take_dm])
+    def direct_message(event: dict[str, Any], context: BoltContext, client: WebClient) -> None:
+        message = context.get("dm_reply")
+        if message is None:
+            return  # not a DM to answer, or one answered already
+        event_id = context.get("dm_event_id")
+
+        def send() -> None:
             try:
-                decision = bot.gate.check(user_id)
-                if decision.allowed:
-                    message = bot.answer(
-                        event.get("text", ""), user_id=user_id, channel_id=event.get("channel")
-                    )
-                elif decision.member:
-                    message = Message(decision.message or "", [section(decision.message or "")])
-                else:
-                    message = NOT_FOR_YOU
                 client.chat_postMessage(channel=event["channel"], **message.as_kwargs())
             except Exception:
                 bot.not_delivered(event_id)  # let Slack's retry try again
                 raise
 
-        bot.later(reply, f"answering a DM from {user_id}")
+        bot.later(send, f"answering a DM from {event.get('user')}")
