@@ -178,7 +178,7 @@ def _hhmm(value: str) -> time:
 
 
 def _port(value: str) -> int:
-    if value.isdigit() and 0 < int(value) < 65536:
+    if value.isascii() and value.isdigit() and 0 < int(value) < 65536:
         return int(value)
     raise ConfigError(f"PORT={value} is not a port number; use a number from 1 to 65535")
 

@@ -21,7 +21,7 @@ _DIGITS = re.compile(r"(\d+)")
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
     """Sorts "Shop 2" before "Shop 10", and ignores case."""
     return tuple(
-        (0, int(part)) if part.isdigit() else (1, part)
+        (0, int(part)) if part.isdecimal() else (1, part)
         for part in _DIGITS.split(name.casefold())
         if part
     )

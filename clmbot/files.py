@@ -80,10 +80,14 @@ def private_dir(path: Path) -> Path:
 # PostgreSQL explains a broken constraint with the row or key that broke it ("DETAIL: Failing
 # row contains (…)", "Key (email)=(…) already exists"): customer values, in an error message.
 _DETAIL = re.compile(r"^(DETAIL|Key \(|Failing row).*$", re.MULTILINE)
+# Secrets that an error message may quote: tokens, and response URLs (which act as tokens).
+_SECRETS = re.compile(r"(xox[a-z]-|xapp-)[A-Za-z0-9-]+|https://hooks\.slack\.com/\S+")
 
 
 def scrub_values(text: str) -> str:
-    """An error's text without the values a database put into it, for reports and logs."""
+    """An error's text without the values a database put into it, nor tokens or response
+    URLs, for reports and logs."""
+    text = _SECRETS.sub("(withheld)", text)
     return _DETAIL.sub("DETAIL: (withheld: it may hold customer values)", text)
 
 

@@ -40,6 +40,7 @@ class FakeSlack:
             "ok": True,
             "team_id": TEAM,
             "team": "Acme Inc",
+            "user": "clmbot",
             "user_id": BOT_USER,
             "bot_id": "B0CLMBOT",
             "url": "https://acme.slack.com/",

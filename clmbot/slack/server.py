@@ -143,7 +143,7 @@ class SlackDoor:
     ) -> Iterable[bytes]:
         where = environ.get("REMOTE_ADDR", "?")
         raw_length = environ.get("CONTENT_LENGTH") or ""
-        if not raw_length.isdigit():
+        if not _ascii_number(raw_length, 12):
             log.warning("refused a request from %s: no Content-Length", where)
             return _refuse(start_response, "411 Length Required", "length required", close=True)
         length = int(raw_length)
@@ -187,7 +187,7 @@ class SlackDoor:
     def _signature_problem(self, body: bytes, timestamp: str, signature: str) -> str | None:
         if not timestamp or not signature:
             return "not signed"
-        if not timestamp.isdigit() or len(timestamp) > 12:
+        if not _ascii_number(timestamp, 12):
             return "a timestamp that is not a number"
         if abs(self._clock().timestamp() - int(timestamp)) > FRESH_FOR.total_seconds():
             return "a timestamp older than five minutes (or a clock far off)"
@@ -204,9 +204,14 @@ def _replay_key(signature: str, environ: dict[str, Any]) -> str:
     doing anything twice). Nothing else is ever retried by Slack."""
     retry = environ.get("HTTP_X_SLACK_RETRY_NUM", "")
     is_event = environ.get("CONTENT_TYPE", "").startswith("application/json")
-    if is_event and retry.isdigit() and 0 < int(retry) <= 5:
+    if is_event and _ascii_number(retry, 2) and 0 < int(retry) <= 5:
         return f"{signature}|{retry}"
     return signature
+
+
+def _ascii_number(text: str, digits: int) -> bool:
+    """Digits 0-9 only: `str.isdigit` also takes ², which `int` then refuses."""
+    return 0 < len(text) <= digits and text.isascii() and text.isdigit()
 
 
 def _same(a: str, b: str) -> bool:

@@ -230,3 +230,66 @@ def test_a_burst_of_slow_answers_still_gets_every_ack(bot, slack, customers):
         t.join()
     assert len(replies) == 24  # every one acked (command() asserts 200 and an empty body)
     assert len(slack.wait_for("response_url", count=24, timeout=30)) == 24
+
+
+def test_help_and_usage_escape_every_placeholder(bot):
+    """`<external id | e-mail | name>` unescaped is a link to Slack."""
+    for typed in ("help", "customer", "stage"):
+        answer = bot.command(typed, user=ADMIN)
+        for block in answer["blocks"]:
+            shown = block.get("text", {}).get("text", "")
+            assert "<" not in shown.replace("<@", ""), shown
+
+
+@pytest.mark.parametrize("since", ["0d", "today", "last month", "3mo", "this quarter"])
+def test_funnel_since_today_months_and_calendar_words(bot, customers, since):
+    seen = text_of(bot.command(f"funnel since {since}"))
+    assert "Funnel" in seen and "Sorry" not in seen
+
+
+def test_a_stage_move_with_several_matches_offers_a_button_per_customer(
+    bot, slack, engine, customers
+):
+    from tests.fakeslack import block_actions_body
+    from tests.helpers import rows
+
+    listed = bot.command("stage acme retention renewed", user=ADMIN)
+    seen = text_of(listed)
+    assert "Which one did you mean to `stage … retention renewed`?" in seen
+    buttons = next(b for b in listed["blocks"] if b["type"] == "actions")["elements"]
+    assert [b["text"]["text"] for b in buttons] == ["Acme Corp", "Acme Labs"]
+    # a member who clicks is refused like one who typed it
+    click = block_actions_body(buttons[1], response_url=slack.response_url("pick1"))
+    assert bot.post(click, "application/x-www-form-urlencoded").status == 200
+    (refused,) = [c for c in slack.wait_for("response_url", count=2) if c.path.endswith("pick1")]
+    assert "only clmbot admins may do" in text_of(refused.body)
+    # the admin's click makes the move, for the customer picked
+    click = block_actions_body(buttons[1], response_url=slack.response_url("pick2"), user=ADMIN)
+    assert bot.post(click, "application/x-www-form-urlencoded").status == 200
+    (moved,) = [c for c in slack.wait_for("response_url", count=3) if c.path.endswith("pick2")]
+    assert moved.body["replace_original"] is True
+    assert "Moved *Acme Labs* from consideration to *retention*: renewed" in text_of(moved.body)
+    assert ("A2", "retention") in rows(engine, "customers", "external_id", "stage")
+
+
+def test_matches_sort_naturally(bot, engine, customers, tmp_path):
+    from clmbot.importing.runner import import_file
+
+    path = tmp_path / "shops.csv"
+    path.write_text(
+        "external_id,name\n" + "".join(f"S{n},Shop {n}\n" for n in (10, 2, 1, 11, 3, 20))
+    )
+    import_file(engine, "customers", path, bot.settings, now=bot.bot.clock())
+    answer = bot.command("customer shop")
+    buttons = next(b for b in answer["blocks"] if b["type"] == "actions")["elements"]
+    names = [b["text"]["text"] for b in buttons]
+    assert names == ["Shop 1", "Shop 2", "Shop 3", "Shop 10", "Shop 11", "Shop 20"]
+
+
+def test_the_card_shows_the_currency_and_what_a_churned_customer_paid(bot_with, engine, customers):
+    from clmbot.config import DisplayConfig
+
+    bot = bot_with(display=DisplayConfig(currency="$"))
+    assert "*MRR*\n$1,250.50" in text_of(bot.command("customer A1"))
+    bot.command("stage A1 churned", user=ADMIN)
+    assert "*MRR*\n$1,250.50 before churned" in text_of(bot.command("customer A1"))

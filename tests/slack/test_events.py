@@ -103,3 +103,56 @@ def test_a_member_off_the_team_who_dms_is_told_why(bot_with, slack):
     bot.event(dm(MEMBER, "help"), event_id="Ev10")
     (post,) = slack.wait_for("chat.postMessage")
     assert "You are not on the clmbot team" in post.body["text"]
+
+
+def test_a_dm_during_a_database_outage_is_not_acknowledged_and_is_answered_later(
+    bot, slack, engine, tmp_path
+):
+    """Nothing is taken while the database is down: the request fails, Slack sends the
+    event again, and it is answered once the database is back."""
+    from clmbot.store.db import make_engine
+
+    working = bot.bot.engine
+    bot.bot.engine = make_engine(f"sqlite:///{tmp_path}/gone/clmbot.db")  # does not answer
+    try:
+        first = bot.event(dm(MEMBER, "funnel"), event_id="EvOut")
+    finally:
+        bot.bot.engine = working
+    assert first.status >= 500  # not acknowledged: Slack will try again
+    time.sleep(0.3)
+    assert slack.calls_to("chat.postMessage") == []
+    again = bot.event(dm(MEMBER, "funnel"), event_id="EvOut", retry=1)
+    assert again.status == 200
+    (post,) = slack.wait_for("chat.postMessage")
+    assert "Funnel" in text_of(post.body)
+    bot.event(dm(MEMBER, "funnel"), event_id="EvOut", retry=2)
+    time.sleep(0.3)
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+def test_a_greeting_gets_a_greeting_and_how_to_ask(bot, slack):
+    bot.event(dm(MEMBER, "hi"), event_id="EvHi")
+    (post,) = slack.wait_for("chat.postMessage")
+    seen = text_of(post.body)
+    assert seen.startswith(":wave: Hello!") and "`customer Acme`" in seen
+    assert "I don't know" not in seen and "/clm customer Acme" not in seen
+    assert len(post.body["blocks"]) == 1  # short: not the whole help
+
+
+def test_in_a_dm_the_help_uses_bare_words_and_a_leading_clm_is_fine(bot, slack, customers):
+    for n, typed in enumerate(("help", "clm customer A1", "/clm customer A1", "fnnel")):
+        bot.event(dm(MEMBER, typed), event_id=f"EvW{n}")
+        slack.wait_for("chat.postMessage", count=n + 1)
+    help_, card, slash_card, unknown = (text_of(c.body) for c in slack.calls_to("chat.postMessage"))
+    assert "*`customer &lt;external id | e-mail | name&gt;`*" in help_
+    assert "/clm " not in help_.split("Coming later")[0]
+    assert "Acme Corp" in card and "Acme Corp" in slash_card
+    assert "I don't know `fnnel`. Did you mean `funnel`?" in unknown
+
+
+def test_app_home_help_escapes_its_placeholders(bot, slack):
+    event = {"type": "app_home_opened", "user": MEMBER, "channel": "D0HOME", "tab": "home"}
+    bot.event(event, event_id="EvH2")
+    (publish,) = slack.wait_for("views.publish")
+    seen = text_of(publish.body["view"])
+    assert "<external id" not in seen and "&lt;external id | e-mail | name&gt;" in seen

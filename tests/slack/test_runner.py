@@ -144,6 +144,8 @@ def test_with_auto_migrate_off_an_old_schema_is_refused(db_url, slack, tmp_path)
 def test_http_mode_serves_and_stops_cleanly_on_sigterm(db_url, slack, tmp_path):
     proc = start(["--http", "--port", "0"], bot_env(db_url, slack), tmp_path)
     try:
+        # CLMBOT_TEAM is not set here: the start says what that means, before it is ready
+        wait_for_line(proc, r"CLMBOT_TEAM is not set: every full member of the workspace can")
         port = wait_for_line(proc, r"HTTP mode on port (\d+)")[1]
         # the schema was brought up to date at start
         assert migrate.current_revision(make_engine(db_url)) == migrate.head_revision()
@@ -198,7 +200,8 @@ def test_socket_mode_acknowledges_and_answers_a_slash_command(db_url, slack, tmp
     slack.ws_url = standin.url
     proc = start([], bot_env(db_url, slack, SLACK_APP_TOKEN="xapp-1-test"), tmp_path)
     try:
-        wait_for_line(proc, r"up in Socket Mode")
+        ready = wait_for_line(proc, r"^.*up in Socket Mode.*$")
+        assert ready[0].rstrip() == "clmbot is up in Socket Mode (workspace Acme Inc, as @clmbot)"
         ack = standin.wait_for_ack("env-1")
         assert ack == {"envelope_id": "env-1"}
         (answer,) = slack.wait_for("response_url", timeout=15)
@@ -209,10 +212,14 @@ def test_socket_mode_acknowledges_and_answers_a_slash_command(db_url, slack, tmp
         )
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+        said = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
         standin.close()
+    assert "up in Socket Mode" not in said  # the ready line comes once
+    assert "token" not in said.lower()  # no note from Bolt about a token it will not use
+    assert "Context impl" not in said  # nor Alembic's chatter
 
 
 def test_sigterm_lets_a_request_still_being_handled_finish(db_url, slack, tmp_path):
@@ -222,6 +229,8 @@ def test_sigterm_lets_a_request_still_being_handled_finish(db_url, slack, tmp_pa
 
     proc = start(["--http", "--port", "0"], bot_env(db_url, slack), tmp_path)
     try:
+        # CLMBOT_TEAM is not set here: the start says what that means, before it is ready
+        wait_for_line(proc, r"CLMBOT_TEAM is not set: every full member of the workspace can")
         port = wait_for_line(proc, r"HTTP mode on port (\d+)")[1]
         slack.delay("auth.test", 1.5)  # Bolt asks it on the first request, before the ack
         body = slash_command_body("help", response_url=slack.response_url("slow"), user=MEMBER)

@@ -48,3 +48,132 @@ def test_healthz_is_503_when_the_database_does_not(engine, clock, slack, tmp_pat
 
 def test_other_paths_are_404(bot):
     assert get(bot.url + "/").status == 404
+
+
+def test_a_body_over_1_mb_is_refused_before_it_is_read(bot):
+    """The server answers 413 having read only the headers: the client is still sending."""
+    import socket
+    from urllib.parse import urlparse
+
+    port = urlparse(bot.url).port
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: 50000000\r\n\r\n" + b"a" * 1000
+        )
+        answer = sock.recv(4096).decode(errors="replace")
+    assert answer.startswith("HTTP/1.1 413")
+
+
+def test_a_timestamp_that_is_not_a_number_is_401(bot, slack):
+    from tests.fakeslack import post
+
+    body = slash_command_body("help", response_url=slack.response_url())
+    for stamp in ("abc", "1e9", "-5", "", "\xb2", "9" * 40):
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": "v0=" + "0" * 64,
+        }
+        assert post(bot.url + "/slack/events", body, headers).status == 401
+    assert slack.calls_to("response_url") == []
+
+
+def test_refused_requests_leave_no_request_data_in_the_log(bot, slack, caplog):
+    import logging
+
+    from tests.fakeslack import post
+
+    secret_words = "customer jane@secret.example"
+    body = slash_command_body(secret_words, response_url=slack.response_url("leak"))
+    with caplog.at_level(logging.DEBUG):
+        bot.post(body, "application/x-www-form-urlencoded", secret="0" * 32)  # bad signature
+        bot.post(body, "application/x-www-form-urlencoded", timestamp=int(time.time()) - 3600)
+        post(
+            bot.url + "/slack/events",
+            body,
+            {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": "x"},
+        )
+        try:  # refused before it is read: the server may hang up while the client sends
+            post(bot.url + "/slack/events", "x" * 2_000_000, {"Content-Type": "text/plain"})
+        except OSError:
+            pass
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "refused a request" in logged
+    for leak in ("jane@secret.example", "/response/leak", "v0=", "xxxxxxxx"):
+        assert leak not in logged
+
+
+def test_healthz_says_503_without_the_database_error(engine, clock, slack, tmp_path):
+    from clmbot.store.db import make_engine
+
+    broken = make_engine(f"sqlite:///{tmp_path}/missing-dir/none.db")
+    settings = Settings(
+        database_url="sqlite://",
+        slack_bot_token="xoxb-t",
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.url,
+    )
+    under_test, stop = start_bot(broken, settings, clock, slack)
+    try:
+        reply = get(under_test.url + "/healthz")
+    finally:
+        stop()
+    assert reply.status == 503
+    assert json.loads(reply.body) == {"ok": False, "database": "unavailable"}
+
+
+def test_a_replayed_request_is_not_run_again(bot, slack, engine, customers):
+    """The same signed bytes, sent again within five minutes, must not undo a later move."""
+    from tests.fakeslack import post, signed_headers
+    from tests.helpers import rows
+    from tests.slack.conftest import ADMIN
+
+    first = slash_command_body(
+        "stage A1 retention", response_url=slack.response_url("m1"), user=ADMIN
+    )
+    headers = signed_headers(first, content_type="application/x-www-form-urlencoded")
+    assert post(bot.url + "/slack/events", first, headers).status == 200
+    slack.wait_for("response_url", count=1)
+    bot.command("stage A1 advocacy", user=ADMIN)
+    replay = post(bot.url + "/slack/events", first, headers)
+    assert replay.status == 401
+    time.sleep(0.3)
+    assert len(slack.calls_to("response_url")) == 2
+    moves = [m for m in rows(engine, "stage_history", "to_stage", "by") if m[1] == ADMIN]
+    assert sorted(moves) == [("advocacy", ADMIN), ("retention", ADMIN)]
+    assert ("A1", "advocacy") in rows(engine, "customers", "external_id", "stage")
+
+
+def test_a_replay_is_refused_by_another_copy_of_the_bot(engine, bot, bot_with, slack):
+    from tests.fakeslack import post, signed_headers
+
+    other = bot_with()
+    body = slash_command_body("help", response_url=slack.response_url("h1"))
+    headers = signed_headers(body, content_type="application/x-www-form-urlencoded")
+    assert post(bot.url + "/slack/events", body, headers).status == 200
+    assert post(other.url + "/slack/events", body, headers).status == 401
+
+
+def test_a_burst_of_200_slash_commands_is_all_acknowledged(bot, slack):
+    """Slack sends what people type when they type it: 200 at once must all get their ack
+    (Slack shows an error to anyone whose ack takes over 3 seconds)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.fakeslack import post, signed_headers
+
+    def one(i: int) -> tuple[int, float]:
+        body = slash_command_body(f"help {i}", response_url=slack.response_url(f"b{i}"))
+        headers = signed_headers(body, content_type="application/x-www-form-urlencoded")
+        started = time.monotonic()
+        try:
+            status = post(bot.url + "/slack/events", body, headers).status
+        except OSError:
+            status = -1
+        return status, time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        results = list(pool.map(one, range(200)))
+    assert [s for s, _ in results].count(200) == 200
+    assert len(slack.wait_for("response_url", count=200, timeout=60)) == 200
