@@ -189,13 +189,14 @@ def run_command(
     In a DM (`in_dm`), a leading `clm` or `/clm` is allowed (people type what they know from
     the channel), and a greeting gets a greeting back rather than "I don't know `hi`".
     """
+    # A NUL byte means nothing to anyone, and no database stores one.
     if isinstance(text, str):
         try:
-            words = split_words(text)
+            words = split_words(text.replace("\x00", ""))
         except ValueError:
             return HelpResult(list(COMMANDS.values()), 'A quote is not closed: check your " marks.')
     else:
-        words = text
+        words = [w.replace("\x00", "") for w in text]
     if in_dm and words and words[0].lower() in ("clm", "/clm"):
         words = words[1:]
     if in_dm and words and _is_greeting(words):

@@ -16,6 +16,7 @@ MAX_MATCHES = 10
 # sorts "Shop 10" before "Shop 2", people do not.
 _CANDIDATES = 500
 _DIGITS = re.compile(r"(\d+)")
+_LONGEST_REF = 320  # an e-mail; external ids are at most 200, names 300
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -47,7 +48,9 @@ def find_customers(session: Session, ref: str, *, limit: int = MAX_MATCHES) -> L
     """External id (exact), then e-mail (any case), then name: an exact name wins over
     prefixes, so "Acme" finds "Acme" even when "Acme Labs" exists too."""
     ref = ref.strip()
-    if not ref:
+    if not ref or len(ref) > _LONGEST_REF:
+        # Longer than any id, e-mail or name can be: nothing matches (and SQLite refuses a
+        # LIKE pattern over 50,000 bytes).
         return Lookup(ref, [], False)
     by_id = session.scalars(select(Customer).where(Customer.external_id == ref)).first()
     if by_id is not None:

@@ -204,17 +204,17 @@ class EventsImport:
         if self.by_event_id is not None:
             named = [item for item in items if item[6] is not None]
             items = [item for item in items if item[6] is None]
+            # customer_id, kind, occurred_at, value, event_id, attributes
             if extras:
-                keyed = [(ids[i[0]], i[1], i[2], i[3], i[6], i[4]) for i in named]
+                keyed = [(ids[e], k, at, v, eid, attrs) for e, k, at, v, attrs, _, eid in named]
             else:
-                keyed = [(ids[i[0]], i[1], i[2], i[3], i[6]) for i in named]
+                keyed = [(ids[e], k, at, v, eid) for e, k, at, v, _, _, eid in named]
             self.ctx.count(*self.by_event_id.run(keyed))
+        # In the upserts' column order: customer_id, kind, occurred_at, value, seq, attributes.
         if extras:
-            rows = [
-                (ids[e], kind, at, seq, value, attrs) for e, kind, at, value, attrs, seq, _ in items
-            ]
+            rows = [(ids[e], k, at, value, seq, attrs) for e, k, at, value, attrs, seq, _ in items]
         else:
-            rows = [(ids[i[0]], i[1], i[2], i[3], i[5]) for i in items]
+            rows = [(ids[e], k, at, value, seq) for e, k, at, value, _, seq, _ in items]
         self.ctx.count(*self.upsert.run(rows))
 
     def _settle_customers(self, items: list[_Event], missing: set[str]) -> None:

@@ -73,6 +73,11 @@ def day(column: str, value: str, now: datetime) -> date:
             ) from None
     if parsed > (now + FUTURE_SLACK).date():
         raise FieldError(f"{column} {value} is in the future; {_CHECK_DATE}")
+    if parsed.year < EARLIEST_YEAR:
+        raise FieldError(
+            f"{column} {value} is before {EARLIEST_YEAR}: a placeholder date? leave the cell "
+            "empty or give the real date"
+        )
     return parsed
 
 

@@ -64,12 +64,27 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def clip_markdown(markdown: str, limit: int) -> str:
+    """`clip` for text already escaped and marked up: never ends inside an entity (`&lt;`)
+    or a mention (`<@U…>`), which Slack would show as they are."""
+    if len(markdown) <= limit:
+        return markdown
+    cut = markdown[: limit - 1]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:] and len(cut) - amp < 8:
+        cut = cut[:amp]
+    angle = cut.rfind("<")
+    if angle != -1 and ">" not in cut[angle:]:
+        cut = cut[:angle]
+    return cut + "…"
+
+
 def section(markdown: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(markdown, 3000)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip_markdown(markdown, 3000)}}
 
 
 def context(*markdown: str) -> Block:
-    elements = [{"type": "mrkdwn", "text": clip(m, 3000)} for m in markdown[:10]]
+    elements = [{"type": "mrkdwn", "text": clip_markdown(m, 3000)} for m in markdown[:10]]
     return {"type": "context", "elements": elements}
 
 
@@ -83,7 +98,9 @@ def header(title: str) -> Block:
 def fields(pairs: list[tuple[str, str]]) -> Block:
     return {
         "type": "section",
-        "fields": [{"type": "mrkdwn", "text": clip(f"*{k}*\n{v}", 2000)} for k, v in pairs[:10]],
+        "fields": [
+            {"type": "mrkdwn", "text": clip_markdown(f"*{k}*\n{v}", 2000)} for k, v in pairs[:10]
+        ],
     }
 
 
