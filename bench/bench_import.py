@@ -98,11 +98,11 @@ def baseline(db: Path, ev_path: Path) -> float:
         next(reader)
         for ext, kind, at, value in reader:
             stamp = datetime.fromisoformat(at).strftime("%Y-%m-%d %H:%M:%S.%f")
-            rows.append((ids[ext], kind, stamp, float(value) if value else None, None))
+            rows.append((ids[ext], kind, stamp, float(value) if value else None, 0, None))
     started = time.perf_counter()
     con.executemany(
-        "INSERT INTO baseline_events (customer_id, kind, occurred_at, value, attributes) "
-        "VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO baseline_events (customer_id, kind, occurred_at, value, seq, attributes) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         rows,
     )
     con.commit()
@@ -133,12 +133,14 @@ def postgres(url: str, cust_path: Path, ev_path: Path) -> None:
             next(reader)
             for ext, kind, at, value in reader:
                 stamp = datetime.fromisoformat(at)
-                rows.append((ids[ext], kind, stamp, float(value) if value else None))
+                rows.append((ids[ext], kind, stamp, float(value) if value else None, 0))
         raw = engine.raw_connection()
         try:
             started = time.perf_counter()
             with raw.driver_connection.cursor() as cur:
-                copy_sql = "COPY baseline_events (customer_id, kind, occurred_at, value) FROM STDIN"
+                copy_sql = (
+                    "COPY baseline_events (customer_id, kind, occurred_at, value, seq) FROM STDIN"
+                )
                 with cur.copy(copy_sql) as copy:
                     for row in rows:
                         copy.write_row(row)
