@@ -136,7 +136,12 @@ def test_a_replayed_request_is_not_run_again(bot, slack, engine, customers):
     headers = signed_headers(first, content_type="application/x-www-form-urlencoded")
     assert post(bot.url + "/slack/events", first, headers).status == 200
     slack.wait_for("response_url", count=1)
-    bot.command("stage A1 advocacy", user=ADMIN)
+    later = slash_command_body(
+        "stage A1 advocacy", response_url=slack.response_url("m2"), user=ADMIN
+    )
+    later_headers = signed_headers(later, content_type="application/x-www-form-urlencoded")
+    assert post(bot.url + "/slack/events", later, later_headers).status == 200
+    slack.wait_for("response_url", count=2)
     replay = post(bot.url + "/slack/events", first, headers)
     assert replay.status == 401
     time.sleep(0.3)
