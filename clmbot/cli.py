@@ -6,6 +6,7 @@ Every error is one line on stderr that says what was wrong and how to fix it.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import sys
 import traceback
@@ -24,7 +25,7 @@ from clmbot import audit, files
 from clmbot.commands import Actor, move_customer
 from clmbot.config import ConfigError, Settings, load_settings
 from clmbot.customers import closest_names, find_customers
-from clmbot.importing.runner import KINDS, FileProblem, ImportBusy, import_file
+from clmbot.importing.runner import KINDS, FileProblem, ImportBusy, OutputProblem, import_file
 from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD, UnknownStage, funnel
 from clmbot.periods import ACCEPTED, PeriodError, parse_since
 from clmbot.profile import customer_profile
@@ -82,10 +83,17 @@ class Group(click.Group):
             raise Failure(str(exc)) from None
         except FileProblem as exc:
             raise Failure(str(exc), EXIT_REJECTED) from None
-        except ImportBusy as exc:
+        except (ImportBusy, OutputProblem) as exc:
             raise Failure(str(exc), EXIT_USAGE) from None
+        except KeyboardInterrupt:
+            raise Failure("stopped (Ctrl-C); what was under way was not saved", 130) from None
         except OperationalError as exc:
             first = str(exc.orig or exc).strip().splitlines()[0]
+            if "database is locked" in first:
+                raise Failure(
+                    "the database is busy: another import or a long write holds it; try again "
+                    "when it has finished"
+                ) from None
             raise Failure(f"cannot use the database: {first}; check DATABASE_URL") from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -167,25 +175,28 @@ def import_command(rt: Runtime, kind: str, file: Path, strict: bool) -> None:
     if not file.exists():
         raise Failure(f"{file}: no such file", EXIT_USAGE)
     engine = rt.ready_engine()
-    waiting = lambda message: click.echo(f"clmbot: {message}", err=True)  # noqa: E731
+
+    def waiting(message: str) -> None:
+        click.echo(f"clmbot: {message}", err=True)
+
+    run = functools.partial(
+        import_file,
+        engine,
+        kind,
+        file,
+        rt.settings,
+        now=now(),
+        strict=strict,
+        waiting=waiting,
+        actor=f"cli:{getpass.getuser()}",
+    )
     if sys.stderr.isatty():
         with click.progressbar(
             length=max(file.stat().st_size, 1), label=f"importing {file.name}", file=sys.stderr
         ) as bar:
-            report = import_file(
-                engine,
-                kind,
-                file,
-                rt.settings,
-                now=now(),
-                strict=strict,
-                progress=lambda done, total: bar.update(done - bar.pos),
-                waiting=waiting,
-            )
+            report = run(progress=lambda done, total: bar.update(done - bar.pos))
     else:
-        report = import_file(
-            engine, kind, file, rt.settings, now=now(), strict=strict, waiting=waiting
-        )
+        report = run()
     click.echo(report.summary())
     if not report.ok:
         sys.exit(EXIT_REJECTED)
@@ -301,7 +312,11 @@ def sample_command(folder: Path, seed: int, customers: int, today: datetime | No
     """
     day: date = today.date() if today else now().date()
     business = generate(day, seed=seed, customers=customers)
-    for path in business.write(folder):
+    try:
+        written = business.write(folder)
+    except OSError as exc:
+        raise Failure(f"cannot write the sample to {folder}: {exc.strerror or exc}") from None
+    for path in written:
         click.echo(str(path))
 
 

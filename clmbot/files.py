@@ -60,7 +60,8 @@ class PrivateFile:
         os.replace(self._tmp, self.path)
 
     def discard(self) -> None:
-        self.file.close()
+        if not self.file.closed:
+            self.file.close()
         self._tmp.unlink(missing_ok=True)
 
 

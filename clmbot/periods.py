@@ -40,11 +40,11 @@ def parse_since(text: str, now: datetime, zone: tzinfo) -> datetime:
     """
     words = " ".join(text.lower().split())
     local = now.astimezone(zone)
-    if words in ("today", "0d", "0w", "0mo", "0y"):
+    duration = _DURATION.match(words)
+    if words == "today" or (duration and int(duration[1]) == 0):
         return _midnight(local.date(), zone)
     if words == "yesterday":
         return _midnight(local.date() - timedelta(days=1), zone)
-    duration = _DURATION.match(words)
     if duration:
         count, unit = int(duration[1]), duration[2]
         if unit in ("d", "w"):

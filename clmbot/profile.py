@@ -42,16 +42,19 @@ def customer_profile(
     """Everything as of `now`: later history, events and answers are not shown. `terminal`:
     the stages that end the lifecycle (see `LifecycleConfig.terminal`)."""
     cid = customer.id
+    # A row into the stage the customer was already in (a CRM's history repeating what a
+    # customers file said) changes nothing: not shown.
+    moved = StageChange.from_stage.is_distinct_from(StageChange.to_stage)
     history = list(
         session.scalars(
             select(StageChange)
-            .where(StageChange.customer_id == cid, StageChange.at <= now)
+            .where(StageChange.customer_id == cid, StageChange.at <= now, moved)
             .order_by(StageChange.at.desc(), StageChange.id.desc())
             .limit(HISTORY_SHOWN)
         )
     )
     total = session.scalar(
-        select(func.count()).where(StageChange.customer_id == cid, StageChange.at <= now)
+        select(func.count()).where(StageChange.customer_id == cid, StageChange.at <= now, moved)
     )
     last = session.execute(
         select(Event.kind, Event.occurred_at)

@@ -131,6 +131,11 @@ def audit_text(
 
 def _detail(entry: AuditLine) -> str:
     d = entry.detail
+    if entry.action == "import" and "file" in d:
+        return (
+            f"{d['kind']} from {d['file']}: {d['rows']} rows, {d['inserted']} inserted, "
+            f"{d['updated']} updated, {d['rejected']} rejected"
+        )
     if entry.action == "stage" and "to_stage" in d:
         why = f" ({d['reason']})" if d.get("reason") else ""
         return f"{d.get('from_stage', '?')} → {d['to_stage']}{why}"

@@ -208,7 +208,12 @@ def test_stage_and_funnel(ready, engine, tmp_path):
     assert moved.stdout == "Acme moved from purchase to retention (renewed for 2027).\n"
     again = ready("stage", "A1", "retention")
     assert again.stdout == "Acme is already in retention; nothing changed.\n"
-    assert rows(engine, "audit_log", "actor", "action", "channel") == [("U0ADMIN", "stage", "cli")]
+    import getpass
+
+    assert rows(engine, "audit_log", "actor", "action", "channel") == [
+        ("U0ADMIN", "stage", "cli"),
+        (f"cli:{getpass.getuser()}", "import", "cli"),  # the import, by whoever ran it
+    ]
     bad = ready("stage", "A1", "vip")
     assert bad.exit_code == 2 and "'vip' is not a stage; use one of: awareness" in bad.stderr
     nobody = ready("stage", "Zeta", "retention")
@@ -378,9 +383,14 @@ def test_audit_lists_the_changes(ready, tmp_path):
     result = ready("audit", "--since", "7d")
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("Changes from ") and lines[0].endswith(": 1")
+    assert lines[0].startswith("Changes from ") and lines[0].endswith(": 2")
     assert lines[2].split() == ["when", "who", "what", "where", "customer"]
-    assert "U0ADMIN  stage  cli    Acme (A1)  purchase → retention (renewed)" in lines[3]
+    assert lines[3].split()[2:] == [
+        *("U0ADMIN", "stage", "cli", "Acme", "(A1)"),
+        *("purchase", "→", "retention", "(renewed)"),
+    ]
+    assert lines[4].split()[3:6] == ["import", "cli", "—"]
+    assert lines[4].endswith("customers from c.csv: 1 rows, 1 inserted, 0 updated, 0 rejected")
     assert ready("audit", "--since", "0d").exit_code == 0
     bad = ready("audit", "--since", "soon")
     assert bad.exit_code == 2 and "is not a date or a period" in bad.stderr
@@ -439,3 +449,100 @@ def test_a_crash_report_is_private_and_holds_no_values(ready, tmp_path, monkeypa
     content = report.read_text()
     assert "INSERT INTO customers" in content and "jane@secret.example" not in content
     assert make_engine("sqlite://").hide_parameters
+
+
+@pytest.mark.parametrize("since", ["00d", "0 d", "000w"])
+def test_every_spelling_of_no_time_at_all_means_today(ready, since):
+    result = ready("funnel", "--since", since)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_a_password_with_an_at_sign_is_refused_without_showing_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = "postgresql://u:hun@ter2@127.0.0.1:5433/db"
+    result = CliRunner().invoke(cli, ["funnel"], env={"DATABASE_URL": url})
+    assert result.exit_code == 2
+    assert "has an @ in its user name or password; write it as %40" in result.stderr
+    assert "hun" not in result.stderr and "ter2" not in result.stderr
+
+
+def test_an_over_long_slack_id_is_a_rejected_row(ready, engine, tmp_path):
+    path = write_csv(
+        tmp_path / "c.csv",
+        "external_id,name,slack_user_id\nL1,Long,U" + "A" * 40 + "\nS1,Short,U0ABC",
+    )
+    result = ready("import", "customers", str(path))
+    assert result.exit_code == 1
+    assert "is not a Slack user ID" in read_rejected(tmp_path / "c.rejected.csv")[0]["reason"]
+    assert rows(engine, "customers", "external_id") == [("S1",)]
+
+
+def test_rejected_rows_that_cannot_be_written_import_nothing(ready, engine, tmp_path, monkeypatch):
+    """A read-only folder (simulated: root writes through any mode) gets one line, exit 2,
+    and nothing is imported: rows would otherwise be lost from both places."""
+    import errno
+
+    import clmbot.files
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    path = write_csv(tmp_path / "c.csv", "external_id,name,email\nA1,Acme,nope\nB2,Beta,")
+    monkeypatch.setattr(clmbot.files.tempfile, "mkstemp", read_only)
+    result = ready("import", "customers", str(path))
+    assert result.exit_code == 2
+    assert "cannot write the rejected rows to" in result.stderr
+    assert "Read-only file system" in result.stderr
+    assert rows(engine, "customers", "id") == []
+
+
+def test_a_folder_where_the_rejected_file_goes_is_named_before_anything_is_imported(
+    ready, engine, tmp_path
+):
+    path = write_csv(tmp_path / "c.csv", "external_id,name,email\nA1,Acme,nope\nB2,Beta,")
+    (tmp_path / "c.rejected.csv").mkdir()
+    result = ready("import", "customers", str(path))
+    assert result.exit_code == 2
+    assert "c.rejected.csv is a folder, where this import would write its rejected rows" in (
+        result.stderr
+    )
+    assert rows(engine, "customers", "id") == []
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_ctrl_c_is_not_rejected_input(ready, monkeypatch):
+    import clmbot.cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(clmbot.cli, "funnel", interrupted)
+    result = ready("funnel")
+    assert result.exit_code == 130
+    assert result.stderr == "clmbot: stopped (Ctrl-C); what was under way was not saved\n"
+
+
+def test_a_sample_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    result = CliRunner().invoke(cli, ["sample", "taken/data"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("clmbot: cannot write the sample to taken/data")
+
+
+def test_two_schema_upgrades_at_once_take_turns(db_url, tmp_path):
+    """Two copies of the bot starting on a new database both upgrade it: one waits."""
+    env = {**os.environ, "DATABASE_URL": db_url}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "clmbot.cli", "db", "upgrade"],
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs

@@ -3,7 +3,6 @@ look-up by external id that events and feedback need."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +16,7 @@ from sqlalchemy.engine import Dialect
 
 from clmbot.config import LifecycleConfig
 from clmbot.files import restore
-from clmbot.importing.csvstream import Header, RejectWriter, Row, has_nul, not_utf8
+from clmbot.importing.csvstream import MAX_CELL, Header, RejectWriter, Row, has_nul, not_utf8
 from clmbot.importing.fields import FieldError
 from clmbot.store.models import Customer
 
@@ -146,11 +145,6 @@ def row_problem(header: Header, row: Row) -> str | None:
     (`'=x` back to `=x`), in place, so that a corrected rejected file imports as it is.
     """
     cells = row[1]
-    if not cells:
-        return (
-            f"a cell is longer than the {csv.field_size_limit():,} characters a cell may hold, "
-            "so the row could not be read; check for a quote that is never closed"
-        )
     if len(cells) != len(header.names):
         return (
             f"has {len(cells)} fields, the header has {len(header.names)}; "
@@ -162,6 +156,12 @@ def row_problem(header: Header, row: Row) -> str | None:
     bad = has_nul(cells)
     if bad:
         return bad
+    longest = max(range(len(cells)), key=lambda pos: len(cells[pos]))
+    if len(cells[longest]) > MAX_CELL:
+        return (
+            f"column {longest + 1} is {len(cells[longest]):,} characters long; a cell may hold "
+            f"at most {MAX_CELL:,}"
+        )
     for pos, cell in enumerate(cells):
         if cell[:1] == "'":
             cells[pos] = restore(cell)

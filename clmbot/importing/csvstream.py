@@ -24,10 +24,20 @@ CHUNK_ROWS = 20_000
 # it is. A kind of file with a `reason` of its own (stages.csv) uses `rejected_reason`.
 REASON_COLUMN = "reason"
 HEADER_NAMES_SHOWN = 12
+# A cell longer than this is a rejected row (no column holds that much); the reader itself
+# takes up to READ_LIMIT, beyond which a cell is taken for a quote never closed, and the file
+# is refused: carrying on after it would read the rest of the file from the middle of a row.
+MAX_CELL = 131_072
+READ_LIMIT = 16 * 1024 * 1024
+csv.field_size_limit(READ_LIMIT)
 
 
 class FileProblem(ValueError):
     """The file as a whole cannot be imported (empty, no header, missing columns, not CSV)."""
+
+
+class OutputProblem(OSError):
+    """What the import writes (the rejected rows) cannot be written where it goes."""
 
 
 # (line number, cells): a plain tuple, since a million of them are made per import.
@@ -127,7 +137,6 @@ class CsvSource:
         self._binary: IO[bytes] = _open_regular(path)
         self.opened = FileState.of(os.fstat(self._binary.fileno()))
         self.size = self.opened.size
-        self.field_too_long = 0  # rows refused by the CSV reader for a cell over its limit
         if self.size == 0:
             self.close()
             raise FileProblem(
@@ -183,30 +192,35 @@ class CsvSource:
         return self._binary.tell()
 
     def chunks(self, size: int | None = None) -> Iterator[list[Row]]:
-        """Data rows, a chunk at a time. A row with a cell longer than the CSV reader takes
-        comes as a row of no cells (its line number kept), for the checks to refuse."""
+        """Data rows, a chunk at a time, each with the line it starts on."""
         size = size or CHUNK_ROWS
         chunk: list[Row] = []
         reader = self._reader
-        while True:
-            try:
-                for fields in reader:
-                    if not fields or (len(fields) == 1 and not fields[0].strip()):
-                        continue  # blank line: not data
-                    chunk.append((reader.line_num, fields))
-                    if len(chunk) >= size:
-                        yield chunk
-                        chunk = []
-                break
-            except csv.Error as exc:
-                if "field larger than field limit" not in str(exc):
-                    raise FileProblem(
-                        f"{self.path}, line {reader.line_num}: not valid CSV ({exc}); nothing "
-                        "was imported"
-                    ) from None
-                # The reader drops the rest of that line and carries on with the next one.
-                self.field_too_long += 1
-                chunk.append((reader.line_num, []))
+        ended = reader.line_num  # the line the previous record ended on
+        try:
+            for fields in reader:
+                start, ended = ended + 1, reader.line_num
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue  # blank line: not data
+                chunk.append((start, fields))
+                if len(chunk) >= size:
+                    yield chunk
+                    chunk = []
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                raise FileProblem(
+                    f"{self.path}, line {ended + 1}: a cell runs on for more than "
+                    f"{READ_LIMIT:,} characters: a quote that is never closed? nothing was "
+                    "imported"
+                ) from None
+            if "unexpected end of data" in str(exc):
+                raise FileProblem(
+                    f"{self.path}, line {ended + 1}: a quoted cell that starts in this row is "
+                    "never closed (the file ends inside it); nothing was imported"
+                ) from None
+            raise FileProblem(
+                f"{self.path}, line {reader.line_num}: not valid CSV ({exc}); nothing was imported"
+            ) from None
         if chunk:
             yield chunk
 
@@ -239,7 +253,13 @@ class RejectWriter:
 
     def write(self, row: Row, reason: str) -> None:
         if self._writer is None:
-            self._out = PrivateFile(self.path)
+            try:
+                self._out = PrivateFile(self.path)
+            except OSError as exc:
+                raise OutputProblem(
+                    f"cannot write the rejected rows to {self.path} ({exc.strerror}); copy the "
+                    "file to a folder you may write to, and import it from there"
+                ) from None
             writer = csv.writer(self._out.file)
             writer.writerow([neutralise(h) for h in [*self._header, self.reason_column]])
             self._writer = writer.writerow
@@ -257,11 +277,18 @@ class RejectWriter:
     def close(self, *, keep: bool = True) -> None:
         """Put the file in place (`keep`), or throw it away."""
         if self._out is not None:
-            if keep:
-                self._out.commit()
-            else:
-                self._out.discard()
-            self._out = None
+            out, self._out = self._out, None
+            if not keep:
+                out.discard()
+                return
+            try:
+                out.commit()
+            except OSError as exc:
+                out.discard()
+                raise OutputProblem(
+                    f"cannot put the rejected rows at {self.path} ({exc.strerror}); nothing "
+                    "was imported"
+                ) from None
 
 
 def _open_regular(path: Path) -> IO[bytes]:

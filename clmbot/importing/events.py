@@ -29,7 +29,7 @@ from clmbot.importing.base import (
     row_problem,
 )
 from clmbot.importing.bulk import Upsert
-from clmbot.importing.csvstream import Header, Row
+from clmbot.importing.csvstream import MAX_CELL, Header, Row
 from clmbot.store.models import SIGNUP, Event, StageChange
 
 EVENTS = Event.__table__
@@ -84,7 +84,13 @@ class EventsChecker:
             line, cells = row
             # Fast path for the common row; the shared checks name the problem otherwise.
             joined = "".join(cells)
-            if len(cells) != ncols or not joined.isascii() or "\x00" in joined or "'" in joined:
+            if (
+                len(cells) != ncols
+                or not joined.isascii()
+                or "\x00" in joined
+                or "'" in joined
+                or len(joined) > MAX_CELL
+            ):
                 problem = row_problem(header, row)
                 if problem:
                     rejects.append((row, problem))

@@ -16,8 +16,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, Engine, Table, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, Table, insert
 
 from clmbot.config import Settings
 from clmbot.importing.base import ImportContext, ImportReport
@@ -26,6 +25,7 @@ from clmbot.importing.checking import checked_chunks
 from clmbot.importing.csvstream import (
     CsvSource,
     FileProblem,
+    OutputProblem,
     RejectWriter,
     changed_while_read,
     rejected_path,
@@ -33,12 +33,14 @@ from clmbot.importing.csvstream import (
 from clmbot.importing.events import EVENTS
 from clmbot.importing.feedback import FEEDBACK
 from clmbot.importing.kinds import KINDS
-from clmbot.store.db import SQLITE_BUSY_TIMEOUT_MS
+from clmbot.store.db import hold_write_lock
+from clmbot.store.models import AuditEntry
 
 # Kinds whose inserts are counted as the table's growth (their writes are bulk upserts).
 _COUNTED: dict[str, Table] = {"events": EVENTS, "feedback": FEEDBACK}
 
-__all__ = ["KINDS", "FileProblem", "ImportBusy", "ImportReport", "import_file"]
+__all__ = ["KINDS", "FileProblem", "ImportBusy", "ImportReport", "OutputProblem", "import_file"]
+AUDIT = AuditEntry.__table__
 
 # Any constant will do: it names "clmbot's imports" among PostgreSQL's advisory locks.
 _IMPORT_LOCK = 0x636C6D62  # "clmb"
@@ -49,48 +51,39 @@ class ImportBusy(RuntimeError):
     """Another import held the database for longer than this one would wait."""
 
 
+def _audit_row(report: ImportReport, actor: str, now: datetime) -> dict[str, object]:
+    """An import in the audit log: what file, and what it did (no customer values)."""
+    return {
+        "at": now,
+        "actor": actor,
+        "action": "import",
+        "customer_id": None,
+        "channel": "cli",
+        "detail": {
+            "kind": report.kind,
+            "file": report.path.name,
+            "rows": report.rows,
+            "inserted": report.inserted,
+            "updated": report.updated,
+            "unchanged": report.unchanged,
+            "rejected": report.rejected,
+        },
+    }
+
+
 def _take_import_lock(conn: Connection, wait: float, waiting: Callable[[str], None] | None) -> None:
     """Wait (at most `wait` seconds) for other imports into this database to finish."""
-    said = "another import into this database is running; waiting for it to finish"
     busy = ImportBusy(
         f"another import into this database is still running after {wait:.0f} s; import "
         "this file again when it has finished"
     )
-    if conn.dialect.name == "postgresql":
-        if conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _IMPORT_LOCK}).scalar():
-            return
+    said = "another import into this database is running; waiting for it to finish"
+
+    def say() -> None:
         if waiting:
             waiting(said)
-        conn.execute(text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))
-        try:
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _IMPORT_LOCK})
-        except OperationalError as exc:
-            if "lock timeout" not in str(exc.orig):
-                raise
-            raise busy from None
-        conn.execute(text("SET LOCAL lock_timeout = 0"))
-        return
-    # SQLite: take the write lock now (BEGIN IMMEDIATE), not at the first write, so that two
-    # imports never interleave. Tries are short, so that waiting can be said at once.
-    deadline = time.monotonic() + wait
-    said_it = False
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(max(min(left, 1.0), 0) * 1000)}")
-            try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                return
-            except OperationalError as exc:
-                if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
-                    raise
-            if waiting and not said_it:
-                waiting(said)
-                said_it = True
-            if time.monotonic() >= deadline:
-                raise busy
-    finally:
-        conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+
+    hold_write_lock(conn, _IMPORT_LOCK, wait=wait, busy=busy, waiting=say)
 
 
 @contextmanager
@@ -122,18 +115,24 @@ def import_file(
     progress: Callable[[int, int], None] | None = None,
     waiting: Callable[[str], None] | None = None,
     wait: float = DEFAULT_WAIT_SECONDS,
+    actor: str | None = None,
 ) -> ImportReport:
-    """Import `path` as `kind`. Raises `FileProblem` when the file as a whole is unusable
-    (nothing is imported then), `ImportBusy` when another import held the database longer
-    than `wait` seconds.
+    """Import `path` as `kind`. Raises `FileProblem` when the file as a whole is unusable,
+    `OutputProblem` when its rejected rows cannot be written, `ImportBusy` when another import
+    held the database longer than `wait` seconds: nothing is imported then.
 
     `progress(done, total)` is called in bytes after every chunk; `waiting(message)` once,
-    when the import has to wait for another.
+    when the import has to wait for another. With an `actor` (`cli:<login>`), the import is
+    written to the audit log.
     """
     started = time.perf_counter()
     importer_cls = KINDS[kind]
     report = ImportReport(kind=kind, path=path)
     out = rejected_path(path)
+    if out.is_dir() and not out.is_symlink():
+        raise OutputProblem(
+            f"{out} is a folder, where this import would write its rejected rows; move it away"
+        )
     source = CsvSource(path, importer_cls.known, importer_cls.required, importer_cls.reject_column)
     rejects = RejectWriter(out, source.header.names, importer_cls.reject_column)
     kept = False
@@ -186,6 +185,11 @@ def import_file(
                 report.inserted = ctx.inserted if ctx.inserted is not None else (grown or 0)
                 report.updated = ctx.changed - report.inserted
                 report.unchanged = valid - ctx.changed
+            if actor and not report.strict_aborted:
+                conn.execute(insert(AUDIT), [_audit_row(report, actor, now)])
+            # In place before the data is committed: rows that cannot be written back would
+            # otherwise be lost from both.
+            rejects.close(keep=True)
         kept = True
     finally:
         source.close()
@@ -193,8 +197,11 @@ def import_file(
         rejects.close(keep=kept)
     if report.rejected:
         report.rejected_path = out
-    elif out.exists() or out.is_symlink():
-        out.unlink()
-        report.notes.append(f"removed {out.name}, left by an earlier import of this file")
+    elif out.is_symlink() or out.is_file():
+        try:
+            out.unlink()
+            report.notes.append(f"removed {out.name}, left by an earlier import of this file")
+        except OSError as exc:
+            report.notes.append(f"could not remove {out.name}, left by an earlier import ({exc})")
     report.seconds = time.perf_counter() - started
     return report

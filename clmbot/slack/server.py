@@ -11,11 +11,13 @@ where: not its body, its signature, or the response URL inside it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +29,7 @@ from slack_bolt.response import BoltResponse
 from sqlalchemy import Engine, delete, text
 from sqlalchemy.dialects import postgresql, sqlite
 
+from clmbot.store.db import SQLITE_BUSY_TIMEOUT_MS
 from clmbot.store.models import SeenRequest
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -39,6 +42,9 @@ LISTEN_BACKLOG = 1024
 WORKER_THREADS = 32
 log = logging.getLogger("clmbot.http")
 _SEEN = SeenRequest.__table__
+_QUICK_MS = 50  # how long a replay check waits for SQLite's write lock
+# A client that sends its body slowly holds a worker: not for longer than this.
+READ_TIMEOUT_SECONDS = 5
 
 
 def database_answers(engine: Engine) -> bool:
@@ -78,6 +84,10 @@ class ReplayGuard:
                 self._memory = {k: t for k, t in self._memory.items() if now - t < FRESH_FOR}
         try:
             with self._engine.begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    # An import holds SQLite's write lock for minutes: an acknowledgement must
+                    # not wait for it. This process's memory stands in meanwhile.
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {_QUICK_MS}")
                 result = conn.execute(
                     self._insert.values(signature_hash=key, received_at=now),
                     execution_options={"preserve_rowcount": True},
@@ -86,9 +96,13 @@ class ReplayGuard:
                     self._pruned = now
                     conn.execute(delete(_SEEN).where(_SEEN.c.received_at < now - 2 * FRESH_FOR))
             return result.rowcount == 1
-        except Exception as exc:  # the database is down: this process's memory still holds
+        except Exception as exc:  # the database is down or busy: this process's memory holds
             log.warning("replay check without the database (%s)", type(exc).__name__)
             return True
+        finally:
+            if self._engine.dialect.name == "sqlite":
+                with contextlib.suppress(Exception), self._engine.connect() as conn:
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _refuse(
@@ -156,22 +170,33 @@ class SlackDoor:
         if problem:
             log.warning("refused a request from %s: %s", where, problem)
             return _refuse(start_response, "401 Unauthorized", "invalid request")
-        if not self._replays.first_time(_replay_key(signature, environ)):
-            log.warning("refused a request from %s: a replay of a request already taken", where)
-            return _refuse(start_response, "401 Unauthorized", "invalid request")
         try:
             decoded = body.decode("utf-8")
         except UnicodeDecodeError:
             log.warning("refused a request from %s: the body is not UTF-8", where)
             return _refuse(start_response, "400 Bad Request", "not utf-8")
+        if not self._replays.first_time(_replay_key(signature, environ, decoded)):
+            log.warning("refused a request from %s: a replay of a request already taken", where)
+            return _refuse(start_response, "401 Unauthorized", "invalid request")
         headers = {
             key[5:].replace("_", "-").lower(): value
             for key, value in environ.items()
             if key.startswith("HTTP_")
         }
         headers["content-type"] = environ.get("CONTENT_TYPE", "")
-        request = BoltRequest(body=decoded, query=environ.get("QUERY_STRING", ""), headers=headers)
-        response: BoltResponse = self._bolt.dispatch(request)
+        try:
+            request = BoltRequest(
+                body=decoded, query=environ.get("QUERY_STRING", ""), headers=headers
+            )
+        except Exception:  # signed, yet not the JSON or form its content type says
+            log.warning("refused a request from %s: a body Bolt cannot read", where)
+            return _refuse(start_response, "400 Bad Request", "malformed")
+        try:
+            response: BoltResponse = self._bolt.dispatch(request)
+        except Exception:
+            error_id = uuid.uuid4().hex[:10]
+            log.exception("error %s: handling a request from %s", error_id, where)
+            return _refuse(start_response, "500 Internal Server Error", f"error {error_id}")
         payload = (response.body or "").encode("utf-8")
         out_headers = [
             (name, value) for name, values in response.headers.items() for value in values
@@ -198,14 +223,27 @@ class SlackDoor:
         return None
 
 
-def _replay_key(signature: str, environ: dict[str, Any]) -> str:
+def _replay_key(signature: str, environ: dict[str, Any], body: str) -> str:
     """What makes a request the same request. Slack re-sends an event it thinks was missed
     with the same body, perhaps within the same second (the same signature), and a retry
-    number: for events, the retry number counts too (and their event ids keep a retry from
-    doing anything twice). Nothing else is ever retried by Slack."""
+    number. Neither that number nor the content type is signed, so the number counts only
+    for a body that is an Events API callback with an event id: what such a request does is
+    done once per event id whatever its number (see `Bot.dm_reply`). Nothing else is ever
+    retried by Slack."""
     retry = environ.get("HTTP_X_SLACK_RETRY_NUM", "")
-    is_event = environ.get("CONTENT_TYPE", "").startswith("application/json")
-    if is_event and _ascii_number(retry, 2) and 0 < int(retry) <= 5:
+    if not (_ascii_number(retry, 1) and 0 < int(retry) <= 5):
+        return signature
+    if environ.get("CONTENT_TYPE", "").split(";")[0].strip() != "application/json":
+        return signature
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return signature
+    if (
+        isinstance(payload, dict)
+        and payload.get("type") == "event_callback"
+        and isinstance(payload.get("event_id"), str)
+    ):
         return f"{signature}|{retry}"
     return signature
 
@@ -247,6 +285,7 @@ class HttpServer:
             (host, port), app, numthreads=WORKER_THREADS, request_queue_size=LISTEN_BACKLOG
         )
         self._server.shutdown_timeout = SHUTDOWN_GRACE_SECONDS
+        self._server.timeout = READ_TIMEOUT_SECONDS
         self._server.expiration_interval = tick
         # Larger bodies are refused by the application, which answers 413 before reading;
         # this is the server's own stop for bodies that lie about their length.

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session, create_engine
 
 from clmbot.config import ConfigError
 
-_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@")  # to the last @: a password may hold one
 _DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}
 _EXAMPLES = "e.g. sqlite:///clmbot.db or postgresql://user@host:5432/dbname"
 
@@ -37,6 +38,10 @@ def masked(url: str) -> str:
 def normalise_url(url: str) -> str:
     """`postgresql://…` means psycopg 3 here (the driver we install), not psycopg2. A URL
     that cannot work is refused here, in one line, without its password."""
+    if url.count("@") > 1:
+        raise ConfigError(
+            f"DATABASE_URL={masked(url)} has an @ in its user name or password; write it as %40"
+        )
     try:
         parsed = make_url(url)
         port = parsed.port
@@ -105,6 +110,54 @@ def _create_private(path: Path) -> None:
     except OSError:
         return  # a folder that does not exist: SQLite's own error says it better
     os.close(fd)
+
+
+def hold_write_lock(
+    conn: Connection,
+    key: int,
+    *,
+    wait: float,
+    busy: Exception,
+    waiting: Callable[[], None] | None = None,
+) -> None:
+    """Hold, until `conn`'s transaction ends, the right to write that others who ask for
+    the same `key` wait for: a PostgreSQL advisory lock, or SQLite's write lock taken at once
+    (BEGIN IMMEDIATE). Waits at most `wait` seconds, then raises `busy`; `waiting()` is called
+    once, when it has to wait."""
+    if conn.dialect.name == "postgresql":
+        if conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar():
+            return
+        if waiting:
+            waiting()
+        conn.execute(text(f"SET LOCAL lock_timeout = '{int(wait * 1000)}ms'"))
+        try:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        except OperationalError as exc:
+            if "lock timeout" not in str(exc.orig):
+                raise
+            raise busy from None
+        conn.execute(text("SET LOCAL lock_timeout = 0"))
+        return
+    # Tries are short, so that waiting can be said at once.
+    deadline = time.monotonic() + wait
+    said = False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(max(min(left, 1.0), 0) * 1000)}")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            except OperationalError as exc:
+                if "locked" not in str(exc.orig) and "busy" not in str(exc.orig):
+                    raise
+            if waiting and not said:
+                waiting()
+                said = True
+            if time.monotonic() >= deadline:
+                raise busy
+    finally:
+        conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -15,6 +15,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from clmbot.store.db import hold_write_lock
+
 
 class SchemaNotReady(RuntimeError):
     """The database is missing tables or is behind the code; the message says what to run."""
@@ -33,9 +35,20 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+# Names "clmbot's schema upgrades" among PostgreSQL's advisory locks.
+_UPGRADE_LOCK = 0x636C6D75  # "clmu"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision`. Two at once (two copies of the bot starting, two
+    admins) take turns: the second finds the work done."""
     cfg = alembic_config(engine)
+    busy = SchemaNotReady(
+        "another clmbot has been upgrading this database's schema for 5 minutes; try again "
+        "when it has finished"
+    )
     with engine.begin() as connection:
+        hold_write_lock(connection, _UPGRADE_LOCK, wait=300, busy=busy)
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, revision)
 

@@ -193,30 +193,27 @@ def stored(engine: Engine, table: str, column: str) -> list:
 @dataclass
 class Parsed:
     header: list[str]  # as the import reads it: trimmed, guarded cells restored
-    records: dict[int, list[str]]  # data rows by the line they end on, cells as in the file
+    records: dict[int, list[str]]  # data rows by the line they start on, cells as in the file
 
 
 def read_file(data: bytes) -> Parsed:
     """The file as the CSV module reads it with the import's settings (UTF-8 with or without
-    a BOM, undecodable bytes kept as surrogates, no newline translation), blank lines left
-    out. A cell over the CSV module's limit makes its row one of no cells, as the import
-    does; any other error is a file the import must have refused."""
+    a BOM, undecodable bytes kept as surrogates, no newline translation, cells up to the
+    import's read limit), blank lines left out. Any CSV error is a file the import must
+    have refused."""
     text = io.TextIOWrapper(
         io.BytesIO(data), encoding="utf-8-sig", errors="surrogateescape", newline=""
     )
     reader = csv.reader(text, strict=True)
     header = [restore(n.strip()) for n in next(reader)]
     records: dict[int, list[str]] = {}
-    while True:
-        try:
-            for fields in reader:
-                if fields and not (len(fields) == 1 and not fields[0].strip()):
-                    assert reader.line_num not in records
-                    records[reader.line_num] = fields
-            return Parsed(header, records)
-        except csv.Error as exc:
-            assert "field larger than field limit" in str(exc), exc
-            records[reader.line_num] = []
+    ended = reader.line_num
+    for fields in reader:
+        start, ended = ended + 1, reader.line_num
+        if fields and not (len(fields) == 1 and not fields[0].strip()):
+            assert start not in records
+            records[start] = fields
+    return Parsed(header, records)
 
 
 def read_rejected(path: Path) -> list[list[str]]:

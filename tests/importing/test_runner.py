@@ -45,8 +45,44 @@ def test_a_cell_over_the_csv_limit_is_a_rejected_row_not_a_broken_file(
     report = import_file(engine, "customers", path, settings, now=now)
     assert (report.rows, report.inserted, report.rejected) == (3, 2, 1)
     (bad,) = read_rejected(tmp_path / "c.rejected.csv")
-    assert bad["reason"].startswith("line 3: a cell is longer than the 131,072 characters")
+    assert bad["reason"] == (
+        "line 3: column 3 is 200,000 characters long; a cell may hold at most 131,072"
+    )
+    assert bad["notes"] == huge  # kept whole, to be corrected
     assert rows(engine, "customers", "external_id") == [("A1",), ("C3",)]
+
+
+@pytest.mark.usefixtures("checking_mode")
+def test_a_quote_never_closed_refuses_the_file_instead_of_losing_rows(
+    engine, settings, now, tmp_path
+):
+    """The rest of the file runs into one cell: carrying on after it would start reading in
+    the middle of a row, and the rows it swallowed would be in neither place."""
+    path = tmp_path / "q.csv"
+    rows_after = "".join(f"Q{n},Name {n},\n" for n in range(2, 20_000))
+    path.write_text('external_id,name,email\nA0,Fine,\nQ1,"Unclosed quote,\n' + rows_after)
+    with pytest.raises(FileProblem) as err:
+        import_file(engine, "customers", path, settings, now=now)
+    assert "line 3: a quoted cell that starts in this row is never closed" in str(err.value)
+    # longer than the reader takes: refused where it started, not read on from the middle
+    path.write_text(
+        'external_id,name,email\nA0,Fine,\nQ1,"Unclosed quote,\n'
+        + rows_after * 50
+        + 'Z1,"closed at last",\n'
+    )
+    with pytest.raises(FileProblem) as err:
+        import_file(engine, "customers", path, settings, now=now)
+    assert "line 3: a cell runs on for more than 16,777,216 characters" in str(err.value)
+    assert "a quote that is never closed?" in str(err.value)
+    assert rows(engine, "customers", "id") == []
+
+
+def test_a_multi_line_row_is_named_by_the_line_it_starts_on(engine, settings, now, tmp_path):
+    path = tmp_path / "c.csv"
+    path.write_text('external_id,name,email\nA1,"Acme\nCorp\nLtd",nope\nB2,Beta,also-nope\n')
+    import_file(engine, "customers", path, settings, now=now)
+    reasons = [r["reason"][:7] for r in read_rejected(tmp_path / "c.rejected.csv")]
+    assert reasons == ["line 2:", "line 5:"]
 
 
 def test_a_fifo_is_refused_at_once(engine, settings, now, tmp_path):

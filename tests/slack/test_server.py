@@ -2,6 +2,8 @@ import contextlib
 import json
 import time
 
+import pytest
+
 from clmbot.config import Settings
 from tests.fakeslack import SECRET, get, slash_command_body
 from tests.slack.conftest import start_bot
@@ -211,3 +213,64 @@ def test_a_signed_body_that_is_not_utf8_is_400_and_nothing_runs(bot, slack):
     assert status == 400
     time.sleep(0.2)
     assert slack.calls_to("response_url") == []
+
+
+def test_a_replay_dressed_as_a_slack_retry_is_still_refused(bot, slack, engine, customers):
+    """The retry number and the content type are not signed: they may not make an old
+    request new, unless it is an event callback, which its event id keeps from acting twice."""
+    from tests.fakeslack import post, signed_headers
+    from tests.helpers import rows
+    from tests.slack.conftest import ADMIN
+
+    first = slash_command_body(
+        "stage A1 retention", response_url=slack.response_url("m1"), user=ADMIN
+    )
+    headers = signed_headers(first, content_type="application/x-www-form-urlencoded")
+    assert post(bot.url + "/slack/events", first, headers).status == 200
+    slack.wait_for("response_url", count=1)
+    for content_type in (
+        "application/x-www-form-urlencoded",
+        "application/jsonp",
+        "application/json",
+    ):
+        for retry in ("1", "2"):
+            dressed = {**headers, "Content-Type": content_type, "X-Slack-Retry-Num": retry}
+            assert post(bot.url + "/slack/events", first, dressed).status == 401
+    time.sleep(0.3)
+    assert len(slack.calls_to("response_url")) == 1
+    assert [m for m in rows(engine, "stage_history", "by") if m == (ADMIN,)] == [(ADMIN,)]
+
+
+def test_a_signed_body_bolt_cannot_read_is_400_without_a_traceback(bot, slack, capfd):
+    from tests.fakeslack import post, signed_headers
+
+    for body in ("{not json", "[1, 2]", '"a string"', "text=help&user_id=U0MEMBER"):
+        headers = signed_headers(body, content_type="application/json")
+        assert post(bot.url + "/slack/events", body, headers).status in (400, 404)
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_an_import_holding_sqlite_does_not_hold_up_the_acknowledgements(bot, engine, db_url):
+    """A long import holds SQLite's write lock; the replay record must not wait for it."""
+    import threading
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("SQLite's single writer")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    try:
+        started = time.monotonic()
+        bot.command("help", wait=False)
+        assert time.monotonic() - started < 3
+    finally:
+        release.set()
+        holder.join()
