@@ -11,7 +11,6 @@ where: not its body, its signature, or the response URL inside it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import json
@@ -68,6 +67,8 @@ class ReplayGuard:
         self._lock = threading.Lock()
         self._memory: dict[str, datetime] = {}
         self._pruned = datetime.min.replace(tzinfo=UTC)
+        self._warned = datetime.min.replace(tzinfo=UTC)
+        self._sqlite_writer = threading.Lock()
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         self._insert = dialect.insert(_SEEN).on_conflict_do_nothing(
             index_elements=["signature_hash"]
@@ -83,11 +84,26 @@ class ReplayGuard:
             if len(self._memory) > 10_000:
                 self._memory = {k: t for k, t in self._memory.items() if now - t < FRESH_FOR}
         try:
-            with self._engine.begin() as conn:
-                if conn.dialect.name == "sqlite":
-                    # An import holds SQLite's write lock for minutes: an acknowledgement must
-                    # not wait for it. This process's memory stands in meanwhile.
-                    conn.exec_driver_sql(f"PRAGMA busy_timeout = {_QUICK_MS}")
+            if self._engine.dialect.name == "sqlite":
+                # One writer at a time here (SQLite has one anyway), so that the requests of
+                # a burst do not fail each other's short waits below.
+                with self._sqlite_writer:
+                    return self._record(key, now)
+            return self._record(key, now)
+        except Exception as exc:  # the database is down or busy: this process's memory holds
+            if now - self._warned > timedelta(minutes=1):
+                self._warned = now
+                log.warning("replay check without the database (%s)", type(exc).__name__)
+            return True
+
+    def _record(self, key: str, now: datetime) -> bool:
+        with self._engine.begin() as conn:
+            quick = conn.dialect.name == "sqlite"
+            if quick:
+                # An import holds SQLite's write lock for minutes: an acknowledgement must
+                # not wait for it. This process's memory stands in meanwhile.
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {_QUICK_MS}")
+            try:
                 result = conn.execute(
                     self._insert.values(signature_hash=key, received_at=now),
                     execution_options={"preserve_rowcount": True},
@@ -95,14 +111,10 @@ class ReplayGuard:
                 if now - self._pruned > timedelta(minutes=1):
                     self._pruned = now
                     conn.execute(delete(_SEEN).where(_SEEN.c.received_at < now - 2 * FRESH_FOR))
-            return result.rowcount == 1
-        except Exception as exc:  # the database is down or busy: this process's memory holds
-            log.warning("replay check without the database (%s)", type(exc).__name__)
-            return True
-        finally:
-            if self._engine.dialect.name == "sqlite":
-                with contextlib.suppress(Exception), self._engine.connect() as conn:
+            finally:
+                if quick:  # the connection goes back to the pool: as the others wait
                     conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        return result.rowcount == 1
 
 
 def _refuse(

@@ -274,3 +274,7 @@ def test_an_import_holding_sqlite_does_not_hold_up_the_acknowledgements(bot, eng
     finally:
         release.set()
         holder.join()
+    # and the connections it used wait as long as ever for other writes
+    for _ in range(3):
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
