@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
+from clmbot.results import AuditLine
 from clmbot.store.models import AuditEntry, Customer
 
 
@@ -58,13 +58,3 @@ def entries(
         )
         for entry, name, ext in session.execute(query)
     ]
-
-
-@dataclass(frozen=True)
-class AuditLine:
-    at: datetime
-    actor: str
-    action: str
-    channel: str | None
-    customer: str | None
-    detail: dict[str, Any]

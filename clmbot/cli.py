@@ -15,24 +15,31 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from clmbot import audit, files
-from clmbot.commands import Actor, move_customer
+from clmbot import audit, files, plain
+from clmbot.commands.run import run_command as run_words
+from clmbot.commands.spec import Actor
 from clmbot.config import ConfigError, Settings, load_settings
-from clmbot.customers import closest_names, find_customers
 from clmbot.importing.runner import KINDS, FileProblem, ImportBusy, OutputProblem, import_file
-from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD, UnknownStage, funnel
+from clmbot.lifecycle import UnknownStage
 from clmbot.periods import ACCEPTED, PeriodError, parse_since
-from clmbot.profile import customer_profile
+from clmbot.results import (
+    AuditResult,
+    HelpResult,
+    MatchesResult,
+    NoMatchResult,
+    RefusedResult,
+    Result,
+    UsageResult,
+)
 from clmbot.sample.business import generate
 from clmbot.store import migrate
 from clmbot.store.db import make_engine, session_scope
-from clmbot.text import audit_text, funnel_text, move_text, profile_text
 
 EXIT_REJECTED = 1
 EXIT_USAGE = 2
@@ -212,18 +219,37 @@ def since_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., A
     )
 
 
+def ask(rt: Runtime, words: list[str], *, by: str | None = None) -> Result:
+    """Run words as `/clm` would, as an admin at this terminal; what cannot be answered (a
+    usage error, no such customer, several) becomes one line on stderr and exit status 2."""
+    actor = Actor(by or f"cli:{getpass.getuser()}", is_admin=True, channel="cli")
+    settings = rt.settings
+    with session_scope(rt.ready_engine()) as session:
+        result = run_words(words, session=session, settings=settings, now=now(), actor=actor)
+    if isinstance(result, UsageResult):
+        problem = plain.unmark(result.problem)
+        raise Failure(f"{_lower_first(problem)} (usage: clmbot {result.spec.usage})")
+    if isinstance(result, (MatchesResult, NoMatchResult, RefusedResult)):
+        raise Failure(_lower_first(plain.render(result, settings.timezone)))
+    if isinstance(result, HelpResult) and result.note:
+        raise Failure(_lower_first(plain.unmark(result.note)))
+    return result
+
+
+def show(rt: Runtime, result: Result) -> None:
+    click.echo(plain.render(result, rt.settings.timezone, display=rt.settings.display))
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
 @cli.command("funnel")
 @since_option("90 days")
 @pass_runtime
 def funnel_command(rt: Runtime, since_text: str | None) -> None:
     """Customers per stage, conversion between stages, median days in each stage."""
-    settings, at = rt.settings, now()
-    since = (
-        parse_since(since_text, at, settings.timezone) if since_text else at - DEFAULT_FUNNEL_PERIOD
-    )
-    with session_scope(rt.ready_engine()) as session:
-        result = funnel(session, since=since, now=at, lifecycle=settings.lifecycle)
-    click.echo(funnel_text(result, settings.timezone))
+    show(rt, ask(rt, ["funnel", *(["since", since_text] if since_text else [])]))
 
 
 @cli.command("stage")
@@ -236,26 +262,7 @@ def stage_command(
     rt: Runtime, ref: str, stage: str, reason: tuple[str, ...], by: str | None
 ) -> None:
     """Move a customer (external id, e-mail or name) to STAGE, with an optional reason."""
-    settings = rt.settings
-    with session_scope(rt.ready_engine()) as session:
-        found = find_customers(session, ref)
-        customer = found.unique
-        if customer is None:
-            _no_unique_customer(
-                ref, [f"{c.name} ({c.external_id})" for c in found.matches], found.more
-            )
-        actor = Actor(by or f"cli:{getpass.getuser()}", is_admin=True, channel="cli")
-        move = move_customer(
-            session,
-            customer,
-            stage,
-            actor=actor,
-            ref=ref,
-            reason=" ".join(reason) or None,
-            now=now(),
-            settings=settings,
-        )
-        click.echo(move_text(move, customer.name))
+    show(rt, ask(rt, ["stage", ref, stage, *reason], by=by))
 
 
 @cli.command("customer")
@@ -266,18 +273,7 @@ def customer_command(rt: Runtime, ref: tuple[str, ...]) -> None:
 
     REF is an external id, an e-mail, or the start of a name.
     """
-    settings, at, wanted = rt.settings, now(), " ".join(ref)
-    with session_scope(rt.ready_engine()) as session:
-        found = find_customers(session, wanted)
-        customer = found.unique
-        if customer is None:
-            if not found.matches:
-                _no_match(wanted, closest_names(session, wanted))
-            _no_unique_customer(
-                wanted, [f"{c.name} ({c.external_id})" for c in found.matches], found.more
-            )
-        profile = customer_profile(session, customer, now=at, terminal=settings.lifecycle.terminal)
-        click.echo(profile_text(profile, settings.timezone, settings.display, full=True))
+    show(rt, ask(rt, ["customer", *ref]))
 
 
 @cli.command("audit")
@@ -290,7 +286,7 @@ def audit_command(rt: Runtime, since_text: str | None, limit: int) -> None:
     since = parse_since(since_text or "30d", at, settings.timezone)
     with session_scope(rt.ready_engine()) as session:
         entries = audit.entries(session, since=since, until=at, limit=limit)
-        click.echo(audit_text(entries, since, at, settings.timezone, limit))
+    show(rt, AuditResult(entries, since, at, limit))
 
 
 @cli.command("sample")
@@ -349,21 +345,6 @@ def run_command(rt: Runtime, http_mode: bool, port: int | None) -> None:
     except StartError as exc:
         raise Failure(str(exc)) from None
     sys.exit(code)
-
-
-def _no_match(ref: str, closest: list[str]) -> NoReturn:
-    hint = f"; closest names: {', '.join(closest)}" if closest else ""
-    raise Failure(
-        f"no customer matches {ref!r}{hint}; use an external id, an e-mail or a name",
-        EXIT_USAGE,
-    )
-
-
-def _no_unique_customer(ref: str, names: list[str], more: bool) -> NoReturn:
-    if not names:
-        raise Failure(f"no customer matches {ref!r}; use an external id, an e-mail or a name")
-    listed = "; ".join(names) + ("; ..." if more else "")
-    raise Failure(f"{ref!r} matches several customers: {listed}; use the external id")
 
 
 def main(argv: list[str] | None = None) -> None:

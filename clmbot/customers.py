@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from clmbot.results import CustomerInfo, CustomerRef
 from clmbot.store.models import Customer
 
 MAX_MATCHES = 10
@@ -99,3 +100,23 @@ def closest_names(session: Session, ref: str, *, count: int = 3) -> list[str]:
             if heads[h] not in close
         ]
     return [by_lower[c] for c in close[:count]]
+
+
+def customer_ref(customer: Customer) -> CustomerRef:
+    return CustomerRef(customer.external_id, customer.name)
+
+
+def customer_info(customer: Customer) -> CustomerInfo:
+    """The plain copy of a customer row that results carry."""
+    return CustomerInfo(
+        external_id=customer.external_id,
+        name=customer.name,
+        stage=customer.stage,
+        email=customer.email,
+        owner_slack_id=customer.owner_slack_id,
+        plan=customer.plan,
+        region=customer.region,
+        mrr=customer.mrr,
+        signup_date=customer.signup_date,
+        tags=tuple(customer.tags or ()),
+    )

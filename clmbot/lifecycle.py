@@ -14,7 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from clmbot import audit, history
+from clmbot.commands.spec import Actor
 from clmbot.config import LifecycleConfig
+from clmbot.results import Conversion, Funnel, StageMove, StageStats
 from clmbot.store.models import IMPORTED, Customer, StageChange
 
 DEFAULT_FUNNEL_PERIOD = timedelta(days=90)
@@ -25,17 +28,6 @@ class UnknownStage(ValueError):
         super().__init__(f"{stage!r} is not a stage; use one of: {', '.join(lifecycle.stages)}")
         self.stage = stage
         self.valid = lifecycle.stages
-
-
-@dataclass(frozen=True)
-class StageMove:
-    customer_id: int
-    from_stage: str
-    to_stage: str
-    at: datetime
-    by: str
-    reason: str | None
-    changed: bool
 
 
 def normalise_stage(stage: str, lifecycle: LifecycleConfig) -> str:
@@ -64,51 +56,49 @@ def move_stage(
     customer.stage = target
     customer.updated_at = now
     session.add(customer)
-    session.add(
-        StageChange(
-            customer_id=customer.id,
-            from_stage=current,
-            to_stage=target,
-            at=now,
-            by=by,
-            reason=reason or None,
-        )
-    )
     session.flush()
+    history.add(
+        session.connection(),
+        customer_id=customer.id or 0,
+        from_stage=current,
+        to_stage=target,
+        at=now,
+        by=by,
+        reason=reason or None,
+    )
     return StageMove(customer.id or 0, current, target, now, by, reason, changed=True)
 
 
-@dataclass(frozen=True)
-class StageStats:
-    stage: str
-    customers: int  # in this stage at `now`
-    entered: int  # moves into this stage within the period
-    median_days: float | None  # median length of the stays in this stage that ended in the period
-    stays: int  # how many such stays the median is of
-
-
-@dataclass(frozen=True)
-class Conversion:
-    from_stage: str
-    to_stage: str
-    base: int  # customers in `from_stage` at some time in the period
-    converted: int  # of those, how many went on to `to_stage` or further within the period
-
-    @property
-    def rate(self) -> float | None:
-        return self.converted / self.base if self.base else None
-
-
-@dataclass(frozen=True)
-class Funnel:
-    since: datetime
-    now: datetime
-    stages: list[StageStats]
-    conversions: list[Conversion]
-
-    @property
-    def total(self) -> int:
-        return sum(s.customers for s in self.stages)
+def move_customer(
+    session: Session,
+    customer: Customer,
+    stage: str,
+    *,
+    actor: Actor,
+    ref: str,
+    reason: str | None,
+    now: datetime,
+    lifecycle: LifecycleConfig,
+) -> StageMove:
+    """A stage move made by a person, from any front door: the history row and its audit
+    entry, in one transaction. (`ref`: what they typed to name the customer.)"""
+    move = move_stage(
+        session, customer, stage, by=actor.id, reason=reason, now=now, lifecycle=lifecycle
+    )
+    if move.changed:
+        audit.record(
+            session,
+            actor=actor.id,
+            action="stage",
+            at=now,
+            customer_id=customer.id,
+            channel=actor.channel,
+            ref=ref,
+            from_stage=move.from_stage,
+            to_stage=move.to_stage,
+            reason=reason,
+        )
+    return move
 
 
 @dataclass

@@ -2,38 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from clmbot.customers import customer_info
+from clmbot.results import Activity, Answer, HistoryLine, Profile
 from clmbot.store.models import IMPORTED, Customer, Event, Feedback, StageChange
 
 HISTORY_SHOWN = 8
 _30_DAYS = timedelta(days=30)
-
-
-@dataclass(frozen=True)
-class Activity:
-    kind: str
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Profile:
-    customer: Customer
-    history: list[StageChange]  # newest first, at most HISTORY_SHOWN
-    history_total: int
-    stage_since: datetime | None  # when the customer entered the current stage, if known
-    last_activity: Activity | None
-    latest_nps: Feedback | None
-    latest_csat: Feedback | None
-    events_last_30_days: int
-    # When only an import knows the current stage (not when it began): that import's time.
-    stage_found_at: datetime | None = None
-    # In a terminal stage (churned): their MRR is what it was, not what it is.
-    ended: bool = False
 
 
 def customer_profile(
@@ -72,8 +51,8 @@ def customer_profile(
     current = history[0] if history and history[0].to_stage == customer.stage else None
     dated = current is not None and current.basis != IMPORTED
     return Profile(
-        customer=customer,
-        history=history,
+        customer=customer_info(customer),
+        history=[HistoryLine(h.from_stage, h.to_stage, h.at, h.by, h.reason) for h in history],
         history_total=total or 0,
         stage_since=current.at if current is not None and dated else None,
         stage_found_at=current.at if current is not None and not dated else None,
@@ -85,11 +64,12 @@ def customer_profile(
     )
 
 
-def _latest(session: Session, customer_id: int | None, kind: str, now: datetime) -> Feedback | None:
-    return session.scalars(
+def _latest(session: Session, customer_id: int | None, kind: str, now: datetime) -> Answer | None:
+    row = session.scalars(
         select(Feedback)
         .where(Feedback.customer_id == customer_id, Feedback.kind == kind)
         .where(Feedback.responded_at <= now)
         .order_by(Feedback.responded_at.desc())
         .limit(1)
     ).first()
+    return Answer(row.score, row.responded_at, row.comment) if row is not None else None

@@ -264,14 +264,14 @@ def test_progress_bar_on_a_terminal(db_url, tmp_path):
 
 
 def test_a_bug_is_one_line_and_a_report_file_not_a_traceback(ready, monkeypatch, tmp_path):
-    import clmbot.cli
+    import clmbot.commands.funnel
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("oops")
 
-    monkeypatch.setattr(clmbot.cli, "funnel", broken)
+    monkeypatch.setattr(clmbot.commands.funnel, "funnel", broken)
     result = ready("funnel")
     assert result.exit_code == 3
     assert result.stderr.startswith("clmbot: internal error ") and result.stderr.count("\n") == 1
@@ -426,7 +426,7 @@ def test_a_crash_report_is_private_and_holds_no_values(ready, tmp_path, monkeypa
 
     from sqlalchemy import text
 
-    import clmbot.cli
+    import clmbot.commands.funnel
     from clmbot.store.db import make_engine
 
     state = tmp_path / "state"
@@ -439,7 +439,7 @@ def test_a_crash_report_is_private_and_holds_no_values(ready, tmp_path, monkeypa
             {"v": "jane@secret.example"},
         )
 
-    monkeypatch.setattr(clmbot.cli, "funnel", broken)
+    monkeypatch.setattr(clmbot.commands.funnel, "funnel", broken)
     result = ready("funnel")
     assert result.exit_code == 3
     report = Path(result.stderr.split("the details are in ")[1].split(",")[0])
@@ -511,12 +511,12 @@ def test_a_folder_where_the_rejected_file_goes_is_named_before_anything_is_impor
 
 
 def test_ctrl_c_is_not_rejected_input(ready, monkeypatch):
-    import clmbot.cli
+    import clmbot.commands.funnel
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(clmbot.cli, "funnel", interrupted)
+    monkeypatch.setattr(clmbot.commands.funnel, "funnel", interrupted)
     result = ready("funnel")
     assert result.exit_code == 130
     assert result.stderr == "clmbot: stopped (Ctrl-C); what was under way was not saved\n"

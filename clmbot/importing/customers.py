@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, insert, select, update
 
+from clmbot import history as stage_history
 from clmbot.importing import fields as f
 from clmbot.importing.base import (
     CUSTOMERS,
@@ -29,9 +30,9 @@ from clmbot.importing.base import (
     row_problem,
 )
 from clmbot.importing.csvstream import Header, Row
-from clmbot.store.models import EXACT, IMPORTED, SIGNUP, StageChange
+from clmbot.store.models import EXACT, IMPORTED, SIGNUP
 
-HISTORY = StageChange.__table__
+HISTORY = stage_history.HISTORY
 
 # Columns a file may set, besides external_id; `tags` and `attributes` are handled apart.
 _FIELDS = (
@@ -195,15 +196,8 @@ class CustomersImport:
             )
             ctx.conn.execute(stmt, updates)
             report.updated += len(updates)
-        if redates:
-            ctx.conn.execute(
-                update(HISTORY)
-                .where(HISTORY.c.id == bindparam("_hid"))
-                .values(at=bindparam("_at"), basis=bindparam("_basis")),
-                redates,
-            )
-        if moves:
-            ctx.conn.execute(insert(HISTORY), moves)
+        stage_history.redate(ctx.conn, redates)
+        stage_history.add_many(ctx.conn, moves)
 
     def _histories(self, customer_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
         """The stage history of customers already stored, oldest first: where a move the file

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import bindparam, insert, text, update
 
+from clmbot import history as stage_history
 from clmbot.importing import fields as f
 from clmbot.importing.base import (
     CUSTOMERS,
@@ -30,10 +31,9 @@ from clmbot.importing.base import (
 )
 from clmbot.importing.bulk import Upsert
 from clmbot.importing.csvstream import MAX_CELL, Header, Row
-from clmbot.store.models import SIGNUP, Event, StageChange
+from clmbot.store.models import SIGNUP, Event
 
 EVENTS = Event.__table__
-HISTORY = StageChange.__table__
 PURCHASE = "purchase"
 # external id, kind, occurred_at as bound (text on SQLite), value, extra columns, seq (None
 # when the row has an event id), event id. No datetime: rows cross a process boundary, and
@@ -304,5 +304,5 @@ class EventsImport:
                 .values(stage=bindparam("stage"), signup_date=bindparam("signup_date")),
                 fixes,
             )
-        ctx.conn.execute(insert(HISTORY), history)
+        stage_history.add_many(ctx.conn, history)
         ctx.report.customers_created = len(self.created)

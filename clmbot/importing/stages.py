@@ -11,19 +11,18 @@ the one their latest row entered.
 from __future__ import annotations
 
 from collections.abc import Hashable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import Connection, and_, delete, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select, update
 
+from clmbot import history
 from clmbot.importing import fields as f
 from clmbot.importing.base import CUSTOMERS, IN_BATCH, CustomerIds, ImportContext, KeyedChecker
 from clmbot.importing.csvstream import Header, Row
-from clmbot.store.models import EXACT, IMPORTED, SIGNUP, AuditEntry, StageChange
+from clmbot.store.models import EXACT
 
-HISTORY = StageChange.__table__
-AUDIT = AuditEntry.__table__
+HISTORY = history.HISTORY
 # row, external id, stage, moved_at, by, reason, extra columns
 _Move = tuple[Row, str, str, datetime, str, str | None, dict[str, str] | None]
 
@@ -71,20 +70,6 @@ class StagesImport:
         self.ids = CustomerIds(ctx.conn)
         self.touched: set[int] = set()
         self.order = {stage: i for i, stage in enumerate(ctx.lifecycle.stages)}
-        dialect = postgresql if ctx.conn.dialect.name == "postgresql" else sqlite
-        insert = dialect.insert(HISTORY)
-        # A row the history already has is left as it is, unless it is an import's guess of
-        # the very same move: then the file's row is the truth about it.
-        self.insert = insert.on_conflict_do_update(
-            index_elements=["customer_id", "at", "to_stage"],
-            set_={
-                "by": insert.excluded.by,
-                "reason": insert.excluded.reason,
-                "basis": EXACT,
-                "attributes": insert.excluded.attributes,
-            },
-            where=and_(HISTORY.c.by == "import", HISTORY.c.basis != EXACT),
-        ).returning(HISTORY.c.id)
 
     def write(self, items: list[_Move]) -> None:
         ctx = self.ctx
@@ -111,7 +96,7 @@ class StagesImport:
             )
         if not values or not ctx.writing:
             return
-        inserted = len(ctx.conn.execute(self.insert, values).all())
+        inserted = history.merge(ctx.conn, values)
         ctx.report.inserted += inserted
         ctx.report.unchanged += len(values) - inserted
         self.touched.update(v["customer_id"] for v in values)
@@ -124,8 +109,8 @@ class StagesImport:
         replaced = moved = 0
         for start in range(0, len(touched), IN_BATCH):
             batch = touched[start : start + IN_BATCH]
-            replaced += _drop_replaced_guesses(conn, batch, self.order)
-            _chain_from_stages(conn, batch)
+            replaced += history.drop_replaced_guesses(conn, batch, self.order)
+            history.chain_from_stages(conn, batch)
             moved += _current_stage_from_history(conn, batch, now)
         if replaced:
             self.ctx.report.notes.append(
@@ -136,82 +121,6 @@ class StagesImport:
             self.ctx.report.notes.append(
                 f"{moved} customers are now in the stage their latest history row entered"
             )
-
-
-def _drop_replaced_guesses(conn: Connection, customer_ids: list[int], order: dict[str, int]) -> int:
-    """Drop what the history makes of an import's guess of a first stage:
-
-    - dated from the signup ("in S since the signup"): dropped when the history reaches back
-      to that day, or when the move after it goes back in the lifecycle (consideration after
-      "retention since the signup" shows the guess was wrong);
-    - undated (only known to be S at the import): dropped when the history before the import
-      already ends in S; otherwise it stays, as what that import saw.
-    """
-    history: dict[int, list[tuple[int, datetime, str, str | None]]] = {}
-    query = (
-        select(
-            HISTORY.c.id,
-            HISTORY.c.customer_id,
-            HISTORY.c.at,
-            HISTORY.c.to_stage,
-            HISTORY.c.basis,
-            HISTORY.c.from_stage,
-            HISTORY.c.by,
-        )
-        .where(HISTORY.c.customer_id.in_(customer_ids))
-        .order_by(HISTORY.c.customer_id, HISTORY.c.at, HISTORY.c.id)
-    )
-    for row_id, customer_id, at, stage, basis, from_stage, by in conn.execute(query):
-        guess = from_stage is None and by == "import" and basis in (SIGNUP, IMPORTED)
-        history.setdefault(customer_id, []).append((row_id, at, stage, basis if guess else None))
-    drop = []
-    for rows in history.values():
-        others = [(at, stage) for _, at, stage, guessed in rows if guessed is None]
-        for row_id, at, stage, guessed in rows:
-            if guessed is None or not others:
-                continue
-            if guessed == SIGNUP:
-                after = [s for a, s in others if a >= at + timedelta(days=1)]
-                reaches_back = any(a < at + timedelta(days=1) for a, _ in others)
-                goes_back = bool(after) and order.get(after[0], 0) < order.get(stage, 0)
-                if reaches_back or goes_back:
-                    drop.append(row_id)
-            else:
-                before = [s for a, s in others if a <= at]
-                if before and before[-1] == stage:
-                    drop.append(row_id)
-    if drop:
-        conn.execute(delete(HISTORY).where(HISTORY.c.id.in_(drop)))
-    return len(drop)
-
-
-def _chain_from_stages(conn: Connection, customer_ids: list[int]) -> None:
-    """Each row's `from_stage` is the stage of the row before it, in time order; except the
-    moves people made (in Slack or on the command line: those in the audit log), which keep
-    the stage they saw."""
-    ordered = (
-        select(
-            HISTORY.c.id,
-            func.lag(HISTORY.c.to_stage)
-            .over(partition_by=HISTORY.c.customer_id, order_by=(HISTORY.c.at, HISTORY.c.id))
-            .label("previous"),
-        )
-        .where(HISTORY.c.customer_id.in_(customer_ids))
-        .subquery()
-    )
-    conn.execute(
-        update(HISTORY)
-        .values(from_stage=ordered.c.previous)
-        .where(
-            HISTORY.c.id == ordered.c.id,
-            HISTORY.c.from_stage.is_distinct_from(ordered.c.previous),
-            ~exists().where(
-                AUDIT.c.customer_id == HISTORY.c.customer_id,
-                AUDIT.c.at == HISTORY.c.at,
-                AUDIT.c.action == "stage",
-            ),
-        )
-    )
 
 
 def _current_stage_from_history(conn: Connection, customer_ids: list[int], now: Any) -> int:

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from clmbot.commands import admin_list
+from clmbot.commands.base import admin_list
 from clmbot.config import Settings
 
 CACHE_FOR = timedelta(minutes=10)

@@ -1,14 +1,10 @@
-"""The Bolt app: one `Bot` holding what every listener needs, and the listeners on it."""
+"""The Bolt app: the listeners registered on it around one `Bot`."""
 
 from __future__ import annotations
 
-import logging
-import uuid
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from concurrent.futures import Executor
+from datetime import datetime
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -17,31 +13,14 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
-from clmbot.commands import Actor, RefusedResult, run_command
 from clmbot.config import Settings
+from clmbot.slack import listeners
 from clmbot.slack.access import Gatekeeper
-from clmbot.slack.blocks import IN_CHANNEL, IN_DM, Message, apology, render, section
-from clmbot.slack.dedupe import claim_event, release_event
+from clmbot.slack.bot import Bot, utc_now
 from clmbot.slack.logs import quiet_bolt_logger
-from clmbot.slack.text_in import from_slack
-from clmbot.store.db import session_scope
 
-log = logging.getLogger("clmbot.slack")
-
-NOT_FOR_YOU = Message(
-    "Thanks for your message! I'm the customer team's assistant and cannot answer here; "
-    "your contact at the company will be glad to help.",
-)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_error_id() -> str:
-    return uuid.uuid4().hex[:10]
+__all__ = ["Bot", "build_app", "make_client", "utc_now"]
 
 
 def make_client(settings: Settings) -> WebClient:
@@ -59,134 +38,6 @@ def make_client(settings: Settings) -> WebClient:
     return client
 
 
-@dataclass
-class Bot:
-    settings: Settings
-    engine: Engine
-    clock: Callable[[], datetime]
-    gate: Gatekeeper
-    # Where the work after an ack runs. Listener threads only ack and hand over, so a burst of
-    # slow answers (rate limits, a busy database) never leaves a request without its ack.
-    work: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="clmbot")
-    )
-
-    def later(self, job: Callable[[], object], what: str) -> None:
-        """Run `job` on the work pool; a failure is logged with an error id, never lost."""
-
-        def run() -> None:
-            try:
-                job()
-            except Exception:
-                log.exception("error %s: %s", new_error_id(), what)
-
-        self.work.submit(run)
-
-    def stop(self) -> None:
-        """Let the work already handed over finish."""
-        self.work.shutdown(wait=True)
-
-    def answer(
-        self,
-        text: str | list[str],
-        *,
-        user_id: str,
-        channel_id: str | None,
-        in_dm: bool = False,
-    ) -> Message:
-        """The answer to a command, for anyone: a refusal, the result, or an apology with an
-        error id that the log shows beside the traceback. Never an exception.
-
-        `text` as Slack sends it, or words already split (a button's value)."""
-        try:
-            decision = self.gate.check(user_id)
-            if not decision.allowed:
-                return self._render(RefusedResult(decision.message or "Not allowed."), in_dm)
-            with session_scope(self.engine) as session:
-                return self._run(session, text, decision.is_admin, user_id, channel_id, in_dm)
-        except Exception:
-            return self._apology(text, user_id)
-
-    def dm_reply(self, event: dict[str, Any], event_id: str | None) -> Message | None:
-        """The answer to a DM, or None when this event was answered already.
-
-        Taking the event (its id, stored so that Slack's retries change nothing) and working
-        out the answer are one transaction: when the database does not answer, this raises,
-        the request is not acknowledged, and Slack delivers the message again later.
-        """
-        user_id = event["user"]
-        decision = self.gate.check(user_id)  # Slack does not answer: raised, Slack retries
-        now = self.clock()
-        text = event.get("text", "")
-        try:
-            with session_scope(self.engine) as session:
-                if event_id is not None and not claim_event(session.connection(), event_id, now):
-                    return None
-                if decision.allowed:
-                    return self._run(
-                        session, text, decision.is_admin, user_id, event.get("channel"), True
-                    )
-                if decision.member:
-                    message = decision.message or ""
-                    return Message(message, [section(message)])
-                return NOT_FOR_YOU
-        except DBAPIError:
-            raise  # not answered, not taken: Slack's retry will find the database back
-        except Exception:
-            answer = self._apology(text, user_id)
-            with session_scope(self.engine) as session:  # taken, and answered with the apology
-                if event_id is not None and not claim_event(session.connection(), event_id, now):
-                    return None
-            return answer
-
-    def _run(
-        self,
-        session: Any,
-        text: str | list[str],
-        is_admin: bool,
-        user_id: str,
-        channel_id: str | None,
-        in_dm: bool,
-    ) -> Message:
-        if isinstance(text, str):
-            text = from_slack(text)
-        actor = Actor(user_id, is_admin, channel_id, self.settings.admins)
-        result = run_command(
-            text,
-            session=session,
-            settings=self.settings,
-            now=self.clock(),
-            actor=actor,
-            in_dm=in_dm,
-        )
-        return self._render(result, in_dm)
-
-    def _render(self, result: Any, in_dm: bool) -> Message:
-        return render(
-            result,
-            self.settings.timezone,
-            self.clock(),
-            prefix=IN_DM if in_dm else IN_CHANNEL,
-            display=self.settings.display,
-        )
-
-    @staticmethod
-    def _apology(text: str | list[str], user_id: str) -> Message:
-        """What went wrong goes to the log under an error id, without what was typed (it may
-        name a customer); the person gets the id."""
-        error_id = new_error_id()
-        words = text.split() if isinstance(text, str) else text
-        command = words[0].lower()[:20] if words else "help"
-        log.exception("error %s: answering %r for %s", error_id, command, user_id)
-        return apology(error_id)
-
-    def not_delivered(self, event_id: str | None) -> None:
-        """Forget that an event was taken when its answer could not be sent, so that Slack's
-        retry may succeed."""
-        if event_id is not None:
-            release_event(self.engine, event_id)
-
-
 def build_app(
     settings: Settings,
     engine: Engine,
@@ -195,8 +46,6 @@ def build_app(
     socket_mode: bool = False,
     executor: Executor | None = None,
 ) -> tuple[App, Bot]:
-    from clmbot.slack.listeners import register
-
     client = make_client(settings)
     app = App(
         client=client,
@@ -209,5 +58,5 @@ def build_app(
         logger=quiet_bolt_logger(),
     )
     bot = Bot(settings, engine, clock, Gatekeeper(client, settings, clock))
-    register(app, bot)
+    listeners.register(app, bot)
     return app, bot

@@ -202,7 +202,8 @@ def test_an_undated_stage_the_history_does_not_reach_stays_and_peoples_moves_kee
 ):
     """B1 was in retention at the import (the customers file said so), then an admin moved
     them; a CRM history that ends in purchase before that does not erase either."""
-    from clmbot.commands import Actor, move_customer
+    from clmbot.commands.spec import Actor
+    from clmbot.lifecycle import move_customer
     from clmbot.store.db import session_scope
 
     customers = write_csv(tmp_path / "c.csv", "external_id,name,stage\nB1,Bravo,retention")
@@ -212,7 +213,14 @@ def test_an_undated_stage_the_history_does_not_reach_stays_and_peoples_moves_kee
         b1 = s.exec(select(Customer)).one()
         actor = Actor("U0ADMIN", is_admin=True, channel="C0CS")
         move_customer(
-            s, b1, "advocacy", actor=actor, ref="B1", reason="loves us", now=now, settings=settings
+            s,
+            b1,
+            "advocacy",
+            actor=actor,
+            ref="B1",
+            reason="loves us",
+            now=now,
+            lifecycle=settings.lifecycle,
         )
     stages = write_csv(
         tmp_path / "s.csv",

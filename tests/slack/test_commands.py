@@ -138,18 +138,18 @@ def test_wrong_arguments_get_the_usage(bot, customers, typed, problem, usage):
 
 
 def test_planned_subcommands_say_not_yet(bot):
-    assert "`/clm nps` is not available yet" in text_of(bot.command("nps"))
+    assert "`/clm survey` is not available yet" in text_of(bot.command("survey"))
 
 
 def test_an_internal_failure_is_an_apology_with_an_error_id_in_the_log(
     bot, customers, monkeypatch, caplog
 ):
-    import clmbot.commands
+    import clmbot.commands.customer
 
     def broken(*args, **kwargs):
         raise RuntimeError("the database caught fire")
 
-    monkeypatch.setattr(clmbot.commands, "customer_profile", broken)
+    monkeypatch.setattr(clmbot.commands.customer, "customer_profile", broken)
     with caplog.at_level(logging.ERROR, logger="clmbot.slack"):
         answer = bot.command("customer A1")
     seen = text_of(answer)

@@ -9,7 +9,7 @@ from clmbot.slack.listeners import actions, commands, errors, events
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from clmbot.slack.app import Bot
+    from clmbot.slack.bot import Bot
 
 
 def register(app: App, bot: Bot) -> None:

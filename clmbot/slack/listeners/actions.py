@@ -9,13 +9,13 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from clmbot.slack.blocks import OPEN_PROFILE, RUN_WORDS
 from clmbot.slack.listeners.reply import reply_privately
+from clmbot.slack.views.base import OPEN_PROFILE, RUN_WORDS
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
 
-    from clmbot.slack.app import Bot
+    from clmbot.slack.bot import Bot
 
 
 def register(app: App, bot: Bot) -> None:

@@ -10,7 +10,7 @@ from clmbot.slack.listeners.reply import reply_privately
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
 
-    from clmbot.slack.app import Bot
+    from clmbot.slack.bot import Bot
 
 
 def register(app: App, bot: Bot) -> None:

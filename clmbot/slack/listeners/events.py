@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from clmbot.commands import COMMANDS
-from clmbot.slack.blocks import context, header, help_message, section
+from clmbot.commands.registry import help_result
+from clmbot.slack.views.base import IN_CHANNEL, Where, context, header, section
+from clmbot.slack.views.help import help_blocks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from slack_bolt import App, BoltContext
     from slack_sdk import WebClient
 
-    from clmbot.slack.app import Bot
+    from clmbot.slack.bot import Bot
 
 
 def register(app: App, bot: Bot) -> None:
@@ -31,8 +32,9 @@ def register(app: App, bot: Bot) -> None:
         def publish() -> None:
             decision = bot.gate.check(user_id)
             if decision.allowed:
+                where = Where(bot.settings.timezone, bot.clock(), IN_CHANNEL)
                 blocks = [
-                    *help_message(list(COMMANDS.values())).blocks,
+                    *help_blocks(help_result(), where),
                     context(
                         "You can also write these words to me here, in Messages: "
                         "`customer Acme`, `funnel since 30d`."

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from slack_bolt import Respond
 
-    from clmbot.slack.blocks import Message
+    from clmbot.slack.views.base import Message
 
 log = logging.getLogger("clmbot.slack")
 

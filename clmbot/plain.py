@@ -1,13 +1,137 @@
-"""Results as plain text, for the terminal (CLI, console demo) and Slack's fallback text."""
+"""Every result as plain text: what the CLI prints, what the console demo will print, and
+Slack's fallback text (notifications, screen readers).
+
+Good to read on its own: aligned columns, no Slack markup (a `code` span becomes 'code', a
+mention `<@U1>` becomes @U1). `render` is the one entry point; the helpers below it are
+shared by the Slack views so that numbers read the same everywhere.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, tzinfo
 
-from clmbot.audit import AuditLine
 from clmbot.config import DisplayConfig
-from clmbot.lifecycle import Funnel, StageMove
-from clmbot.profile import Profile
+from clmbot.results import (
+    AuditLine,
+    AuditResult,
+    Funnel,
+    FunnelResult,
+    GreetingResult,
+    HelpResult,
+    MatchesResult,
+    NoMatchResult,
+    NotYetResult,
+    Profile,
+    ProfileResult,
+    RefusedResult,
+    Result,
+    StageMove,
+    StageResult,
+    UsageResult,
+)
+
+# What commands are typed after, where the text will be read.
+IN_TERMINAL = "clmbot "
+IN_CHANNEL = "/clm "
+IN_DM = ""
+
+
+def render(
+    result: Result,
+    zone: tzinfo,
+    *,
+    prefix: str = IN_TERMINAL,
+    display: DisplayConfig | None = None,
+    brief: bool = False,
+) -> str:
+    """`prefix`: what commands are typed after where the text is read. `brief`: the short
+    form of a long answer (a card's first lines), for a notification."""
+    display = display or DisplayConfig()
+    match result:
+        case HelpResult():
+            return help_text(result, prefix)
+        case GreetingResult():
+            examples = " or ".join(f"'{prefix}{s.example}'" for s in result.examples)
+            return (
+                f"Hello! Ask me about customers with the same words as after /clm, e.g. "
+                f"{examples}. '{prefix}help' lists everything."
+            )
+        case UsageResult():
+            return (
+                f"{unmark(result.problem)}\nUsage: {prefix}{result.spec.usage}\n"
+                f"Example: {prefix}{result.spec.example}"
+            )
+        case NotYetResult():
+            return (
+                f"{prefix}{result.command} is not available yet in this clmbot; "
+                f"'{prefix}help' lists what is."
+            )
+        case RefusedResult():
+            return unmark(result.message)
+        case MatchesResult():
+            return matches_text(result, prefix)
+        case NoMatchResult():
+            closest = (
+                f"; closest names: {', '.join(result.closest)}"
+                if result.closest
+                else "; no name is close either"
+            )
+            return (
+                f"No customer matches '{result.ref}'{closest}. "
+                "Use an external id, an e-mail or a name."
+            )
+        case ProfileResult():
+            return profile_text(result.profile, zone, display, full=not brief)
+        case StageResult():
+            return move_text(result.move, result.customer.name)
+        case FunnelResult():
+            return funnel_text(result.funnel, zone)
+        case AuditResult():
+            return audit_text(result.entries, result.since, result.until, zone, result.limit)
+    raise TypeError(f"no plain rendering for {type(result).__name__}")
+
+
+_CODE = re.compile(r"`([^`]*)`")
+_MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def unmark(markdown: str) -> str:
+    """Slack markup out of a message written for Slack: `x` → 'x', <@U1> → @U1, no *bold*."""
+    text = _CODE.sub(r"'\1'", markdown)
+    text = _MENTION.sub(r"@\1", text)
+    return text.replace("*", "")
+
+
+def help_text(result: HelpResult, prefix: str) -> str:
+    lines = [unmark(result.note), ""] if result.note else []
+    lines.append("clmbot: the customer lifecycle, from Slack")
+    lines.append("")
+    for spec in result.commands:
+        admin = " (admins)" if spec.admin_only else ""
+        lines.append(f"{prefix}{spec.usage}{admin}")
+        lines.append(f"    {spec.summary}")
+        lines.append(f"    e.g. {prefix}{spec.example}")
+    lines.append("")
+    lines.append(
+        "A customer is its external id, its e-mail, or the start of its name "
+        '("quotes" for names with spaces when a stage follows).'
+    )
+    if result.planned:
+        lines.append("Coming later: " + ", ".join(result.planned) + ".")
+    return "\n".join(lines)
+
+
+def matches_text(result: MatchesResult, prefix: str) -> str:
+    count = f"{len(result.matches)}+" if result.more else str(len(result.matches))
+    listed = "; ".join(f"{c.name} ({c.external_id})" for c in result.matches)
+    more = "; ..." if result.more else ""
+    words = (result.command, result.matches[0].external_id, *result.rest)
+    example = prefix + " ".join(f'"{w}"' if any(c.isspace() for c in w) else w for w in words)
+    return (
+        f"{count} customers match “{result.ref}”: {listed}{more}. To be exact, use the "
+        f"external id or the e-mail, e.g. {example}"
+    )
 
 
 def day(at: datetime, zone: tzinfo) -> str:

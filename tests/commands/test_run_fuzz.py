@@ -30,10 +30,13 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from clmbot import text as plain
-from clmbot.commands import (
-    COMMANDS,
-    Actor,
+from clmbot import plain
+from clmbot.commands.registry import COMMANDS
+from clmbot.commands.run import run_command
+from clmbot.commands.spec import Actor
+from clmbot.config import DisplayConfig, Settings
+from clmbot.importing.runner import import_file
+from clmbot.results import (
     FunnelResult,
     HelpResult,
     MatchesResult,
@@ -41,11 +44,9 @@ from clmbot.commands import (
     ProfileResult,
     Result,
     StageResult,
-    run_command,
 )
-from clmbot.config import DisplayConfig, Settings
-from clmbot.importing.runner import import_file
-from clmbot.slack.blocks import IN_CHANNEL, IN_DM, OPEN_PROFILE, RUN_WORDS, Message, render
+from clmbot.slack.views import render
+from clmbot.slack.views.base import IN_CHANNEL, IN_DM, OPEN_PROFILE, RUN_WORDS, Message
 from clmbot.store.models import AuditEntry, StageChange
 
 EXAMPLES = int(os.environ.get("CLMBOT_FUZZ_EXAMPLES") or 1000)

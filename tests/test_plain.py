@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
-from clmbot.lifecycle import Conversion, Funnel, StageMove, StageStats
-from clmbot.text import funnel_text, move_text
+from clmbot.plain import funnel_text, move_text
+from clmbot.results import Conversion, Funnel, StageMove, StageStats
 
 
 def test_funnel_text_shows_counts_medians_and_rates():

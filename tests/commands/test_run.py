@@ -3,8 +3,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from clmbot.commands import (
-    Actor,
+from clmbot.commands.run import run_command, split_words
+from clmbot.commands.spec import Actor
+from clmbot.config import Settings
+from clmbot.results import (
     FunnelResult,
     HelpResult,
     MatchesResult,
@@ -13,10 +15,7 @@ from clmbot.commands import (
     RefusedResult,
     StageResult,
     UsageResult,
-    run_command,
-    split_words,
 )
-from clmbot.config import Settings
 from clmbot.store.db import session_scope
 from clmbot.store.models import AuditEntry, Customer, StageChange
 
@@ -62,7 +61,7 @@ def test_help_and_unknown(run):
     assert isinstance(unknown, HelpResult) and "Did you mean `customer`?" in unknown.note
     assert isinstance(run("xyzzy"), HelpResult) and "Did you mean" not in run("xyzzy").note
     assert "quote is not closed" in run('customer "Acme').note
-    assert run("nps").command == "nps" and isinstance(run("at-risk"), NotYetResult)
+    assert run("survey").command == "survey" and isinstance(run("at-risk"), NotYetResult)
 
 
 def test_stage_finds_the_stage_word_after_a_name_with_spaces(run, engine):

@@ -1,0 +1,100 @@
+"""What every command module uses: the call it runs with, how it is registered, and the
+look-ups and words several commands share (a customer, a period, "admins only")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from clmbot.commands.spec import Actor, CommandSpec
+from clmbot.config import Settings
+from clmbot.customers import closest_names, customer_ref, find_customers
+from clmbot.periods import ACCEPTED, PeriodError, parse_since
+from clmbot.results import MatchesResult, NoMatchResult, Result, UsageResult
+from clmbot.store.models import Customer
+
+
+@dataclass(frozen=True)
+class Call:
+    """What every command is run with."""
+
+    session: Session
+    settings: Settings
+    now: datetime
+    actor: Actor
+
+
+Handler = Callable[[CommandSpec, list[str], Call], Result]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command module's one export: what it is, and what runs it."""
+
+    spec: CommandSpec
+    handler: Handler
+
+
+def find_one(
+    session: Session, ref: str, command: str, rest: tuple[str, ...] = ()
+) -> Customer | MatchesResult | NoMatchResult:
+    """The customer `ref` names, or the answer to give when it names several or none."""
+    lookup = find_customers(session, ref)
+    if lookup.unique is not None:
+        return lookup.unique
+    if lookup.matches:
+        return MatchesResult(
+            lookup.ref, [customer_ref(c) for c in lookup.matches], lookup.more, command, rest
+        )
+    return NoMatchResult(ref, closest_names(session, ref))
+
+
+def take_since(
+    spec: CommandSpec, words: list[str], call: Call, default: timedelta
+) -> tuple[datetime, list[str]] | UsageResult:
+    """Find `since <when>` among the words: the start of the period, and the other words.
+
+    `<when>` runs to the end or to the next word in `stops` — commands put `since` last or
+    before their own keywords (`by plan`, `chart`), so "since last month by plan" reads right.
+    """
+    lowered = [w.lower() for w in words]
+    if "since" not in lowered:
+        return call.now - default, words
+    at = lowered.index("since")
+    end = at + 1
+    while end < len(words) and lowered[end] not in SINCE_STOPS:
+        end += 1
+    said = " ".join(words[at + 1 : end])
+    if not said:
+        return UsageResult(spec, f"Say since when: {ACCEPTED}.")
+    try:
+        since = parse_since(said, call.now, call.settings.timezone)
+    except PeriodError as exc:
+        return UsageResult(spec, str(exc).replace("'", "`"))
+    return since, words[:at] + words[end:]
+
+
+# Words that end a `since …` phrase: the keywords of commands that take one.
+SINCE_STOPS = frozenset(("by", "chart", "detractors", "export"))
+
+
+def admins_only(spec: CommandSpec, actor: Actor) -> str:
+    """The refusal for someone who may not change data: who may, so they know whom to ask."""
+    if not actor.admins:
+        return (
+            f"`{spec.name}` changes data, and no one may change data yet: clmbot has no admins. "
+            "Ask the person who set clmbot up to name its admins."
+        )
+    who = admin_list(actor.admins)
+    return f"`{spec.name}` changes data, which only clmbot admins may do. Ask {who}."
+
+
+def admin_list(admins: tuple[str, ...]) -> str:
+    """`<@U1>, <@U2> or <@U3>`: mentions Slack shows as names, for "ask …"."""
+    shown = [f"<@{a}>" for a in admins[:5]]
+    if len(admins) > 5:
+        shown.append(f"{len(admins) - 5} more")
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]

@@ -1,0 +1,38 @@
+"""One Slack view per result: Block Kit blocks, with the plain renderer's text as the
+fallback. A new result is a new module here, added to `_MODULES`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from clmbot import plain
+from clmbot.config import DisplayConfig
+from clmbot.results import Result
+from clmbot.slack.views import customer, funnel, help, stage
+from clmbot.slack.views.base import IN_CHANNEL, Block, Message, Where
+
+_MODULES = (help, customer, stage, funnel)
+VIEWS: dict[type, Callable[[Any, Where], list[Block]]] = {
+    kind: view for module in _MODULES for kind, view in module.VIEWS.items()
+}
+
+
+def render(
+    result: Result,
+    zone: tzinfo,
+    now: datetime,
+    *,
+    prefix: str = IN_CHANNEL,
+    display: DisplayConfig | None = None,
+) -> Message:
+    """`prefix`: what commands are typed after where the answer goes (`/clm ` in a channel,
+    nothing in a DM with the bot)."""
+    view = VIEWS.get(type(result))
+    if view is None:
+        raise TypeError(f"no Slack view for {type(result).__name__}")
+    display = display or DisplayConfig()
+    where = Where(zone, now, prefix, display)
+    text = plain.render(result, zone, prefix=prefix, display=display, brief=True)
+    return Message(text, view(result, where))
