@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from clmbot.commands import COMMANDS
+from clmbot.commands.registry import COMMANDS
 
 MANIFEST = yaml.safe_load((Path(__file__).parents[1] / "manifest.yml").read_text())
 
