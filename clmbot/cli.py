@@ -30,11 +30,13 @@ from clmbot.lifecycle import UnknownStage
 from clmbot.periods import ACCEPTED, PeriodError, parse_since
 from clmbot.results import (
     AuditResult,
+    ChartResult,
     HelpResult,
     MatchesResult,
     NoMatchResult,
     RefusedResult,
     Result,
+    SegmentExportResult,
     UsageResult,
 )
 from clmbot.sample.business import generate
@@ -219,7 +221,7 @@ def since_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., A
     )
 
 
-def ask(rt: Runtime, words: list[str], *, by: str | None = None) -> Result:
+def ask(rt: Runtime, words: str | list[str], *, by: str | None = None) -> Result:
     """Run words as `/clm` would, as an admin at this terminal; what cannot be answered (a
     usage error, no such customer, several) becomes one line on stderr and exit status 2."""
     actor = Actor(by or f"cli:{getpass.getuser()}", is_admin=True, channel="cli")
@@ -274,6 +276,80 @@ def customer_command(rt: Runtime, ref: tuple[str, ...]) -> None:
     REF is an external id, an e-mail, or the start of a name.
     """
     show(rt, ask(rt, ["customer", *ref]))
+
+
+# Filters may start with "-" (`-plan:free`): words, not options, for these commands.
+_WORDS = {"ignore_unknown_options": True}
+
+
+@cli.command("segment", context_settings=_WORDS)
+@click.argument("words", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["table", "csv"]),
+    default="table",
+    show_default=True,
+    help="csv: every matching customer, as `/clm segment … export` sends them.",
+)
+@pass_runtime
+def segment_command(rt: Runtime, words: tuple[str, ...], output: str) -> None:
+    """The customers that match segment filters, or a saved segment; `save NAME FILTERS`,
+    `delete NAME`. Quote a filter whose value has spaces: 'plan:"pro plus"'.
+
+    Filters: stage plan region tag owner nps csat mrr inactive in-stage signup attr.NAME, e.g.
+    clmbot segment stage:retention,advocacy plan:pro nps<7 inactive>30d
+    """
+    text = " ".join(words)
+    if output == "csv":
+        if words and words[-1].lower() == "export":
+            text = " ".join(words[:-1])
+        result = ask(rt, f"segment {text} export")
+        assert isinstance(result, SegmentExportResult)
+        sys.stdout.buffer.write(result.file.content)
+        sys.stdout.flush()
+        return
+    show(rt, ask(rt, f"segment {text}"))
+
+
+@cli.command("segments")
+@pass_runtime
+def segments_command(rt: Runtime) -> None:
+    """The saved segments, each with how many customers it selects now."""
+    show(rt, ask(rt, ["segments"]))
+
+
+def _score_command(kind: str) -> None:
+    @cli.command(kind, context_settings=_WORDS)
+    @click.argument("words", nargs=-1, type=click.UNPROCESSED)
+    @pass_runtime
+    def command(rt: Runtime, words: tuple[str, ...]) -> None:
+        result = ask(rt, f"{kind} {' '.join(words)}")
+        if isinstance(result, ChartResult):
+            path = files.write_private_bytes(Path.cwd() / result.file.filename, result.file.content)
+            click.echo(f"{plain.render(result, rt.settings.timezone)} Written to {path}")
+            return
+        show(rt, result)
+
+    scale = "0-10" if kind == "nps" else "1-5"
+    command.help = (
+        f"{kind.upper()} ({scale}) with its 95% interval and the trend by month, the same words "
+        f"as /clm {kind}: [SEGMENT | FILTERS] [since WHEN] [by stage|plan|region|owner] [chart]. "
+        f"`chart` writes {kind}-trend.png here."
+    )
+
+
+_score_command("nps")
+_score_command("csat")
+
+
+@cli.command("feedback", context_settings=_WORDS)
+@click.argument("words", nargs=-1, type=click.UNPROCESSED)
+@pass_runtime
+def feedback_command(rt: Runtime, words: tuple[str, ...]) -> None:
+    """The latest comments, ten at a time: [CUSTOMER | SEGMENT | FILTERS] [since WHEN]
+    [detractors] [page N], the same words as /clm feedback."""
+    show(rt, ask(rt, f"feedback {' '.join(words)}"))
 
 
 @cli.command("audit")

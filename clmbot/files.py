@@ -105,3 +105,17 @@ def write_private(directory: Path, name: str, text: str) -> Path:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     return path
+
+
+def write_private_bytes(path: Path, data: bytes) -> Path:
+    """`data` at `path`, 0600, written whole under another name and renamed over `path`: a
+    link planted at `path` is replaced, never followed."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

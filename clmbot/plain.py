@@ -12,9 +12,13 @@ import re
 from datetime import datetime, tzinfo
 
 from clmbot.config import DisplayConfig
+from clmbot.feedback.reports import SMALL_GROUP
 from clmbot.results import (
     AuditLine,
     AuditResult,
+    ChartResult,
+    FeedbackReport,
+    FeedbackResult,
     Funnel,
     FunnelResult,
     GreetingResult,
@@ -26,6 +30,13 @@ from clmbot.results import (
     ProfileResult,
     RefusedResult,
     Result,
+    ScoreByResult,
+    ScoreResult,
+    SegmentDeletedResult,
+    SegmentExportResult,
+    SegmentListResult,
+    SegmentResult,
+    SegmentSavedResult,
     StageMove,
     StageResult,
     UsageResult,
@@ -89,6 +100,32 @@ def render(
             return funnel_text(result.funnel, zone)
         case AuditResult():
             return audit_text(result.entries, result.since, result.until, zone, result.limit)
+        case SegmentResult():
+            return segment_text(result, display, prefix)
+        case SegmentSavedResult():
+            seg = result.segment
+            verb = "replaced" if result.replaced else "saved"
+            return (
+                f"Segment '{seg.name}' {verb}: {seg.expression} ({seg.count:,} customers now). "
+                f"Use it as '{prefix}segment {seg.name}', or in nps, csat and feedback."
+            )
+        case SegmentDeletedResult():
+            return f"Segment '{result.name}' deleted."
+        case SegmentListResult():
+            return segments_text(result, prefix)
+        case ScoreResult():
+            return score_text(result.report, result.of, zone)
+        case ScoreByResult():
+            return score_by_text(result)
+        case ChartResult():
+            return (
+                f"{result.file.title}: the trend of {result.report.respondents:,} customers' "
+                f"answers, in {result.file.filename}."
+            )
+        case FeedbackResult():
+            return feedback_text(result, zone, prefix)
+        case SegmentExportResult():
+            return f"{result.file.title}: {result.count:,} customers, in {result.file.filename}."
     raise TypeError(f"no plain rendering for {type(result).__name__}")
 
 
@@ -287,3 +324,190 @@ def mrr(profile: Profile, display: DisplayConfig) -> str:
     if profile.ended and profile.customer.mrr is not None:
         return f"{amount} before {profile.customer.stage}"
     return amount
+
+
+def table(rows: list[tuple[str, ...]], right: frozenset[int] = frozenset()) -> list[str]:
+    """Rows as aligned columns (the first row is the titles); columns in `right` are
+    numbers, aligned right."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for r in rows:
+        cells = [
+            f"{cell:>{widths[i]}}" if i in right else f"{cell:<{widths[i]}}"
+            for i, cell in enumerate(r)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
+
+
+def segment_text(result: SegmentResult, display: DisplayConfig, prefix: str) -> str:
+    s = result.summary
+    head = f"Segment {result.expression}"
+    if result.canonical != result.expression:
+        head += f" ({result.canonical})"
+    lines = [f"{head}: {s.count:,} customers, MRR {money(s.mrr, display)}."]
+    if s.churned_mrr:
+        lines[0] += f" (and {money(s.churned_mrr, display)} that churned customers paid)"
+    if not s.count:
+        return lines[0] + " Loosen a filter, or check a value with 'customer <name>'."
+    lines += [
+        "",
+        *table([("stage", "customers"), *((st, f"{n:,}") for st, n in s.by_stage)], frozenset({1})),
+    ]
+    lines += [
+        "",
+        f"the first {len(s.sample)} (live customers first, by MRR)"
+        if s.count > len(s.sample)
+        else "the customers",
+    ]
+    rows = [("name", "external id", "stage", "plan", "MRR", "owner")]
+    rows += [
+        (
+            c.name,
+            c.external_id,
+            c.stage,
+            c.plan or "—",
+            money(c.mrr, display),
+            f"@{c.owner_slack_id}" if c.owner_slack_id else "—",
+        )
+        for c in s.sample
+    ]
+    lines += table(rows, frozenset({4}))
+    if s.count > len(s.sample):
+        lines += [
+            "",
+            f"{s.count - len(s.sample):,} more: '{prefix}segment {result.expression} export' "
+            "gives all of them as CSV.",
+        ]
+    return "\n".join(lines)
+
+
+def segments_text(result: SegmentListResult, prefix: str) -> str:
+    if not result.segments:
+        return (
+            f"No saved segments yet. Save one with '{prefix}segment save <name> <filters>', "
+            f"e.g. '{prefix}segment save vip plan:pro mrr>500'."
+        )
+    rows = [("name", "customers", "filters")]
+    for seg in result.segments:
+        shown = f"{seg.count:,}" if seg.count is not None else "—"
+        rows.append(
+            (
+                seg.name,
+                shown,
+                seg.expression + (f"  (cannot run: {seg.problem})" if seg.problem else ""),
+            )
+        )
+    return "\n".join(
+        [
+            f"{len(result.segments)} saved segment{'s' if len(result.segments) != 1 else ''}",
+            "",
+            *table(rows, frozenset({1})),
+        ]
+    )
+
+
+def score_value(kind: str, score: float | None) -> str:
+    """An NPS as a signed whole number (+32), a CSAT as a percentage (81%); — for none."""
+    if score is None:
+        return "—"
+    return f"{score:+.0f}" if kind == "nps" else f"{score:.0f}%"
+
+
+def interval(kind: str, low: float | None, high: float | None) -> str:
+    if low is None or high is None:
+        return ""
+    if kind == "nps":
+        return f"{low:+.0f} to {high:+.0f}"
+    return f"{low:.0f}% to {high:.0f}%"
+
+
+def counts(result: object) -> str:
+    """Promoters, passives, detractors (NPS) or satisfied and not (CSAT), as words."""
+    if hasattr(result, "promoters"):
+        return (
+            f"{result.promoters:,} promoters, {result.passives:,} passives, "  # type: ignore[attr-defined]
+            f"{result.detractors:,} detractors"  # type: ignore[attr-defined]
+        )
+    return f"{result.satisfied:,} satisfied (4-5), {result.unsatisfied:,} not (1-3)"  # type: ignore[attr-defined]
+
+
+def period_text(since: datetime, now: datetime, zone: tzinfo) -> str:
+    return f"{day(since, zone)} to {day(now, zone)}"
+
+
+def score_text(report: FeedbackReport, of: str | None, zone: tzinfo) -> str:
+    kind, cur = report.kind, report.current
+    name = kind.upper()
+    who = f" of {of}" if of else ""
+    head = f"{name}{who}, {period_text(report.since, report.now, zone)}"
+    if not cur.n:
+        return f"{head}: no answers. Widen the period ('since 2y') or the filters."
+    lines = [
+        f"{head}: {score_value(kind, cur.score)} "
+        f"(95% interval {interval(kind, cur.low, cur.high)})",
+        f"{counts(cur)}; each customer's latest answer, {report.respondents:,} customers "
+        f"({report.responses:,} answers in all)",
+        "",
+    ]
+    rows = [("month", name, "95% interval", "answers")]
+    for m in report.trend:
+        rows.append(
+            (
+                m.month.strftime("%Y-%m"),
+                score_value(kind, m.score),
+                interval(kind, m.result.low, m.result.high),
+                f"{m.n:,}",
+            )
+        )
+    lines += table(rows, frozenset({1, 3}))
+    return "\n".join(lines)
+
+
+def score_by_text(result: ScoreByResult) -> str:
+    r = result.report
+    kind, name = r.kind, r.kind.upper()
+    who = f" of {result.of}" if result.of else ""
+    head = f"{name}{who} by {r.group}: {score_value(kind, r.overall.score)} overall"
+    if not r.overall.n:
+        return f"{name}{who} by {r.group}: no answers in the period."
+    rows = [(r.group, name, "95% interval", "customers", "")]
+    for line in r.lines:
+        label = line.value or "none"
+        if r.group == "owner" and line.value:
+            label = "@" + line.value
+        rows.append(
+            (
+                label,
+                score_value(kind, line.score),
+                interval(kind, line.result.low, line.result.high),
+                f"{line.n:,}",
+                "too few to mean much" if line.small else "",
+            )
+        )
+    note = f"Each customer's latest answer; groups under {SMALL_GROUP} customers are marked."
+    return "\n".join([head, "", *table(rows, frozenset({1, 3})), "", note])
+
+
+def feedback_text(result: FeedbackResult, zone: tzinfo, prefix: str) -> str:
+    page = result.page
+    who = f" from {result.of}" if result.of else ""
+    head = f"Comments{who}, {period_text(result.since, result.now, zone)}"
+    if not page.items:
+        return f"{head}: none." + (" (That was the last page.)" if page.offset else "")
+    total = f"{page.total:,}{'+' if page.total_capped else ''}"
+    order = "detractors first, newest first" if result.detractors_first else "newest first"
+    lines = [
+        f"{head}: {page.offset + 1}-{page.offset + len(page.items)} of {total} ({order})",
+        "",
+    ]
+    for c in page.items:
+        mark = " (detractor)" if c.is_detractor else ""
+        lines.append(
+            f"{day(c.responded_at, zone)}  {c.kind.upper()} {c.score}{mark}  "
+            f"{c.name} ({c.external_id})"
+        )
+        lines.append(f"    “{c.comment}”")
+    if result.more:
+        lines += ["", f"More: '{prefix}{result.more}'"]
+    return "\n".join(lines)

@@ -13,6 +13,13 @@ from datetime import date, datetime
 
 from clmbot.commands.spec import CommandSpec
 
+# Read models the services build, carried by results as they are.
+from clmbot.feedback.comments import CommentPage as CommentPage
+from clmbot.feedback.reports import FeedbackReport as FeedbackReport
+from clmbot.feedback.reports import GroupedReport as GroupedReport
+from clmbot.segments.query import CustomerRow as CustomerRow
+from clmbot.segments.query import SegmentSummary as SegmentSummary
+
 # --- customers --------------------------------------------------------------------------
 
 
@@ -129,6 +136,23 @@ class Funnel:
         return sum(s.customers for s in self.stages)
 
 
+# --- files an answer comes with ---------------------------------------------------------------
+
+ASKER = "asker"  # a DM with the person who asked: personal data (an export)
+CHANNEL = "channel"  # where it was asked: aggregates only (a chart)
+
+
+@dataclass(frozen=True)
+class FileOut:
+    """A file that goes with an answer: Slack uploads it (to `to`), the CLI writes or prints
+    it. Made whole before anything is sent, so a failure sends nothing half-done."""
+
+    filename: str
+    content: bytes
+    title: str
+    to: str  # ASKER or CHANNEL
+
+
 # --- answers to a command -------------------------------------------------------------------
 
 
@@ -213,6 +237,83 @@ class AuditResult:
     limit: int
 
 
+@dataclass(frozen=True)
+class SegmentResult:
+    """The customers an expression selects. `expression`: as typed (a saved name, say);
+    `canonical`: the filters it stands for."""
+
+    expression: str
+    canonical: str
+    summary: SegmentSummary
+
+
+@dataclass(frozen=True)
+class SavedSegment:
+    name: str
+    expression: str
+    count: int | None = None  # customers it selects now; None when it no longer parses
+    problem: str | None = None  # why it no longer parses (a stage renamed in clmbot.toml)
+
+
+@dataclass(frozen=True)
+class SegmentSavedResult:
+    segment: SavedSegment
+    replaced: bool
+
+
+@dataclass(frozen=True)
+class SegmentDeletedResult:
+    name: str
+
+
+@dataclass(frozen=True)
+class SegmentListResult:
+    segments: list[SavedSegment]
+
+
+@dataclass(frozen=True)
+class SegmentExportResult:
+    expression: str
+    count: int
+    file: FileOut
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """NPS or CSAT (`report.kind`) over a period, for everyone or a segment (`of`)."""
+
+    report: FeedbackReport
+    of: str | None = None  # the segment, as typed
+
+
+@dataclass(frozen=True)
+class ScoreByResult:
+    report: GroupedReport
+    of: str | None = None
+
+
+@dataclass(frozen=True)
+class ChartResult:
+    """A score's trend as a picture; `report` for the words that go with it."""
+
+    report: FeedbackReport
+    file: FileOut
+    of: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackResult:
+    """A page of comments. `of`: whose (a customer, a segment), as typed; `more`: what to
+    type (or press) for the next page, None on the last."""
+
+    page: CommentPage
+    since: datetime
+    now: datetime
+    of: str | None = None
+    detractors_first: bool = False
+    more: str | None = None
+
+
 Result = (
     HelpResult
     | GreetingResult
@@ -225,4 +326,13 @@ Result = (
     | StageResult
     | FunnelResult
     | AuditResult
+    | SegmentResult
+    | SegmentSavedResult
+    | SegmentDeletedResult
+    | SegmentListResult
+    | SegmentExportResult
+    | ScoreResult
+    | ScoreByResult
+    | ChartResult
+    | FeedbackResult
 )

@@ -45,6 +45,10 @@ class FakeSlack:
             "bot_id": "B0CLMBOT",
             "url": "https://acme.slack.com/",
         }
+        # Files uploaded (files_upload_v2's second step), by file id: the bytes as sent.
+        self.uploads: dict[str, bytes] = {}
+        # Channels the bot is not in: uploading there fails as Slack fails it.
+        self.not_in: set[str] = set()
         self._failures: dict[str, list[tuple[int, str | None]]] = {}
         self._delays: dict[str, float] = {}
         self._cond = threading.Condition()
@@ -118,7 +122,14 @@ class FakeSlack:
     def _handle(self, req: BaseHTTPRequestHandler) -> None:
         parsed = urllib.parse.urlparse(req.path)
         length = int(req.headers.get("Content-Length") or 0)
-        raw = req.rfile.read(length).decode() if length else ""
+        data = req.rfile.read(length) if length else b""
+        if parsed.path.startswith("/upload/"):  # the file's bytes, not a form
+            with self._cond:
+                self.uploads[parsed.path.removeprefix("/upload/")] = data
+                self._cond.notify_all()
+            self._send(req, 200, {"ok": True}, {})
+            return
+        raw = data.decode()
         body: dict[str, Any] = dict(urllib.parse.parse_qsl(parsed.query))
         if raw:
             if (req.headers.get("Content-Type") or "").startswith("application/json"):
@@ -158,6 +169,17 @@ class FakeSlack:
             return {"ok": True, "url": self.ws_url}
         if method == "chat.postMessage":
             return {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
+        if method == "conversations.open":
+            return {"ok": True, "channel": {"id": "D" + str(body.get("users", "")).lstrip("UW")}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{len(self.calls):06d}"
+            upload_url = f"http://127.0.0.1:{self.port}/upload/{file_id}"
+            return {"ok": True, "file_id": file_id, "upload_url": upload_url}
+        if method == "files.completeUploadExternal":
+            if body.get("channel_id") in self.not_in:
+                return {"ok": False, "error": "not_in_channel"}
+            files = json.loads(body["files"]) if isinstance(body.get("files"), str) else []
+            return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
         return {"ok": True}
 
     @staticmethod

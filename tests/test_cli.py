@@ -1,3 +1,5 @@
+import csv
+import io
 import os
 import pty
 import subprocess
@@ -546,3 +548,65 @@ def test_two_schema_upgrades_at_once_take_turns(db_url, tmp_path):
     ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
+
+
+@pytest.fixture
+def business(ready, tmp_path):
+    """Three customers and their answers, imported as a team would."""
+    ready(
+        "import",
+        "customers",
+        str(
+            write_csv(
+                tmp_path / "c.csv",
+                "external_id,name,stage,plan,mrr,email\n"
+                "A1,Acme Corp,retention,pro,1200,ops@acme.io\n"
+                "B1,=cmd|' /C calc'!A0,purchase,pro,300,\n"
+                "C1,Cosy Cafe,awareness,free,,",
+            )
+        ),
+    )
+    ready(
+        "import",
+        "feedback",
+        str(
+            write_csv(
+                tmp_path / "f.csv",
+                "customer_external_id,kind,score,comment,responded_at\n"
+                "A1,nps,10,Love it,2026-10-01\nB1,nps,3,Too slow,2026-10-02\n"
+                "C1,csat,5,,2026-10-03",
+            )
+        ),
+    )
+    return ready
+
+
+def test_segment_nps_csat_feedback_on_the_terminal(business, tmp_path):
+    table = business("segment", "plan:pro", "-stage:awareness")
+    assert table.exit_code == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0] == "Segment plan:pro -stage:awareness: 2 customers, MRR 1,500."
+    assert "stage      customers" in lines and "retention          1" in lines
+    assert "`" not in table.stdout and "*" not in table.stdout  # no Slack markup
+    exported = business("segment", "plan:pro", "--format", "csv")
+    assert exported.exit_code == 0, exported.stderr
+    rows = list(csv.reader(io.StringIO(exported.stdout)))
+    assert rows[0][:2] == ["external_id", "name"]
+    assert {r[0]: r[1] for r in rows[1:]}["B1"] == "'=cmd|' /C calc'!A0"  # not a formula
+    nps = business("nps", "since", "2026-01-01")
+    assert nps.exit_code == 0, nps.stderr
+    assert nps.stdout.startswith("NPS, 2026-01-01 to ")
+    assert "1 promoters, 0 passives, 1 detractors" in nps.stdout
+    by = business("nps", "by", "plan")
+    assert "pro " in by.stdout and "too few to mean much" in by.stdout
+    chart = business("csat", "chart")
+    assert chart.exit_code == 0, chart.stderr
+    assert (tmp_path / "csat-trend.png").read_bytes().startswith(b"\x89PNG")
+    comments = business("feedback", "detractors")
+    assert "NPS 3 (detractor)" in comments.stdout and "“Too slow”" in comments.stdout
+    bad = business("segment", "stag:x")
+    assert bad.exit_code == 2
+    assert "unknown field 'stag' at position 1; did you mean 'stage'?" in bad.stderr
+    saved = business("segment", "save", "paying", "plan:pro")
+    assert "Segment 'paying' saved: plan:pro (2 customers now)" in saved.stdout
+    assert "paying          2  plan:pro" in business("segments").stdout

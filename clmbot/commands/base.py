@@ -3,6 +3,7 @@ look-ups and words several commands share (a customer, a period, "admins only").
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,21 @@ from clmbot.periods import ACCEPTED, PeriodError, parse_since
 from clmbot.results import MatchesResult, NoMatchResult, Result, UsageResult
 from clmbot.store.models import Customer
 
+# Slack's clients turn typed quotes into curly ones; only double quotes group words, so that
+# O'Brien and customer's stay words.
+QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+
+
+def split_words(text: str) -> list[str]:
+    """Words, with "quoted phrases" kept whole; Slack's curly quotes count as quotes.
+    Raises ValueError when a quote is not closed."""
+    lexer = shlex.shlex(text.translate(QUOTES), posix=True)
+    lexer.whitespace_split = True
+    lexer.quotes = '"'
+    lexer.escape = ""
+    lexer.commenters = ""
+    return list(lexer)
+
 
 @dataclass(frozen=True)
 class Call:
@@ -25,6 +41,15 @@ class Call:
     settings: Settings
     now: datetime
     actor: Actor
+    # What followed the command's name, as typed (quotes kept): for grammars whose errors
+    # point at a position in it (segment expressions). Words from a button are re-joined.
+    text: str = ""
+
+
+def rest_of(text: str, words: int) -> str:
+    """`text` after its first `words` whitespace-separated words, as typed."""
+    parts = text.lstrip().split(None, words)
+    return parts[words].strip() if len(parts) > words else ""
 
 
 Handler = Callable[[CommandSpec, list[str], Call], Result]

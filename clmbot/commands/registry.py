@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from clmbot.commands import customer, funnel, stage
+from clmbot.commands import csat, customer, feedback, funnel, nps, segment, segments, stage
 from clmbot.commands.base import Call, Command
 from clmbot.commands.spec import CommandSpec
 from clmbot.results import HelpResult, Result
 
 HELP = CommandSpec("help", "help", "help", "every subcommand, with an example")
-_MODULES = (customer, stage, funnel)
+_MODULES = (customer, stage, funnel, segment, segments, nps, csat, feedback)
 
 # In PRODUCT.md, not built yet: answered with "not yet", never with "unknown".
 PLANNED = ("survey", "at-risk", "forget")

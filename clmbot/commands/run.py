@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import difflib
-import shlex
 from datetime import datetime
 
 from sqlmodel import Session
 
-from clmbot.commands.base import Call, admins_only
+from clmbot.commands.base import QUOTES, Call, admins_only, rest_of, split_words
 from clmbot.commands.registry import COMMANDS, PLANNED, REGISTRY, help_result
 from clmbot.commands.spec import Actor
 from clmbot.config import Settings
@@ -21,21 +20,6 @@ GREETINGS = frozenset(
         "thx", "ty", "cheers", "morning", "good", "terima", "makasih", "pagi", "selamat",
     )
 )  # fmt: skip
-
-# Slack's clients turn typed quotes into curly ones; only double quotes group words, so that
-# O'Brien and customer's stay words.
-_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
-
-
-def split_words(text: str) -> list[str]:
-    """Words, with "quoted phrases" kept whole; Slack's curly quotes count as quotes.
-    Raises ValueError when a quote is not closed."""
-    lexer = shlex.shlex(text.translate(_QUOTES), posix=True)
-    lexer.whitespace_split = True
-    lexer.quotes = '"'
-    lexer.escape = ""
-    lexer.commenters = ""
-    return list(lexer)
 
 
 def run_command(
@@ -54,14 +38,17 @@ def run_command(
     """
     # A NUL byte means nothing to anyone, and no database stores one.
     if isinstance(text, str):
+        typed = text.replace("\x00", "").translate(QUOTES)
         try:
-            words = split_words(text.replace("\x00", ""))
+            words = split_words(typed)
         except ValueError:
             return help_result('A quote is not closed: check your " marks.')
     else:
         words = [w.replace("\x00", "") for w in text]
+        typed = " ".join(_quoted(w) for w in words)
     if in_dm and words and words[0].lower() in ("clm", "/clm"):
         words = words[1:]
+        typed = rest_of(typed, 1)
     if in_dm and words and _is_greeting(words):
         return GreetingResult([COMMANDS["customer"], COMMANDS["funnel"]])
     if not words or words[0].lower() == "help":
@@ -76,7 +63,15 @@ def run_command(
     command = REGISTRY[name]
     if command.spec.admin_only and not actor.is_admin:
         return RefusedResult(admins_only(command.spec, actor))
-    return command.handler(command.spec, args, Call(session, settings, now, actor))
+    call = Call(session, settings, now, actor, rest_of(typed, 1))
+    return command.handler(command.spec, args, call)
+
+
+def _quoted(word: str) -> str:
+    """A word from a button, typed back: in quotes when it holds a space (or is empty)."""
+    if word and not any(c.isspace() or c == '"' for c in word):
+        return word
+    return '"' + word.replace('"', "") + '"'
 
 
 def _is_greeting(words: list[str]) -> bool:

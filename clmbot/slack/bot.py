@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -24,6 +25,7 @@ from clmbot.results import RefusedResult
 from clmbot.slack.access import Gatekeeper
 from clmbot.slack.dedupe import claim_event, release_event
 from clmbot.slack.text_in import from_slack
+from clmbot.slack.uploads import UploadFailed, deliver
 from clmbot.slack.views import render
 from clmbot.slack.views.base import IN_CHANNEL, IN_DM, Message, apology, section
 from clmbot.store.db import session_scope
@@ -164,6 +166,19 @@ class Bot:
         command = words[0].lower()[:20] if words else "help"
         log.exception("error %s: answering %r for %s", error_id, command, user_id)
         return apology(error_id)
+
+    def with_files(
+        self, client: WebClient, message: Message, *, user_id: str, channel_id: str | None
+    ) -> Message:
+        """Upload the file an answer comes with; when Slack refuses, the answer becomes what
+        went wrong and what to do, so the person never waits for a file that is not coming."""
+        if message.upload is None:
+            return message
+        try:
+            deliver(client, message.upload, user_id=user_id, channel_id=channel_id)
+        except UploadFailed as exc:
+            return Message(str(exc), [section(f":warning: {exc}")])
+        return message
 
     def not_delivered(self, event_id: str | None) -> None:
         """Forget that an event was taken when its answer could not be sent, so that Slack's

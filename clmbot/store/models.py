@@ -159,7 +159,11 @@ class Feedback(SQLModel, table=True):
         UniqueConstraint(
             "customer_id", "kind", "responded_at", name="uq_feedback_customer_kind_time"
         ),
-        Index("ix_feedback_kind_responded_at", "kind", "responded_at"),
+        # The reports read only these columns: a period's answers of one kind in time order
+        # (trends, comments), and each customer's in turn (their latest answer), without
+        # touching the table (migration 0005, see clmbot/feedback/queries.py).
+        Index("ix_feedback_kind_time_score", "kind", "responded_at", "score", "customer_id"),
+        Index("ix_feedback_kind_customer_time", "kind", "customer_id", "responded_at", "score"),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
@@ -216,3 +220,23 @@ class SeenRequest(SQLModel, table=True):
 
     signature_hash: str = Field(sa_column=Column(String(64), primary_key=True))
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+
+
+class SavedSegment(SQLModel, table=True):
+    """A segment expression kept under a name (`/clm segment save vip plan:pro mrr>500`), so
+    that the team says `vip` instead of retyping the filters.
+
+    `name` is stored lower-cased, so that `VIP` and `vip` are one name. The expression is kept
+    as typed and parsed again each time it is used: the stages it names may have changed in
+    `clmbot.toml` since, and the saved text is what a person recognises.
+    """
+
+    __tablename__ = "saved_segments"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(60), nullable=False, unique=True))
+    expression: str = Field(sa_column=Column(Text, nullable=False))
+    # A Slack user id or "cli:<login>": who saved it first.
+    created_by: str = Field(sa_column=Column(String(100), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

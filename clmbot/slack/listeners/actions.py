@@ -14,6 +14,7 @@ from clmbot.slack.views.base import OPEN_PROFILE, RUN_WORDS
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
+    from slack_sdk import WebClient
 
     from clmbot.slack.bot import Bot
 
@@ -37,26 +38,31 @@ def register(app: App, bot: Bot) -> None:
         bot.later(answer, f"opening a card for {user_id}")
 
     @app.action(re.compile(rf"^{RUN_WORDS}(:\d+)?$"))
-    def run_words(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+    def run_words(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
+    ) -> None:
         ack()
         user_id = body["user"]["id"]
         words = _words(action.get("value", ""))
+        channel_id = (body.get("channel") or {}).get("id")
 
         def answer() -> None:
-            message = bot.answer(
-                words, user_id=user_id, channel_id=(body.get("channel") or {}).get("id")
-            )
+            message = bot.answer(words, user_id=user_id, channel_id=channel_id)
+            message = bot.with_files(client, message, user_id=user_id, channel_id=channel_id)
             reply_privately(respond, message, user_id=user_id, replace=True)
 
         bot.later(answer, f"running a button for {user_id}")
 
 
-def _words(value: str) -> list[str]:
-    """A button's words; anything else (which Slack would not send) runs as `help`."""
+def _words(value: str) -> str | list[str]:
+    """A button's words (or text, as typed: filters whose positions matter); anything else
+    (which Slack would not send) runs as `help`."""
     try:
         words = json.loads(value)
     except ValueError:
         return ["help"]
+    if isinstance(words, str):
+        return words[:4000]
     if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
         return ["help"]
     return words[:50]

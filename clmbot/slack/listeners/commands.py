@@ -9,20 +9,21 @@ from clmbot.slack.listeners.reply import reply_privately
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
+    from slack_sdk import WebClient
 
     from clmbot.slack.bot import Bot
 
 
 def register(app: App, bot: Bot) -> None:
     @app.command("/clm")
-    def clm(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+    def clm(ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient) -> None:
         ack()  # within 3 seconds, before any look-up or query
         user_id = command["user_id"]
+        channel_id = command.get("channel_id")
 
         def answer() -> None:
-            message = bot.answer(
-                command.get("text", ""), user_id=user_id, channel_id=command.get("channel_id")
-            )
+            message = bot.answer(command.get("text", ""), user_id=user_id, channel_id=channel_id)
+            message = bot.with_files(client, message, user_id=user_id, channel_id=channel_id)
             reply_privately(respond, message, user_id=user_id, replace=False)
 
         bot.later(answer, f"answering /clm for {user_id}")

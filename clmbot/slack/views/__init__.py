@@ -9,11 +9,11 @@ from typing import Any
 
 from clmbot import plain
 from clmbot.config import DisplayConfig
-from clmbot.results import Result
-from clmbot.slack.views import customer, funnel, help, stage
+from clmbot.results import FileOut, Result
+from clmbot.slack.views import customer, feedback, funnel, help, segment, stage
 from clmbot.slack.views.base import IN_CHANNEL, Block, Message, Where
 
-_MODULES = (help, customer, stage, funnel)
+_MODULES = (help, customer, stage, funnel, segment, feedback)
 VIEWS: dict[type, Callable[[Any, Where], list[Block]]] = {
     kind: view for module in _MODULES for kind, view in module.VIEWS.items()
 }
@@ -35,4 +35,6 @@ def render(
     display = display or DisplayConfig()
     where = Where(zone, now, prefix, display)
     text = plain.render(result, zone, prefix=prefix, display=display, brief=True)
-    return Message(text, view(result, where))
+    # An export or a chart comes with its file: uploaded before the answer is sent.
+    file = getattr(result, "file", None)
+    return Message(text, view(result, where), upload=file if isinstance(file, FileOut) else None)

@@ -16,6 +16,7 @@ from typing import Any
 from clmbot.config import DisplayConfig
 from clmbot.plain import IN_CHANNEL as IN_CHANNEL
 from clmbot.plain import IN_DM as IN_DM
+from clmbot.results import FileOut
 
 Block = dict[str, Any]
 # How much of long data a card shows; the rest is marked with "…", never dropped silently.
@@ -39,6 +40,9 @@ class Where:
 class Message:
     text: str
     blocks: list[Block] = field(default_factory=list)
+    # A file that goes with the answer (an export, a chart): uploaded before the answer is
+    # sent, and the answer says where it went.
+    upload: FileOut | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         # The fallback text is mrkdwn too (notifications render it): escape it like data.

@@ -1,0 +1,51 @@
+"""Files that go with an answer (a segment's CSV, a chart), uploaded with `files_upload_v2`.
+
+An export holds customers' personal data: it goes to a DM between the bot and the person who
+asked, never to the channel the command was typed in. A chart holds aggregates only and goes
+to the channel where it was asked, where the bot must be a member.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from clmbot.results import ASKER, FileOut
+
+log = logging.getLogger("clmbot.slack")
+
+# Slack's errors that the person can do something about, and what.
+_FIXES = {
+    "not_in_channel": "I am not in this channel: invite me with `/invite @clmbot`, or ask me in "
+    "a DM",
+    "channel_not_found": "I cannot post in this conversation: ask me in a DM instead",
+    "is_archived": "this channel is archived: ask me in another channel or in a DM",
+    "missing_scope": "clmbot's Slack app lacks the `files:write` scope: an admin must "
+    "reinstall it from manifest.yml",
+}
+
+
+def deliver(client: WebClient, file: FileOut, *, user_id: str, channel_id: str | None) -> str:
+    """Upload `file`; returns where it went (a channel id), or raises `UploadFailed` with a
+    sentence for the person who asked."""
+    try:
+        if file.to == ASKER or not channel_id:
+            opened = client.conversations_open(users=user_id)
+            channel = opened["channel"]["id"]
+        else:
+            channel = channel_id
+        client.files_upload_v2(
+            channel=channel, file=file.content, filename=file.filename, title=file.title
+        )
+    except SlackApiError as exc:
+        error = str(exc.response.get("error") or "")
+        log.warning("uploading %s for %s failed: %s", file.filename, user_id, error or exc)
+        fix = _FIXES.get(error, f"Slack said `{error or 'no'}`; try again in a minute")
+        raise UploadFailed(f"I could not upload {file.title}: {fix}.") from None
+    return channel
+
+
+class UploadFailed(RuntimeError):
+    """The upload did not happen; the message says why and what to do."""
