@@ -6,7 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlmodel import Session
 
 from clmbot.results import CustomerInfo, CustomerRef
@@ -18,6 +18,8 @@ MAX_MATCHES = 10
 _CANDIDATES = 500
 _DIGITS = re.compile(r"(\d+)")
 _LONGEST_REF = 320  # an e-mail; external ids are at most 200, names 300
+# Names compared in Python for "closest names", at most, per shape of typo.
+_CLOSE_CANDIDATES = 2000
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -85,12 +87,28 @@ def find_customers(session: Session, ref: str, *, limit: int = MAX_MATCHES) -> L
 def closest_names(session: Session, ref: str, *, count: int = 3) -> list[str]:
     """Names that look like `ref`, for "no customer matches …; did you mean …".
 
-    Compares against every active customer's name: fine for the tens of thousands of
-    customers a retention team has; a trigram index would be the next step beyond that.
+    The database narrows the names to those a typo could have come from, so that a customer
+    base of any size is never read into Python: names that begin like `ref` (its first two
+    letters), names of about its length that share its first letter, and names whose first
+    word begins like `ref`'s. A typo in the very first letter is not found; the external id
+    and the e-mail still are.
     """
-    names = session.scalars(select(Customer.name).where(Customer.forgotten_at.is_(None))).all()
+    lowered = " ".join(ref.strip().lower().split())
+    if not lowered or len(lowered) > _LONGEST_REF:
+        return []
+    low = func.lower(Customer.name)
+    active = Customer.forgotten_at.is_(None)
+    near_length = func.length(Customer.name).between(len(lowered) - 3, len(lowered) + 3)
+    shapes = [
+        low.like(_like_prefix(lowered[:2]), escape="\\"),
+        and_(low.like(_like_prefix(lowered[:1]), escape="\\"), near_length),
+    ]
+    names: list[str] = []
+    for shape in shapes:
+        names += session.scalars(
+            select(Customer.name).where(active, shape).limit(_CLOSE_CANDIDATES)
+        ).all()
     by_lower = {name.lower(): name for name in names}
-    lowered = ref.strip().lower()
     close = difflib.get_close_matches(lowered, list(by_lower), n=count, cutoff=0.5)
     if len(close) < count:  # a typo in the first word of a longer name
         heads = {n.split()[0]: n for n in by_lower if n.split()}

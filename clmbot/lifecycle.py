@@ -7,11 +7,10 @@ any `now`, so the same call answers "this quarter" today and "last quarter" in a
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Subquery, and_, case, func, or_, select
 from sqlmodel import Session
 
 from clmbot import audit, history
@@ -101,17 +100,6 @@ def move_customer(
     return move
 
 
-@dataclass
-class _Stay:
-    stage: str
-    start: datetime
-    end: datetime | None  # None: still there at `now`
-    # False when the stay is only known to have begun by the import that found it: it began
-    # at some unknown time before `start`.
-    dated: bool = True
-    end_dated: bool = True
-
-
 def funnel(
     session: Session, *, since: datetime, now: datetime, lifecycle: LifecycleConfig
 ) -> Funnel:
@@ -125,36 +113,43 @@ def funnel(
 
     A stage only known from an import (not when it began) is never counted as entered, and
     a stay with an unknown start or end has no length for the median.
+
+    The database does the counting (window functions over the history, three queries); only
+    the stays that ended within the period come to Python, for their median.
     """
     if since >= now:
         raise ValueError("the period must start before it ends")
-    order = {stage: i for i, stage in enumerate(lifecycle.funnel_stages)}
+    stays = _stays(now)
+    dated = stays.c.basis != IMPORTED
+    per_stage = session.execute(
+        select(
+            stays.c.stage,
+            func.sum(case((stays.c.end.is_(None), 1), else_=0)),
+            func.sum(case((and_(dated, stays.c.start >= since), 1), else_=0)),
+        ).group_by(stays.c.stage)
+    ).all()
     at_now = dict.fromkeys(lifecycle.stages, 0)
     entered = dict.fromkeys(lifecycle.stages, 0)
-    durations: dict[str, list[float]] = {s: [] for s in lifecycle.stages}
-    base = [0] * max(len(order) - 1, 0)
-    converted = [0] * max(len(order) - 1, 0)
-
-    for stays in _stays_per_customer(session, now):
-        if stays[-1].stage in at_now:
-            at_now[stays[-1].stage] += 1
-        for stay in stays:
-            if stay.dated and since <= stay.start <= now and stay.stage in entered:
-                entered[stay.stage] += 1
-            if (
-                stay.end is not None
-                and stay.dated
-                and stay.end_dated
-                and since <= stay.end <= now
-                and stay.stage in durations
-            ):
-                durations[stay.stage].append((stay.end - stay.start).total_seconds() / 86400)
-        _count_conversions(stays, order, since, base, converted)
+    for stage, current, new in per_stage:
+        if stage in at_now:
+            at_now[stage] += int(current or 0)
+            entered[stage] += int(new or 0)
     for stage, count in _customers_without_history(session, now):
         if stage in at_now:
             at_now[stage] += count
 
+    durations: dict[str, list[float]] = {s: [] for s in lifecycle.stages}
+    ended = session.execute(
+        select(stays.c.stage, stays.c.start, stays.c.end).where(
+            dated, stays.c.end_basis != IMPORTED, stays.c.end >= since
+        )
+    )
+    for stage, start, end in ended:
+        if stage in durations:
+            durations[stage].append((end - start).total_seconds() / 86400)
+
     funnel_stages = lifecycle.funnel_stages
+    base, converted = _conversions(session, stays, funnel_stages, since)
     return Funnel(
         since=since,
         now=now,
@@ -175,51 +170,69 @@ def funnel(
     )
 
 
-def _count_conversions(
-    stays: list[_Stay],
-    order: dict[str, int],
-    since: datetime,
-    base: list[int],
-    converted: list[int],
-) -> None:
-    for i in range(len(base)):
-        in_period = [
-            k
-            for k, s in enumerate(stays)
-            if order.get(s.stage) == i and (s.end is None or s.end >= since)
-        ]
-        if not in_period:
-            continue
-        base[i] += 1
-        first = in_period[0]
-        if any(order.get(s.stage, -1) > i and s.start >= since for s in stays[first + 1 :]):
-            converted[i] += 1
-
-
-def _stays_per_customer(session: Session, now: datetime) -> Iterator[list[_Stay]]:
-    """Each customer's stays in stages up to `now`, oldest first, one customer at a time."""
-    query = (
-        select(StageChange.customer_id, StageChange.to_stage, StageChange.at, StageChange.basis)
-        .where(StageChange.at <= now)
-        .order_by(StageChange.customer_id, StageChange.at, StageChange.id)
-        .execution_options(yield_per=5000)
+def _stays(now: datetime) -> Subquery:
+    """Each customer's stays in stages up to `now`. A history row starts a stay unless the row
+    before it entered the same stage (a history that records a stage twice); a stay ends
+    where the next one starts (`end`, and how that start is known: `end_basis`); `seq`
+    numbers a customer's stays in order."""
+    h = StageChange.__table__
+    rows = (
+        select(
+            h.c.id,
+            h.c.customer_id,
+            h.c.to_stage.label("stage"),
+            h.c.at,
+            h.c.basis,
+            func.lag(h.c.to_stage)
+            .over(partition_by=h.c.customer_id, order_by=(h.c.at, h.c.id))
+            .label("previous"),
+        )
+        .where(h.c.at <= now)
+        .subquery("rows")
     )
-    current_id: int | None = None
-    stays: list[_Stay] = []
-    for customer_id, stage, at, basis in session.execute(query):
-        if customer_id != current_id:
-            if stays:
-                yield stays
-            current_id, stays = customer_id, []
-        dated = basis != IMPORTED
-        if stays:
-            if stays[-1].stage == stage:
-                continue  # a history that records a stage twice: still the same stay
-            stays[-1].end = at
-            stays[-1].end_dated = dated
-        stays.append(_Stay(stage, at, None, dated))
-    if stays:
-        yield stays
+    starts = (
+        select(rows)
+        .where(or_(rows.c.previous.is_(None), rows.c.previous != rows.c.stage))
+        .subquery("starts")
+    )
+    order = {"partition_by": starts.c.customer_id, "order_by": (starts.c.at, starts.c.id)}
+    return select(
+        starts.c.customer_id,
+        starts.c.stage,
+        starts.c.basis,
+        starts.c.at.label("start"),
+        func.lead(starts.c.at, type_=h.c.at.type).over(**order).label("end"),
+        func.lead(starts.c.basis, type_=h.c.basis.type).over(**order).label("end_basis"),
+        func.row_number().over(**order).label("seq"),
+    ).subquery("stays")
+
+
+def _conversions(
+    session: Session, stays: Subquery, funnel_stages: tuple[str, ...], since: datetime
+) -> tuple[list[int], list[int]]:
+    """For each pair of consecutive funnel stages A → B: the customers with a stay in A that
+    reached into the period (`base`), and of them those who, after the first such stay,
+    started a stay in B or further within the period (`converted`)."""
+    pairs = max(len(funnel_stages) - 1, 0)
+    if not pairs:
+        return [], []
+    position = case(
+        {stage: i for i, stage in enumerate(funnel_stages)}, value=stays.c.stage, else_=None
+    )
+    reaches_period = or_(stays.c.end.is_(None), stays.c.end >= since)
+    columns = []
+    for i in range(pairs):
+        first = func.min(case((and_(position == i, reaches_period), stays.c.seq)))
+        later = func.max(case((and_(position > i, stays.c.start >= since), stays.c.seq)))
+        columns += [first.label(f"f{i}"), later.label(f"l{i}")]
+    per_customer = select(*columns).group_by(stays.c.customer_id).subquery("per_customer")
+    totals = []
+    for i in range(pairs):
+        first, later = per_customer.c[f"f{i}"], per_customer.c[f"l{i}"]
+        totals.append(func.sum(case((first.is_not(None), 1), else_=0)))
+        totals.append(func.sum(case((later > first, 1), else_=0)))
+    values = [int(v or 0) for v in session.execute(select(*totals)).one()]
+    return values[0::2], values[1::2]
 
 
 def _customers_without_history(session: Session, now: datetime) -> Iterable[tuple[str, int]]:
