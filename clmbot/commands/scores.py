@@ -25,6 +25,8 @@ from clmbot.results import (
 from clmbot.segments import SegmentError, resolve
 
 DEFAULT_PERIOD = "12mo"
+# A single word that resolved as a segment can only be a saved segment's name.
+_SAVED_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 KEYWORDS = ("since", "by", "chart")
 
 
@@ -98,7 +100,12 @@ def score_command(kind: str, spec: CommandSpec) -> Command:
             where=where,  # type: ignore[arg-type]
         )
         if chart:
-            title = f"{kind.upper()} by month" + (f", {head}" if head else "")
+            # Posted where everyone in the channel sees it: a saved segment's name, never the
+            # filters typed (they may name a customer).
+            named = head.lower() if head and _SAVED_NAME.fullmatch(head.lower()) else None
+            title = f"{kind.upper()} by month" + (
+                f", segment {named}" if named else ", a segment" if head else ""
+            )
             png = trend_png(result, title=title)
             file = FileOut(f"{kind}-trend.png", png, title, CHANNEL)
             return ChartResult(result, file, of)

@@ -79,6 +79,16 @@ def handle(spec: CommandSpec, args: list[str], call: Call) -> Result:
             else f"segment-{segment.filters[0].field}.csv"
         )
         file = FileOut(name, buffer.getvalue().encode("utf-8"), f"customers matching {text}", ASKER)
+        # Personal data leaving clmbot: who took which customers, and how many.
+        audit.record(
+            call.session,
+            actor=call.actor.id,
+            action="segment export",
+            at=call.now,
+            channel=call.actor.channel,
+            expression=text,
+            rows=written,
+        )
         return SegmentExportResult(text, written, file)
     lifecycle = call.settings.lifecycle
     summary = summarise(

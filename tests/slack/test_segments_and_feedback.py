@@ -75,6 +75,9 @@ def test_export_goes_to_the_askers_dm_with_formulas_neutralised(bot, slack, engi
     names = {r[0]: r[1] for r in rows[1:]}
     assert names["A2"] == '\'=HYPERLINK("http://evil.example","click")'
     assert names["A1"] == "Acme Corp"
+    with session_scope(engine) as s:
+        (entry,) = s.exec(select(AuditEntry)).all()
+    assert (entry.actor, entry.action, entry.detail["rows"]) == (MEMBER, "segment export", 2)
 
 
 def test_nps_with_interval_counts_and_trend(bot, customers):
@@ -93,9 +96,13 @@ def test_nps_with_interval_counts_and_trend(bot, customers):
 def test_nps_chart_is_uploaded_to_the_channel(bot, slack, customers):
     answer = bot.command("nps chart", channel="C0CS")
     assert "I posted *NPS by month* here" in text_of(answer)
-    (done,) = slack.calls_to("files.completeUploadExternal")
+    filtered = text_of(bot.command('nps plan:pro name:"x" chart', channel="C0CS"))
+    assert "unknown field" in filtered  # a typo: nothing posted
+    private = text_of(bot.command("nps plan:pro chart", channel="C0CS"))
+    assert "*NPS by month, a segment*" in private  # the filters stay out of the channel
+    done = slack.calls_to("files.completeUploadExternal")[0]
     assert done.body["channel_id"] == "C0CS"
-    (png,) = slack.uploads.values()
+    png = next(iter(slack.uploads.values()))
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
 
 
