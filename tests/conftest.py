@@ -9,6 +9,8 @@ it cannot be reached, its tests skip with the reason, unless CLMBOT_TEST_REQUIRE
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,10 +20,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
 
+import clmbot.store.models  # noqa: F401  (the tables)
 from clmbot.config import Settings
 from clmbot.store.db import make_engine, normalise_url
-from clmbot.store.migrate import upgrade
+from clmbot.store.migrate import head_revision, upgrade
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 BACKENDS = [
@@ -77,11 +81,35 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    """An engine on a database brought to the latest schema by the real migrations."""
-    eng = make_engine(db_url)
-    upgrade(eng)
+    """An engine on a database at the latest schema.
+
+    SQLite: a copy of a file the real migrations built once for the session. PostgreSQL: the
+    models' tables, stamped at the head revision (`tests/store/test_migrations.py` checks that
+    the migrations build exactly these tables, and runs them for real). Running every
+    migration for each of hundreds of tests was most of the suite's time.
+    """
+    if db_url.startswith("sqlite"):
+        path = Path(make_url(db_url).database or "")
+        shutil.copyfile(_migrated_sqlite_template(), path)
+        path.chmod(0o600)
+        eng = make_engine(db_url)
+    else:
+        eng = make_engine(db_url)
+        SQLModel.metadata.create_all(eng)
+        with eng.begin() as conn:
+            conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
+            conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head_revision()})
     yield eng
     eng.dispose()
+
+
+@cache
+def _migrated_sqlite_template() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="clmbot-test-template-"))
+    eng = make_engine(f"sqlite:///{folder / 'template.db'}")
+    upgrade(eng)
+    eng.dispose()
+    return folder / "template.db"
 
 
 @pytest.fixture

@@ -1,3 +1,4 @@
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -6,6 +7,15 @@ from sqlmodel import SQLModel
 
 from clmbot.store import migrate
 from clmbot.store.db import make_engine
+
+
+@pytest.fixture
+def migrated(db_url):
+    """A database built by the real migrations, whatever the shared `engine` fixture does."""
+    engine = make_engine(db_url)
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 def test_upgrade_builds_the_schema_from_nothing(db_url):
@@ -18,14 +28,15 @@ def test_upgrade_builds_the_schema_from_nothing(db_url):
     engine.dispose()
 
 
-def test_the_models_and_the_migrations_agree(engine):
+def test_the_models_and_the_migrations_agree(migrated):
     """Autogenerate against the migrated database finds nothing to do."""
-    with engine.connect() as conn:
+    with migrated.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
 
 
-def test_upgrade_twice_is_harmless_and_downgrade_empties(engine):
+def test_upgrade_twice_is_harmless_and_downgrade_empties(migrated):
+    engine = migrated
     migrate.upgrade(engine)
     cfg = migrate.alembic_config(engine)
     with engine.begin() as conn:
@@ -34,8 +45,8 @@ def test_upgrade_twice_is_harmless_and_downgrade_empties(engine):
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
 
 
-def test_the_indexes_the_queries_need_exist(engine):
-    insp = inspect(engine)
+def test_the_indexes_the_queries_need_exist(migrated):
+    insp = inspect(migrated)
     customer_ix = {tuple(ix["column_names"]) for ix in insp.get_indexes("customers")}
     wanted = {("stage",), ("email",), ("slack_user_id",), ("owner_slack_id",), ("name",)}
     assert wanted <= customer_ix
