@@ -106,8 +106,9 @@ def render(
             seg = result.segment
             verb = "replaced" if result.replaced else "saved"
             return (
-                f"Segment '{seg.name}' {verb}: {seg.expression} ({seg.count:,} customers now). "
-                f"Use it as '{prefix}segment {seg.name}', or in nps, csat and feedback."
+                f"Segment '{seg.name}' {verb}: {seg.expression}"
+                + (f" ({seg.count:,} customers now). " if seg.count is not None else ". ")
+                + f"Use it as '{prefix}segment {seg.name}', or in nps, csat and feedback."
             )
         case SegmentDeletedResult():
             return f"Segment '{result.name}' deleted."
@@ -326,6 +327,11 @@ def mrr(profile: Profile, display: DisplayConfig) -> str:
     return amount
 
 
+def plural(count: int, word: str) -> str:
+    """`1 customer`, `2,000 customers`."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 def table(rows: list[tuple[str, ...]], right: frozenset[int] = frozenset()) -> list[str]:
     """Rows as aligned columns (the first row is the titles); columns in `right` are
     numbers, aligned right."""
@@ -345,7 +351,7 @@ def segment_text(result: SegmentResult, display: DisplayConfig, prefix: str) -> 
     head = f"Segment {result.expression}"
     if result.canonical != result.expression:
         head += f" ({result.canonical})"
-    lines = [f"{head}: {s.count:,} customers, MRR {money(s.mrr, display)}."]
+    lines = [f"{head}: {plural(s.count, 'customer')}, MRR {money(s.mrr, display)}."]
     if s.churned_mrr:
         lines[0] += f" (and {money(s.churned_mrr, display)} that churned customers paid)"
     if not s.count:

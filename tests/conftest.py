@@ -97,8 +97,20 @@ def engine(db_url: str) -> Iterator[Engine]:
         eng = make_engine(db_url)
         SQLModel.metadata.create_all(eng)
         with eng.begin() as conn:
-            conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)"))
-            conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": head_revision()})
+            # (a test may have run `clmbot db upgrade` on it already)
+            conn.execute(
+                text(
+                    "CREATE TABLE IF NOT EXISTS alembic_version "
+                    "(version_num VARCHAR(32) PRIMARY KEY)"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO alembic_version SELECT :v "
+                    "WHERE NOT EXISTS (SELECT 1 FROM alembic_version)"
+                ),
+                {"v": head_revision()},
+            )
     yield eng
     eng.dispose()
 

@@ -107,11 +107,15 @@ def _save(spec: CommandSpec, args: list[str], call: Call) -> Result:
         info, replaced = save_segment(
             call.session, name, expression, by=call.actor.id, now=call.now, settings=call.settings
         )
+    except SegmentError as exc:
+        return UsageResult(spec, str(exc))
+    try:  # how many it selects for the person saving it (`owner:@me` needs a Slack user)
         _, where = resolve(
             call.session, info.name, settings=call.settings, now=call.now, actor_id=call.actor.id
         )
-    except SegmentError as exc:
-        return UsageResult(spec, str(exc))
+        selected: int | None = count(call.session, where)
+    except SegmentError:
+        selected = None
     audit.record(
         call.session,
         actor=call.actor.id,
@@ -122,9 +126,7 @@ def _save(spec: CommandSpec, args: list[str], call: Call) -> Result:
         expression=info.expression,
         replaced=replaced or None,
     )
-    return SegmentSavedResult(
-        SavedSegment(info.name, info.expression, count(call.session, where)), replaced
-    )
+    return SegmentSavedResult(SavedSegment(info.name, info.expression, selected), replaced)
 
 
 def _delete(spec: CommandSpec, args: list[str], call: Call) -> Result:

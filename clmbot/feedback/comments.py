@@ -25,8 +25,9 @@ from clmbot.feedback.scores import CSAT_DISSATISFIED_MAX, NPS_PASSIVE_MIN
 from clmbot.store.models import Customer, Feedback
 
 # Counting every comment of a year means reading every answer of it (the text is not in an
-# index); past this many, `total` stops counting and says "at least" (`total_capped`).
-COUNT_CAP = 1000
+# index) and its customer: with a segment, 150 ms on SQLite for 1,000. Past this many (twenty
+# pages of ten), `total` stops counting and says "at least" (`total_capped`).
+COUNT_CAP = 200
 MAX_LIMIT = 100
 
 # The highest score of an unhappy answer, per kind: NPS detractors (0-6), CSAT 1-2.

@@ -126,12 +126,12 @@ def report(
     None): the current score, the response counts and the trend by calendar month in `zone`.
 
     Answers of forgotten customers count: forgetting erases who said it, not that it was said.
-    Two queries: one over the customers' latest answers, one over every answer by month.
+    Two aggregates: one over the customers' latest answers, one over every answer by month
+    (on SQLite, two index look-ups before them choose the plan: see `latest_answers`).
     """
     kind = check_kind(kind)
     check_period(since, now)
-    dialect = session.get_bind().dialect.name
-    latest = latest_answers(dialect, kind, since, now, where)
+    latest = latest_answers(session, kind, since, now, where)
     n, good, bad = session.execute(select(*tallies(kind, latest.c.score))).one()
     current = to_score(kind, n, good, bad)
     trend = _trend(session, kind, months(since, now, zone), where)
@@ -161,8 +161,8 @@ def report_by(
     Lines come best score first, the way a league table reads, so the worst groups sit
     just above the small ones at the bottom; but a group that cannot be trusted (`small`)
     never ranks above one that can: a plan with 2 answers at +100 is not the best plan.
-    So the groups of `SMALL_GROUP` answers or more come first, by score, then the small
-    ones, by score; ties by more answers first, then by name, "none" last.
+    So the groups of `SMALL_GROUP` customers or more come first, by score, then the small
+    ones, by score; ties by more customers first, then by name, "none" last.
     """
     kind = check_kind(kind)
     check_period(since, now)
@@ -170,8 +170,7 @@ def report_by(
         column = GROUP_COLUMNS[group]
     except KeyError:
         raise ValueError(f"group by one of {', '.join(GROUP_COLUMNS)}, not {group!r}") from None
-    dialect = session.get_bind().dialect.name
-    latest = latest_answers(dialect, kind, since, now, where, column)
+    latest = latest_answers(session, kind, since, now, where, column)
     rows = session.execute(
         select(latest.c.grp, *tallies(kind, latest.c.score)).group_by(latest.c.grp)
     ).all()

@@ -12,7 +12,7 @@ import csv
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import (
     BigInteger,
@@ -26,6 +26,7 @@ from sqlalchemy import (
     literal,
     null,
     select,
+    text,
     union_all,
 )
 from sqlmodel import Session
@@ -93,6 +94,7 @@ def summarise(
     SQLite would sort; stages the lifecycle no longer names are grouped apart (rarely any).
     """
     stages = list(stages)
+    _plan_for_latency(session)
     rows = (
         select(
             Customer.external_id,
@@ -104,8 +106,9 @@ def summarise(
         )
         .where(where)
         .cte("segment_rows")
-        .prefix_with("MATERIALIZED")
     )
+    if _can_materialise(session):
+        rows = rows.prefix_with("MATERIALIZED")
     ended = rows.c.stage.in_(list(terminal)) if terminal else false()
     held = func.sum(case((ended, None), else_=rows.c.mrr))
     lost = func.sum(case((ended, rows.c.mrr), else_=None))
@@ -129,25 +132,33 @@ def summarise(
         .group_by(rows.c.stage),
     ]
     if sample > 0:
-        first = (
-            select(rows)
-            .order_by(
+
+        def sample_order(table: Any) -> list[Any]:
+            ended = table.c.stage.in_(list(terminal)) if terminal else false()
+            return [
                 case((ended, 1), else_=0),
-                rows.c.mrr.desc().nulls_last(),
-                rows.c.name,
-                rows.c.external_id,
-            )
-            .limit(sample)
-            .subquery()
-        )
-        totals_nulls = [cast(null(), BigInteger), cast(null(), Float), cast(null(), Float)]
+                table.c.mrr.desc().nulls_last(),
+                table.c.name,
+                table.c.external_id,
+            ]
+
+        first = select(rows).order_by(*sample_order(rows)).limit(sample).subquery()
+        # A UNION keeps no order: each sample row carries its rank (over ten rows, not all).
+        rank = func.row_number().over(order_by=sample_order(first))
         parts.append(
-            select(literal("sample"), *first.c, *totals_nulls, *stage_nulls).select_from(first)
+            select(
+                literal("sample"),
+                *first.c,
+                rank,
+                cast(null(), Float),
+                cast(null(), Float),
+                *stage_nulls,
+            ).select_from(first)
         )
     result = session.execute(union_all(*parts)).all()
     counts: dict[str, int] = {}
     total, mrr, churned_mrr = 0, 0.0, 0.0
-    shown: list[CustomerRow] = []
+    shown: list[tuple[int, CustomerRow]] = []
     for part, ext, name, stage, plan, amount, owner, n, held_sum, lost_sum, *by in result:
         if part == "all":
             total, mrr, churned_mrr = int(n), float(held_sum or 0), float(lost_sum or 0)
@@ -155,24 +166,35 @@ def summarise(
         elif part == "other":
             counts[stage] = int(n)
         else:
-            shown.append(CustomerRow(ext, name, stage, plan, amount, owner))
+            shown.append((n, CustomerRow(ext, name, stage, plan, amount, owner)))
     order = {stage: i for i, stage in enumerate(stages)}
     by_stage = tuple(
         (stage, counts[stage])
         for stage in sorted(counts, key=lambda s: (order.get(s, len(order)), s))
         if counts[stage] > 0
     )
-    shown.sort(key=lambda r: _sample_order(r, terminal))
-    return SegmentSummary(total, mrr, churned_mrr, by_stage, tuple(shown))
+    shown.sort(key=lambda ranked: ranked[0])
+    return SegmentSummary(total, mrr, churned_mrr, by_stage, tuple(row for _, row in shown))
 
 
-def _sample_order(row: CustomerRow, terminal: Sequence[str]) -> tuple[object, ...]:
-    # A UNION does not keep its parts' order: the sample is put back in it here.
-    return (row.stage in terminal, row.mrr is None, -(row.mrr or 0.0), row.name, row.external_id)
+def _plan_for_latency(session: Session) -> None:
+    """No JIT compilation on PostgreSQL for the rest of this transaction: a segment's plan
+    looks costly (a subquery per customer) and JIT then spends a second compiling a query
+    that runs in a fraction of that."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
+def _can_materialise(session: Session) -> bool:
+    """`AS MATERIALIZED` is PostgreSQL 12's and SQLite 3.35's; older SQLites (Debian 11's)
+    compute the CTE once per use instead: slower, the same answer."""
+    dialect = session.connection().dialect  # connected: the version is known
+    return dialect.name != "sqlite" or (dialect.server_version_info or (0,)) >= (3, 35)
 
 
 def count(session: Session, where: ColumnElement[bool]) -> int:
     """How many customers `where` selects: for `/clm segments`, one number per saved one."""
+    _plan_for_latency(session)
     return int(session.scalar(select(func.count()).select_from(Customer).where(where)) or 0)
 
 
@@ -193,6 +215,7 @@ class ExportRow:
 def iter_rows(session: Session, where: ColumnElement[bool]) -> Iterator[ExportRow]:
     """Every customer `where` selects, by name then external id, read a batch at a time so
     that an export of the whole customer base does not sit in memory."""
+    _plan_for_latency(session)
     result = session.execute(
         select(
             Customer.external_id,

@@ -10,8 +10,16 @@ from __future__ import annotations
 import re
 
 _LINK = re.compile(r"<(?:mailto:)?([^<>|]*)(?:\|([^<>]*))?>")
+_USER = re.compile(r"<(@[UW][A-Z0-9]+)(?:\|[^<>]*)?>")
+_OPEN, _CLOSE = "\ue000", "\ue001"
 
 
 def from_slack(text: str) -> str:
-    plain = _LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    """A mention of a person stays a mention (`<@U123>`, its label dropped): a filter such
+    as `owner:<@U123|sari>` means that person, not the word "sari"."""
+    # Kept out of the link rule under two private-use characters, which no one types.
+    text = text.replace(_OPEN, "").replace(_CLOSE, "")
+    kept = _USER.sub(lambda m: f"{_OPEN}{m.group(1)}{_CLOSE}", text)
+    plain = _LINK.sub(lambda m: m.group(2) or m.group(1), kept)
+    plain = plain.replace(_OPEN, "<").replace(_CLOSE, ">")
     return plain.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")

@@ -97,7 +97,17 @@ def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        event.listen(engine, "connect", _postgresql_settings)
     return engine
+
+
+def _postgresql_settings(dbapi_connection: Any, record: Any) -> None:
+    """No JIT: clmbot's queries are short, and compiling one took longer than running it
+    (1.3 s added to a segment that runs in 0.3 s at 100,000 customers)."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+    dbapi_connection.commit()
 
 
 def _create_private(path: Path) -> None:

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from clmbot.feedback import trend
+from clmbot.feedback import queries, trend
 from clmbot.feedback.reports import SMALL_GROUP, report, report_by
 from clmbot.store.db import session_scope
 from clmbot.store.models import Customer, Feedback
@@ -203,3 +203,59 @@ def test_a_long_trend_is_asked_in_batches(engine, monkeypatch):
     assert [m.n for m in r.trend] == [1] * 11
     assert [m.result.detractors for m in r.trend] == [1] * 7 + [0] * 4
     assert r.current.promoters == 1
+
+
+def test_a_period_within_one_month(engine):
+    since = datetime(2026, 11, 10, tzinfo=UTC)
+    with session_scope(engine) as s:
+        a = customer(s)
+        answer(s, a, "nps", 9, datetime(2026, 11, 9, tzinfo=UTC))  # before since
+        answer(s, a, "nps", 3, datetime(2026, 11, 20, tzinfo=UTC))
+        r = report(s, "nps", since=since, now=NOW, zone=JAKARTA)
+    assert [(m.month, m.n, m.score) for m in r.trend] == [(date(2026, 11, 1), 1, -100.0)]
+    assert (r.current.detractors, r.responses) == (1, 1)
+
+
+def test_an_answer_at_midnight_on_the_first_is_the_new_months(engine):
+    november = datetime(2026, 11, 1, tzinfo=JAKARTA).astimezone(UTC)  # 31 Oct 17:00 UTC
+    since = datetime(2026, 10, 1, tzinfo=JAKARTA).astimezone(UTC)
+    with session_scope(engine) as s:
+        a, b = customer(s), customer(s)
+        answer(s, a, "csat", 5, november)
+        answer(s, b, "csat", 1, november - timedelta(microseconds=1))
+        r = report(s, "csat", since=since, now=NOW, zone=JAKARTA)
+    assert [(m.month.month, m.n, m.score) for m in r.trend] == [(10, 1, 0.0), (11, 1, 100.0)]
+
+
+@pytest.mark.parametrize("share", [0.0, 1.01], ids=["customer-order", "sorted-period"])
+def test_both_ways_to_the_latest_answers_agree(engine, monkeypatch, share):
+    """SQLite reads the latest answers one of two ways, by the share of answers in the
+    period; both must give the same report (on PostgreSQL the share is not used)."""
+    monkeypatch.setattr(queries, "_SQLITE_ORDERED_SHARE", share)
+    with session_scope(engine) as s:
+        for i in range(12):
+            who = customer(s, plan=("pro", "free", None)[i % 3])
+            for month, score in ((1, 10 - i % 4), (4, i % 11), (9, (3 * i) % 11)):
+                if (i + month) % 5:
+                    answer(s, who, "nps", score, at(month, day=1 + i))
+            answer(s, who, "nps", 10, datetime(2025, 3, 1, tzinfo=UTC))  # before the period
+        r = report(s, "nps", since=SINCE, now=NOW, zone=UTC)
+        pro = report(s, "nps", since=SINCE, now=NOW, zone=UTC, where=Customer.plan == "pro")
+        g = report_by(s, "nps", "plan", since=SINCE, now=NOW)
+    # Worked out from the loop: each customer's last answer among months 1, 4 and 9.
+    latest = {}
+    for i in range(12):
+        for month, score in ((1, 10 - i % 4), (4, i % 11), (9, (3 * i) % 11)):
+            if (i + month) % 5:
+                latest[i] = score
+    promoters = sum(v >= 9 for v in latest.values())
+    detractors = sum(v <= 6 for v in latest.values())
+    assert (r.current.n, r.current.promoters, r.current.detractors) == (
+        len(latest),
+        promoters,
+        detractors,
+    )
+    assert pro.current.n == len([i for i in latest if i % 3 == 0])
+    assert sorted((x.value or "", x.n) for x in g.lines) == sorted(
+        (("pro", "free", "")[k], len([i for i in latest if i % 3 == k])) for k in range(3)
+    )

@@ -286,3 +286,19 @@ def test_now_must_be_aware():
     with pytest.raises(ValueError, match="aware"):
         compile_segment(segment, now=NOW.replace(tzinfo=None), dialect="sqlite")
     assert compile_segment(segment, now=NOW.astimezone(UTC), dialect="sqlite") is not None
+
+
+def test_older_sqlite_reads_attributes_with_json_extract(session, monkeypatch):
+    """SQLite before 3.38 has no `->>`: the same answers through json_extract."""
+    import types
+
+    import clmbot.segments.compile as compile_module
+
+    monkeypatch.setattr(
+        compile_module, "sqlite3", types.SimpleNamespace(sqlite_version_info=(3, 37, 2))
+    )
+    customer(session, "a", attributes={"seats": "12", "account manager": "Dana"})
+    customer(session, "b", attributes={"seats": "x"})
+    assert matching(session, "attr.seats>10") == {"a"}
+    assert matching(session, 'attr."account manager":dana') == {"a"}
+    assert matching(session, "-attr.seats>10") == {"b"}

@@ -74,6 +74,17 @@ def test_summary_sample_is_capped_and_ties_go_by_name(session):
     assert _summary(session, "mrr:10", sample=0).sample == ()
 
 
+def test_summary_without_materialised_ctes_is_the_same(session, monkeypatch):
+    """Older SQLites (before 3.35) compute the CTE once per use: the same summary."""
+    import clmbot.segments.query as query
+
+    customer(session, "a", stage="retention", plan="pro", mrr=900)
+    customer(session, "c", stage="churned", plan="pro", mrr=5000)
+    expected = _summary(session, "plan:pro")
+    monkeypatch.setattr(query, "_can_materialise", lambda session: False)
+    assert _summary(session, "plan:pro") == expected
+
+
 def test_summary_of_nothing(session):
     customer(session, "a", plan="pro")
     summary = _summary(session, "plan:nope")

@@ -42,7 +42,7 @@ def test_save_list_use_and_delete_a_segment(bot, engine, customers):
     listed = text_of(bot.command("segments"))
     assert "*paying* · *2* · `plan:pro,team`" in listed
     used = bot.command("segment paying -plan:team")
-    assert used["blocks"][0]["text"]["text"].startswith("1 customers")
+    assert used["blocks"][0]["text"]["text"].startswith("1 customer ·")
     assert "NPS +100" in text_of(bot.command("nps paying"))  # a saved name in another command
     deleted = text_of(bot.command("segment delete paying", user=ADMIN))
     assert "Deleted segment *paying*" in deleted
@@ -135,3 +135,11 @@ def test_feedback_pages_with_a_more_button(bot, slack, engine, customers, tmp_pa
     assert bot.post(body, "application/x-www-form-urlencoded").status == 200
     (answer,) = [c for c in slack.wait_for("response_url", count=3) if c.path.endswith("more")]
     assert answer.body["blocks"][0]["text"]["text"] == "Comments 11-15 of 15"
+
+
+def test_an_owner_mention_as_slack_sends_it(bot, customers):
+    from tests.slack.conftest import OWNER
+
+    answer = bot.command(f"segment owner:<@{OWNER}|sari>")
+    assert answer["blocks"][0]["text"]["text"].startswith("1 customer ·")
+    assert "Acme Corp" in text_of(answer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from clmbot import plain
 from clmbot.results import (
     SegmentDeletedResult,
     SegmentExportResult,
@@ -33,7 +34,7 @@ def segment_blocks(result: SegmentResult, where: Where) -> list[Block]:
         about += f" = `{esc(clip(result.canonical, 1000))}`"
     lost = f" · {esc(money(s.churned_mrr))} paid by churned customers" if s.churned_mrr else ""
     blocks: list[Block] = [
-        header(f"{s.count:,} customers · MRR {money(s.mrr)}"),
+        header(f"{plain.plural(s.count, 'customer')} · MRR {money(s.mrr)}"),
         context(f"Segment {about}{lost}"),
     ]
     if not s.count:
@@ -73,7 +74,8 @@ def saved_blocks(result: SegmentSavedResult, where: Where) -> list[Block]:
     return [
         section(
             f":white_check_mark: {verb} segment *{esc(seg.name)}*: "
-            f"`{esc(clip(seg.expression, 1500))}` ({seg.count:,} customers now)."
+            f"`{esc(clip(seg.expression, 1500))}`"
+            + (f" ({seg.count:,} customers now)." if seg.count is not None else ".")
         ),
         context(
             f"Use it as `{esc(where.prefix)}segment {esc(seg.name)}`, or in `nps`, `csat` and "
