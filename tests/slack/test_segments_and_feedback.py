@@ -143,3 +143,14 @@ def test_an_owner_mention_as_slack_sends_it(bot, customers):
     answer = bot.command(f"segment owner:<@{OWNER}|sari>")
     assert answer["blocks"][0]["text"]["text"].startswith("1 customer ·")
     assert "Acme Corp" in text_of(answer)
+
+
+def test_an_export_asked_for_in_a_dm_lands_in_that_dm(bot, slack, customers):
+    from tests.slack.test_events import dm
+
+    assert bot.event(dm(MEMBER, "segment plan:pro export"), event_id="EvExport").status == 200
+    (post,) = slack.wait_for("chat.postMessage")
+    assert "I sent you *segment-plan.csv* in a DM" in text_of(post.body)
+    (done,) = slack.calls_to("files.completeUploadExternal")
+    assert done.body["channel_id"] == f"D{MEMBER[1:]}"  # the conversation with the bot
+    assert len(slack.uploads) == 1

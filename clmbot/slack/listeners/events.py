@@ -68,8 +68,12 @@ def register(app: App, bot: Bot) -> None:
         event_id = context.get("dm_event_id")
 
         def send() -> None:
+            # An export or a chart asked for in the DM lands in the DM, before the answer.
+            answer = bot.with_files(
+                client, message, user_id=event["user"], channel_id=event["channel"]
+            )
             try:
-                client.chat_postMessage(channel=event["channel"], **message.as_kwargs())
+                client.chat_postMessage(channel=event["channel"], **answer.as_kwargs())
             except Exception:
                 bot.not_delivered(event_id)  # let Slack's retry try again
                 raise
