@@ -10,7 +10,21 @@ import statistics
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Subquery, and_, case, func, or_, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Subquery,
+    Table,
+    and_,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+)
+from sqlalchemy.schema import CreateTable, DropTable
 from sqlmodel import Session
 
 from clmbot import audit, history
@@ -18,6 +32,7 @@ from clmbot.commands.spec import Actor
 from clmbot.config import LifecycleConfig
 from clmbot.results import Conversion, Funnel, StageMove, StageStats
 from clmbot.store.models import IMPORTED, Customer, StageChange
+from clmbot.store.types import UTCDateTime
 
 DEFAULT_FUNNEL_PERIOD = timedelta(days=90)
 
@@ -119,7 +134,9 @@ def funnel(
     """
     if since >= now:
         raise ValueError("the period must start before it ends")
-    stays = _stays(now)
+    # The stays are worked out once (two window passes over the history) into a temporary
+    # table of this connection, which the three questions below then read.
+    stays = _materialise(session, _stays(now))
     dated = stays.c.basis != IMPORTED
     per_stage = session.execute(
         select(
@@ -150,6 +167,7 @@ def funnel(
 
     funnel_stages = lifecycle.funnel_stages
     base, converted = _conversions(session, stays, funnel_stages, since)
+    session.execute(DropTable(stays))
     return Funnel(
         since=since,
         now=now,
@@ -168,6 +186,31 @@ def funnel(
             for i in range(len(base))
         ],
     )
+
+
+_STAYS = Table(
+    "clmbot_funnel_stays",
+    MetaData(),
+    Column("customer_id", Integer),
+    Column("stage", String(40)),
+    Column("basis", String(10)),
+    Column("start", UTCDateTime),
+    Column("end", UTCDateTime),
+    Column("end_basis", String(10)),
+    Column("seq", Integer),
+    prefixes=["TEMPORARY"],
+)
+
+
+def _materialise(session: Session, stays: Subquery) -> Table:
+    """`stays` into a temporary table: computing them is the costly part, and the funnel asks
+    three questions of them. Temporary tables belong to the connection, so concurrent
+    funnels do not meet; an earlier one left behind by an error is dropped first."""
+    session.execute(DropTable(_STAYS, if_exists=True))
+    session.execute(CreateTable(_STAYS))
+    columns = [c.name for c in _STAYS.columns]
+    session.execute(insert(_STAYS).from_select(columns, select(*(stays.c[c] for c in columns))))
+    return _STAYS
 
 
 def _stays(now: datetime) -> Subquery:
@@ -208,7 +251,7 @@ def _stays(now: datetime) -> Subquery:
 
 
 def _conversions(
-    session: Session, stays: Subquery, funnel_stages: tuple[str, ...], since: datetime
+    session: Session, stays: Table, funnel_stages: tuple[str, ...], since: datetime
 ) -> tuple[list[int], list[int]]:
     """For each pair of consecutive funnel stages A → B: the customers with a stay in A that
     reached into the period (`base`), and of them those who, after the first such stay,
