@@ -597,24 +597,31 @@ def capture(engine: Engine, query: Query, rng: random.Random) -> tuple[list[Stat
     return seen, ms
 
 
-def time_statement(engine: Engine, statement: Statement) -> float:
-    """ms to run a statement and fetch every row: the median of three, as the commands'."""
+def replay(engine: Engine, statements: list[Statement]) -> list[float]:
+    """ms of each statement, run again in order on one connection (a command may build a
+    temporary table that its later statements read), then rolled back."""
     times = []
     with engine.connect() as conn:
-        for _ in range(3):
+        for statement in statements:
             started = time.perf_counter()
-            conn.exec_driver_sql(statement.sql, statement.params).fetchall()
-            times.append(time.perf_counter() - started)
+            result = conn.exec_driver_sql(statement.sql, statement.params)
+            if result.returns_rows:
+                result.fetchall()
+            times.append((time.perf_counter() - started) * 1000)
         conn.rollback()
-    return percentile(times, 50) * 1000
+    return times
 
 
-def plan(engine: Engine, statement: Statement) -> list[str]:
+def plan(engine: Engine, before: list[Statement], statement: Statement) -> list[str]:
+    """The plan of `statement`, after the statements that came before it (rolled back)."""
     with engine.connect() as conn:
+        for earlier in before:
+            conn.exec_driver_sql(earlier.sql, earlier.params)
         if engine.dialect.name == "sqlite":
             rows = conn.exec_driver_sql(
                 "EXPLAIN QUERY PLAN " + statement.sql, statement.params
             ).all()
+            conn.rollback()
             depth: dict[int, int] = {0: -1}
             lines = []
             for node, parent, _, detail in rows:
@@ -630,9 +637,9 @@ def plan(engine: Engine, statement: Statement) -> list[str]:
 
 def explain(engine: Engine, query: Query, timing: Timing, rng: random.Random) -> None:
     statements, ms = capture(engine, query, rng)
-    selects = [s for s in statements if s.sql.lstrip().upper().startswith(("SELECT", "WITH"))]
-    timed = sorted(((time_statement(engine, s), s) for s in selects), key=lambda p: -p[0])
-    total = sum(ms for ms, _ in timed)
+    times = replay(engine, statements)
+    timed = sorted(zip(times, range(len(statements)), strict=True), key=lambda p: -p[0])
+    total = sum(times)
     print()
     print(
         f"--- {timing.label}: p95 {timing.p95():.1f} ms, median {timing.median():.1f} ms; "
@@ -640,15 +647,18 @@ def explain(engine: Engine, query: Query, timing: Timing, rng: random.Random) ->
     )
     if not timed:
         return
-    for ms, s in timed:
-        first_line = " ".join(s.sql.split())[:110]
-        print(f"  {ms:9.1f} ms  {first_line}")
-    ms, slowest = timed[0]
-    print(f"slowest statement ({ms:.1f} ms), parameters {slowest.params!r}:")
+    for took, i in timed:
+        first_line = " ".join(statements[i].sql.split())[:110]
+        print(f"  {took:9.1f} ms  {first_line}")
+    took, i = timed[0]
+    slowest = statements[i]
+    print(f"slowest statement ({took:.1f} ms), parameters {slowest.params!r}:")
     print("    " + "\n    ".join(slowest.sql.strip().splitlines()))
+    if not slowest.sql.lstrip().upper().startswith(("SELECT", "WITH", "INSERT")):
+        return
     label = "EXPLAIN QUERY PLAN" if engine.dialect.name == "sqlite" else "EXPLAIN ANALYZE"
     print(f"{label}:")
-    for line in plan(engine, slowest):
+    for line in plan(engine, statements[:i], slowest):
         print("    " + line)
 
 
