@@ -63,7 +63,7 @@ def find_customers(session: Session, ref: str, *, limit: int = MAX_MATCHES) -> L
         found = session.scalars(
             select(Customer)
             .where(active, func.lower(Customer.email) == ref.lower())
-            .order_by(Customer.name)
+            .order_by(func.lower(Customer.name), Customer.external_id)  # no walk of the name index
             .limit(limit + 1)
         ).all()
         if found:
