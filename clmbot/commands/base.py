@@ -102,6 +102,21 @@ def take_since(
     return since, words[:at] + words[end:]
 
 
+def period_of(
+    spec: CommandSpec, words: list[str], call: Call, default: str
+) -> datetime | UsageResult:
+    """`since <when>` among `words`, else `default` (period words: `12mo`), with nothing else
+    left over: the start of the period, or what to type instead."""
+    fallback = call.now - parse_since(default, call.now, call.settings.timezone)
+    period = take_since(spec, words, call, fallback)
+    if isinstance(period, UsageResult):
+        return period
+    since, rest = period
+    if rest:
+        return UsageResult(spec, f"I don't know what `{' '.join(rest)}` means here.")
+    return since
+
+
 # Words that end a `since …` phrase: the keywords of commands that take one.
 SINCE_STOPS = frozenset(("by", "chart", "detractors", "export"))
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement
 
-from clmbot.commands.base import Call, Command, find_one, split_words, take_since
+from clmbot.commands.base import Call, Command, find_one, period_of, split_words
 from clmbot.commands.scores import DEFAULT_PERIOD, split_at_keyword
 from clmbot.commands.spec import CommandSpec
 from clmbot.feedback.comments import comments
-from clmbot.periods import parse_since
 from clmbot.results import FeedbackResult, Result, UsageResult
 from clmbot.segments import SegmentError, resolve
 from clmbot.store.models import Customer
@@ -45,13 +44,9 @@ def handle(spec: CommandSpec, args: list[str], call: Call) -> Result:
             return UsageResult(spec, f"Say which page, from 1 to {_MOST_PAGES}: `page 2`.")
         page = int(number)
         words = words[:at] + words[at + 2 :]
-    default = call.now - parse_since(DEFAULT_PERIOD, call.now, call.settings.timezone)
-    period = take_since(spec, words, call, default)
-    if isinstance(period, UsageResult):
-        return period
-    since, rest = period
-    if rest:
-        return UsageResult(spec, f"I don't know what `{' '.join(rest)}` means here.")
+    since = period_of(spec, words, call, DEFAULT_PERIOD)
+    if isinstance(since, UsageResult):
+        return since
     where: ColumnElement[bool] | None = None
     if head:
         found = _whose(spec, head, call)

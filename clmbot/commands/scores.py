@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import re
 
-from clmbot.commands.base import Call, Command, split_words, take_since
+from clmbot.commands.base import Call, Command, period_of, split_words
 from clmbot.commands.spec import CommandSpec
 from clmbot.feedback.chart import trend_png
 from clmbot.feedback.reports import GROUP_COLUMNS, report, report_by
-from clmbot.periods import parse_since
 from clmbot.results import (
     CHANNEL,
     ChartResult,
@@ -65,13 +64,9 @@ def score_command(kind: str, spec: CommandSpec) -> Command:
             return UsageResult(
                 spec, "A chart shows the trend of one score: drop `by …`, or `chart`."
             )
-        default = call.now - parse_since(DEFAULT_PERIOD, call.now, call.settings.timezone)
-        period = take_since(spec, words, call, default)
-        if isinstance(period, UsageResult):
-            return period
-        since, rest = period
-        if rest:
-            return UsageResult(spec, f"I don't know what `{' '.join(rest)}` means here.")
+        since = period_of(spec, words, call, DEFAULT_PERIOD)
+        if isinstance(since, UsageResult):
+            return since
         where = None
         if head:
             try:
