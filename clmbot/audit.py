@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session
 
+from clmbot.commands.spec import Actor
 from clmbot.results import AuditLine
 from clmbot.store.models import AuditEntry, Customer
 
@@ -33,6 +34,27 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def record_by(
+    session: Session,
+    actor: Actor,
+    action: str,
+    *,
+    at: datetime,
+    customer_id: int | None = None,
+    **detail: Any,
+) -> AuditEntry:
+    """`record` for a change a person made through a front door: who and from where."""
+    return record(
+        session,
+        actor=actor.id,
+        action=action,
+        at=at,
+        customer_id=customer_id,
+        channel=actor.channel,
+        **detail,
+    )
 
 
 def entries(

@@ -6,7 +6,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session
 
 from clmbot.results import CustomerInfo, CustomerRef
@@ -18,8 +18,8 @@ MAX_MATCHES = 10
 _CANDIDATES = 500
 _DIGITS = re.compile(r"(\d+)")
 _LONGEST_REF = 320  # an e-mail; external ids are at most 200, names 300
-# Names compared in Python for "closest names", at most, per shape of typo.
-_CLOSE_CANDIDATES = 2000
+# Names compared in Python for "closest names", at most.
+_CLOSE_CANDIDATES = 4000
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -103,11 +103,9 @@ def closest_names(session: Session, ref: str, *, count: int = 3) -> list[str]:
         low.like(_like_prefix(lowered[:2]), escape="\\"),
         and_(low.like(_like_prefix(lowered[:1]), escape="\\"), near_length),
     ]
-    names: list[str] = []
-    for shape in shapes:
-        names += session.scalars(
-            select(Customer.name).where(active, shape).limit(_CLOSE_CANDIDATES)
-        ).all()
+    names = session.scalars(
+        select(Customer.name).where(active, or_(*shapes)).limit(_CLOSE_CANDIDATES)
+    ).all()
     by_lower = {name.lower(): name for name in names}
     close = difflib.get_close_matches(lowered, list(by_lower), n=count, cutoff=0.5)
     if len(close) < count:  # a typo in the first word of a longer name

@@ -14,7 +14,7 @@ import re
 import stat
 import tempfile
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -47,12 +47,16 @@ class PrivateFile:
     never sees half a file.
     """
 
-    def __init__(self, path: Path, *, newline: str = "", encoding: str = "utf-8") -> None:
+    def __init__(
+        self, path: Path, *, newline: str = "", encoding: str = "utf-8", binary: bool = False
+    ) -> None:
         self.path = path
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
         self._tmp = Path(tmp)
-        self.file: IO[str] = os.fdopen(
-            fd, "w", encoding=encoding, errors="surrogateescape", newline=newline
+        self.file: IO[Any] = (
+            os.fdopen(fd, "wb")
+            if binary
+            else os.fdopen(fd, "w", encoding=encoding, errors="surrogateescape", newline=newline)
         )
 
     def commit(self) -> None:
@@ -110,12 +114,11 @@ def write_private(directory: Path, name: str, text: str) -> Path:
 def write_private_bytes(path: Path, data: bytes) -> Path:
     """`data` at `path`, 0600, written whole under another name and renamed over `path`: a
     link planted at `path` is replaced, never followed."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    out = PrivateFile(path, binary=True)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        out.file.write(data)
+        out.commit()
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        out.discard()
         raise
     return path

@@ -100,13 +100,12 @@ def move_customer(
         session, customer, stage, by=actor.id, reason=reason, now=now, lifecycle=lifecycle
     )
     if move.changed:
-        audit.record(
+        audit.record_by(
             session,
-            actor=actor.id,
-            action="stage",
+            actor,
+            "stage",
             at=now,
             customer_id=customer.id,
-            channel=actor.channel,
             ref=ref,
             from_stage=move.from_stage,
             to_stage=move.to_stage,

@@ -13,6 +13,7 @@ from datetime import datetime, tzinfo
 
 from clmbot.config import DisplayConfig
 from clmbot.feedback.reports import SMALL_GROUP
+from clmbot.feedback.scores import NpsScore, Score
 from clmbot.results import (
     AuditLine,
     AuditResult,
@@ -428,14 +429,14 @@ def interval(kind: str, low: float | None, high: float | None) -> str:
     return f"{low:.0f}% to {high:.0f}%"
 
 
-def counts(result: object) -> str:
+def counts(result: Score) -> str:
     """Promoters, passives, detractors (NPS) or satisfied and not (CSAT), as words."""
-    if hasattr(result, "promoters"):
+    if isinstance(result, NpsScore):
         return (
-            f"{result.promoters:,} promoters, {result.passives:,} passives, "  # type: ignore[attr-defined]
-            f"{result.detractors:,} detractors"  # type: ignore[attr-defined]
+            f"{result.promoters:,} promoters, {result.passives:,} passives, "
+            f"{result.detractors:,} detractors"
         )
-    return f"{result.satisfied:,} satisfied (4-5), {result.unsatisfied:,} not (1-3)"  # type: ignore[attr-defined]
+    return f"{result.satisfied:,} satisfied (4-5), {result.unsatisfied:,} not (1-3)"
 
 
 def period_text(since: datetime, now: datetime, zone: tzinfo) -> str:

@@ -24,8 +24,6 @@ from clmbot.results import (
 from clmbot.segments import SegmentError, resolve
 
 DEFAULT_PERIOD = "12mo"
-# A single word that resolved as a segment can only be a saved segment's name.
-_SAVED_NAME = re.compile(r"[a-z][a-z0-9_-]*")
 KEYWORDS = ("since", "by", "chart")
 
 
@@ -68,13 +66,16 @@ def score_command(kind: str, spec: CommandSpec) -> Command:
         if isinstance(since, UsageResult):
             return since
         where = None
+        named: str | None = None
         if head:
             try:
-                _, where = resolve(
+                segment, where = resolve(
                     call.session, head, settings=call.settings, now=call.now, actor_id=call.actor.id
                 )
             except SegmentError as exc:
                 return UsageResult(spec, str(exc))
+            names = {f.saved for f in segment.filters}
+            named = names.pop() if len(names) == 1 else None  # one saved segment, alone
         of = head or None
         if group:
             grouped = report_by(
@@ -97,7 +98,6 @@ def score_command(kind: str, spec: CommandSpec) -> Command:
         if chart:
             # Posted where everyone in the channel sees it: a saved segment's name, never the
             # filters typed (they may name a customer).
-            named = head.lower() if head and _SAVED_NAME.fullmatch(head.lower()) else None
             title = f"{kind.upper()} by month" + (
                 f", segment {named}" if named else ", a segment" if head else ""
             )

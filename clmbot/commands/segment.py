@@ -80,12 +80,11 @@ def handle(spec: CommandSpec, args: list[str], call: Call) -> Result:
         )
         file = FileOut(name, buffer.getvalue().encode("utf-8"), f"customers matching {text}", ASKER)
         # Personal data leaving clmbot: who took which customers, and how many.
-        audit.record(
+        audit.record_by(
             call.session,
-            actor=call.actor.id,
-            action="segment export",
+            call.actor,
+            "segment export",
             at=call.now,
-            channel=call.actor.channel,
             expression=text,
             rows=written,
         )
@@ -116,12 +115,11 @@ def _save(spec: CommandSpec, args: list[str], call: Call) -> Result:
         selected: int | None = count(call.session, where)
     except SegmentError:
         selected = None
-    audit.record(
+    audit.record_by(
         call.session,
-        actor=call.actor.id,
-        action="segment save",
+        call.actor,
+        "segment save",
         at=call.now,
-        channel=call.actor.channel,
         name=info.name,
         expression=info.expression,
         replaced=replaced or None,
@@ -135,14 +133,7 @@ def _delete(spec: CommandSpec, args: list[str], call: Call) -> Result:
     name = args[1].lower()
     if not delete_segment(call.session, name):
         return UsageResult(spec, f"No segment is saved as `{name}`; `segments` lists them.")
-    audit.record(
-        call.session,
-        actor=call.actor.id,
-        action="segment delete",
-        at=call.now,
-        channel=call.actor.channel,
-        name=name,
-    )
+    audit.record_by(call.session, call.actor, "segment delete", at=call.now, name=name)
     return SegmentDeletedResult(name)
 
 

@@ -19,11 +19,14 @@ def handle(spec: CommandSpec, args: list[str], call: Call) -> Result:
     if args:
         return UsageResult(spec, "`segments` takes no words; `segment <name>` shows one.")
     listed = []
-    for info in list_segments(call.session):
+    infos = list_segments(call.session)
+    saved = {info.name: info.expression for info in infos}  # read once, not once per segment
+    for info in infos:
         try:
             _, where = resolve(
                 call.session,
                 info.name,
+                saved=saved,
                 settings=call.settings,
                 now=call.now,
                 actor_id=call.actor.id,

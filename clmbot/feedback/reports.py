@@ -45,15 +45,9 @@ GROUP_COLUMNS: dict[str, Any] = {
 SMALL_GROUP = 30
 
 
-@dataclass(frozen=True)
-class MonthScore:
-    """One calendar month of the trend, in the team's zone. `month` is its first day;
-    `start`..`end` (UTC) the part of it inside the period; `result` the score over every
-    answer given then (n = 0 and score None for a month without answers)."""
+class _Scored:
+    """What a trend month and a group line share: a score, read through `n` and `score`."""
 
-    month: date
-    start: datetime
-    end: datetime
     result: Score
 
     @property
@@ -63,6 +57,18 @@ class MonthScore:
     @property
     def score(self) -> float | None:
         return self.result.score
+
+
+@dataclass(frozen=True)
+class MonthScore(_Scored):
+    """One calendar month of the trend, in the team's zone. `month` is its first day;
+    `start`..`end` (UTC) the part of it inside the period; `result` the score over every
+    answer given then (n = 0 and score None for a month without answers)."""
+
+    month: date
+    start: datetime
+    end: datetime
+    result: Score
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ class FeedbackReport:
 
 
 @dataclass(frozen=True)
-class GroupScore:
+class GroupScore(_Scored):
     """One line of a grouped report. `value` is the customers' stage, plan, region or owner
     (a Slack user id); None for customers without one, to be shown as "none". `small`: fewer
     than `SMALL_GROUP` customers answered, so the score says little."""
@@ -90,14 +96,6 @@ class GroupScore:
     value: str | None
     result: Score
     small: bool
-
-    @property
-    def n(self) -> int:
-        return self.result.n
-
-    @property
-    def score(self) -> float | None:
-        return self.result.score
 
 
 @dataclass(frozen=True)

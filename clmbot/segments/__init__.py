@@ -7,6 +7,7 @@ WHERE clause, `query` runs it (summary, CSV export), `saved` keeps expressions u
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import ColumnElement
@@ -61,10 +62,14 @@ def resolve(
     settings: Settings,
     now: datetime,
     actor_id: str | None = None,
+    saved: Mapping[str, str] | None = None,
 ) -> tuple[Segment, ColumnElement[bool]]:
     """`text` parsed (saved names expanded) and compiled for `session`'s database, as of
-    `now`, for `actor_id` (`owner:@me`). Raises `SegmentError`, whose position is in `text`."""
-    segment = parse_segment(text, stages=settings.lifecycle.stages, saved=saved_map(session))
+    `now`, for `actor_id` (`owner:@me`). Raises `SegmentError`, whose position is in `text`.
+    `saved`: the saved segments, when the caller resolves many and has read them once."""
+    if saved is None:
+        saved = saved_map(session)
+    segment = parse_segment(text, stages=settings.lifecycle.stages, saved=saved)
     where = compile_segment(
         segment,
         now=now,

@@ -100,6 +100,11 @@ def test_nps_chart_is_uploaded_to_the_channel(bot, slack, customers):
     assert "unknown field" in filtered  # a typo: nothing posted
     private = text_of(bot.command("nps plan:pro chart", channel="C0CS"))
     assert "*NPS by month, a segment*" in private  # the filters stay out of the channel
+    bot.command("segment save paying plan:pro", user=ADMIN)
+    named = text_of(bot.command("nps paying chart", channel="C0CS"))
+    assert "*NPS by month, segment paying*" in named
+    mixed = text_of(bot.command("nps paying -stage:churned chart", channel="C0CS"))
+    assert "*NPS by month, a segment*" in mixed
     done = slack.calls_to("files.completeUploadExternal")[0]
     assert done.body["channel_id"] == "C0CS"
     png = next(iter(slack.uploads.values()))
