@@ -37,6 +37,7 @@ from clmbot.results import (
     RefusedResult,
     Result,
     SegmentExportResult,
+    SurveyConfirmResult,
     UsageResult,
 )
 from clmbot.sample.business import generate
@@ -350,6 +351,29 @@ def feedback_command(rt: Runtime, words: tuple[str, ...]) -> None:
     """The latest comments, ten at a time: [CUSTOMER | SEGMENT | FILTERS] [since WHEN]
     [detractors] [page N], the same words as /clm feedback."""
     show(rt, ask(rt, f"feedback {' '.join(words)}"))
+
+
+@cli.command("survey", context_settings=_WORDS)
+@click.argument("words", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--yes", is_flag=True, help="Queue a large run without asking to confirm.")
+@pass_runtime
+def survey_command(rt: Runtime, words: tuple[str, ...], yes: bool) -> None:
+    """Queue NPS or CSAT surveys by DM: nps|csat CUSTOMER | SEGMENT | FILTERS; or `status`.
+
+    The running bot sends them, in each customer's hours and language, skipping anyone asked
+    or answering within the cooldown. A run of more than surveys.confirm_over customers
+    needs --yes.
+    """
+    text = " ".join(words)
+    if yes and words[0].lower() in ("nps", "csat") and words[-1].lower() != "confirm":
+        text += " confirm"
+    result = ask(rt, f"survey {text}")
+    if isinstance(result, SurveyConfirmResult):
+        raise Failure(
+            f"this would ask {result.eligible:,} customers for their {result.kind.upper()}; "
+            f"to queue them, add --yes: clmbot survey {text} --yes"
+        )
+    show(rt, result)
 
 
 @cli.command("audit")

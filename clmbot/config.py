@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from clmbot.surveys.settings import SurveyConfig, parse_surveys
+
 DEFAULT_STAGES: tuple[str, ...] = (
     "awareness",
     "consideration",
@@ -83,6 +85,8 @@ class Settings:
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
     alert_channel: str | None = None
     alert_time: time = time(9, 0)
+    # Where survey answers are posted as they arrive; None: not posted.
+    feedback_channel: str | None = None
     team: tuple[str, ...] = ()
     admins: tuple[str, ...] = ()
     port: int = 3000
@@ -90,6 +94,7 @@ class Settings:
     auto_migrate: bool = True
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
+    surveys: SurveyConfig = field(default_factory=SurveyConfig)
 
     @property
     def warnings(self) -> list[str]:
@@ -126,8 +131,10 @@ def load_settings(
         return value or None
 
     config_path = _config_path(get("CLMBOT_CONFIG"), cwd)
-    lifecycle, display = (
-        _read_toml(config_path) if config_path else (LifecycleConfig(), DisplayConfig())
+    lifecycle, display, surveys = (
+        _read_toml(config_path)
+        if config_path
+        else (LifecycleConfig(), DisplayConfig(), SurveyConfig())
     )
 
     return Settings(
@@ -138,7 +145,8 @@ def load_settings(
         database_url=get("DATABASE_URL") or DEFAULT_DATABASE_URL,
         config_path=config_path,
         timezone=_zone(get("CLMBOT_TIMEZONE") or "UTC"),
-        alert_channel=_channel(get("CLMBOT_ALERT_CHANNEL")),
+        alert_channel=_channel("CLMBOT_ALERT_CHANNEL", get("CLMBOT_ALERT_CHANNEL")),
+        feedback_channel=_channel("CLMBOT_FEEDBACK_CHANNEL", get("CLMBOT_FEEDBACK_CHANNEL")),
         alert_time=_hhmm(get("CLMBOT_ALERT_TIME") or "09:00"),
         team=_ids("CLMBOT_TEAM", get("CLMBOT_TEAM")),
         admins=_ids("CLMBOT_ADMINS", get("CLMBOT_ADMINS"), groups=False),
@@ -146,6 +154,7 @@ def load_settings(
         auto_migrate=_flag("CLMBOT_AUTO_MIGRATE", get("CLMBOT_AUTO_MIGRATE") or "true"),
         lifecycle=lifecycle,
         display=display,
+        surveys=surveys,
     )
 
 
@@ -202,12 +211,12 @@ def _url(value: str | None) -> str | None:
     return value if value.endswith("/") else value + "/"
 
 
-def _channel(value: str | None) -> str | None:
+def _channel(name: str, value: str | None) -> str | None:
     if value is None:
         return None
     if not _CHANNEL_ID.match(value):
         raise ConfigError(
-            f"CLMBOT_ALERT_CHANNEL={value} is not a channel ID; use the ID (e.g. C0123ABCD) "
+            f"{name}={value} is not a channel ID; use the ID (e.g. C0123ABCD) "
             "from the channel's details, not its #name"
         )
     return value
@@ -231,10 +240,14 @@ def _ids(name: str, value: str | None, *, groups: bool = True) -> tuple[str, ...
     return ids
 
 
-_KNOWN_TOML: dict[str, set[str]] = {"lifecycle": {"stages", "terminal"}, "display": {"currency"}}
+_KNOWN_TOML: dict[str, set[str]] = {
+    "lifecycle": {"stages", "terminal"},
+    "display": {"currency"},
+    "surveys": set(),  # checked by clmbot.surveys.settings
+}
 
 
-def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig]:
+def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig, SurveyConfig]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -252,12 +265,19 @@ def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig]:
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: {section} must be a [{section}] table")
         unknown = set(body) - _KNOWN_TOML[section]
-        if unknown:
+        if unknown and section != "surveys":
             raise ConfigError(
                 f"{path}: unknown setting {section}.{sorted(unknown)[0]}; known in "
                 f"[{section}]: {', '.join(sorted(_KNOWN_TOML[section]))}"
             )
-    return _lifecycle(path, data.get("lifecycle", {})), _display(path, data.get("display", {}))
+    surveys, problem = parse_surveys(data.get("surveys", {}))
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
+    return (
+        _lifecycle(path, data.get("lifecycle", {})),
+        _display(path, data.get("display", {})),
+        surveys,
+    )
 
 
 def _display(path: Path, body: dict[str, Any]) -> DisplayConfig:

@@ -40,8 +40,12 @@ from clmbot.results import (
     SegmentSavedResult,
     StageMove,
     StageResult,
+    SurveyConfirmResult,
+    SurveyQueuedResult,
+    SurveyStatusResult,
     UsageResult,
 )
+from clmbot.surveys.queue import SKIP_REASONS
 
 # What commands are typed after, where the text will be read.
 IN_TERMINAL = "clmbot "
@@ -128,6 +132,16 @@ def render(
             return feedback_text(result, zone, prefix)
         case SegmentExportResult():
             return f"{result.file.title}: {result.count:,} customers, in {result.file.filename}."
+        case SurveyQueuedResult():
+            return survey_queued_text(result, zone)
+        case SurveyConfirmResult():
+            return (
+                f"This would ask {result.eligible:,} customers for their {result.kind.upper()} "
+                f"({result.target}){skipped_text(result.skipped, '; ')}. To queue them: "
+                f"{prefix}{result.confirm}"
+            )
+        case SurveyStatusResult():
+            return survey_status_text(result, zone)
     raise TypeError(f"no plain rendering for {type(result).__name__}")
 
 
@@ -517,4 +531,83 @@ def feedback_text(result: FeedbackResult, zone: tzinfo, prefix: str) -> str:
         lines.append(f"    “{c.comment}”")
     if result.more:
         lines += ["", f"More: '{prefix}{result.more}'"]
+    return "\n".join(lines)
+
+
+def skipped_text(skipped: tuple[tuple[str, int], ...], lead: str = " ") -> str:
+    """ "; 8 skipped: 5 answered or surveyed within the cooldown, 3 no Slack user"."""
+    if not skipped:
+        return ""
+    total = sum(n for _, n in skipped)
+    parts = ", ".join(f"{n:,} {SKIP_REASONS.get(key, key)}" for key, n in skipped)
+    return f"{lead}{total:,} skipped: {parts}"
+
+
+def when(at: datetime, zone: tzinfo) -> str:
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def survey_queued_text(result: SurveyQueuedResult, zone: tzinfo) -> str:
+    kind = result.kind.upper()
+    if result.queued == 0:
+        if not result.skipped:
+            return f"No customer matches {result.target}: no {kind} survey queued."
+        return f"No {kind} survey queued for {result.target}:{skipped_text(result.skipped)}."
+    plural = "s" if result.queued != 1 else ""
+    run = f"(run #{result.run_id})"
+    lines = [f"Queued {result.queued:,} {kind} survey{plural} for {result.target} {run}."]
+    now = result.queued - result.later
+    timing = f"They go out by DM in each customer's hours ({result.window})"
+    if result.later and now:
+        timing += f": {now:,} now, {result.later:,} when their hours begin"
+    elif result.later and result.first_send:
+        timing += f": the first at {when(result.first_send, zone)}"
+    else:
+        timing += ": now"
+    lines.append(timing + ".")
+    if result.skipped:
+        lines.append(skipped_text(result.skipped, "").capitalize() + ".")
+    return "\n".join(lines)
+
+
+def survey_status_text(result: SurveyStatusResult, zone: tzinfo) -> str:
+    if not result.runs:
+        return "No surveys yet. Queue some with: survey nps <customer | segment | filters>."
+    titles = ("run", "kind", "started", "queued", "sent", "answered", "expired", "rate", "for")
+    rows = [
+        (
+            f"#{r.run_id}",
+            r.kind.upper(),
+            day(r.created_at, zone),
+            f"{r.queued:,}",
+            f"{r.sent:,}",
+            f"{r.answered:,}",
+            f"{r.expired:,}",
+            percent(r.response_rate),
+            r.target[:60],
+        )
+        for r in result.runs
+    ]
+    widths = [max(len(row[i]) for row in [titles, *rows]) for i in range(8)]
+    right = {3, 4, 5, 6, 7}
+    lines = [
+        f"Survey runs, newest first ({len(result.runs)} of {result.total})"
+        if result.total > len(result.runs)
+        else "Survey runs, newest first",
+        "",
+    ]
+    for row in [titles, *rows]:
+        cells = [
+            f"{row[i]:>{widths[i]}}" if i in right else f"{row[i]:<{widths[i]}}" for i in range(8)
+        ]
+        lines.append("  ".join(cells) + f"  {row[8]}")
+    lines.append("")
+    lines.append("sent: delivered, no answer yet; rate: answered of those delivered.")
+    failed = sum(r.failed for r in result.runs)
+    cancelled = sum(r.cancelled for r in result.runs)
+    if failed or cancelled:
+        lines.append(
+            f"Not delivered: {failed:,} refused by Slack, {cancelled:,} cancelled (opted out "
+            "or no longer to be asked)."
+        )
     return "\n".join(lines)

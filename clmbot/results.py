@@ -19,6 +19,7 @@ from clmbot.feedback.reports import FeedbackReport as FeedbackReport
 from clmbot.feedback.reports import GroupedReport as GroupedReport
 from clmbot.segments.query import CustomerRow as CustomerRow
 from clmbot.segments.query import SegmentSummary as SegmentSummary
+from clmbot.surveys.status import RunStatus as RunStatus
 
 # --- customers --------------------------------------------------------------------------
 
@@ -314,6 +315,41 @@ class FeedbackResult:
     more: str | None = None
 
 
+# --- surveys ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SurveyQueuedResult:
+    """Surveys queued (`queued` may be 0: everyone was skipped, and no run was made).
+    `skipped`: (reason key from `clmbot.surveys.queue.SKIP_REASONS`, count)."""
+
+    kind: str
+    target: str
+    queued: int
+    skipped: tuple[tuple[str, int], ...]
+    run_id: int | None
+    first_send: datetime | None  # the earliest a survey goes out
+    later: int  # surveys waiting for their customer's hours
+    window: str  # the hours, as people read them
+
+
+@dataclass(frozen=True)
+class SurveyConfirmResult:
+    """Many customers: asked to confirm first. `confirm`: the command that queues them."""
+
+    kind: str
+    target: str
+    eligible: int
+    skipped: tuple[tuple[str, int], ...]
+    confirm: str
+
+
+@dataclass(frozen=True)
+class SurveyStatusResult:
+    runs: list[RunStatus]
+    total: int  # runs in all (only the latest are listed)
+
+
 Result = (
     HelpResult
     | GreetingResult
@@ -335,4 +371,7 @@ Result = (
     | ScoreByResult
     | ChartResult
     | FeedbackResult
+    | SurveyQueuedResult
+    | SurveyConfirmResult
+    | SurveyStatusResult
 )

@@ -49,6 +49,9 @@ class FakeSlack:
         self.uploads: dict[str, bytes] = {}
         # Channels the bot is not in: uploading there fails as Slack fails it.
         self.not_in: set[str] = set()
+        # Messages posted, by channel, oldest first: what conversations.history answers.
+        self.messages: dict[str, list[dict[str, Any]]] = {}
+        self._ts = 0
         self._failures: dict[str, list[tuple[int, str | None]]] = {}
         self._delays: dict[str, float] = {}
         self._cond = threading.Condition()
@@ -168,7 +171,30 @@ class FakeSlack:
         if method == "apps.connections.open":
             return {"ok": True, "url": self.ws_url}
         if method == "chat.postMessage":
-            return {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}"}
+            with self._cond:
+                self._ts += 1
+                ts = f"{int(time.time())}.{self._ts:06d}"
+                stored = {"ts": ts, "text": body.get("text"), "blocks": body.get("blocks")}
+                if body.get("metadata"):
+                    meta = body["metadata"]
+                    stored["metadata"] = json.loads(meta) if isinstance(meta, str) else meta
+                self.messages.setdefault(str(body.get("channel")), []).append(stored)
+            return {"ok": True, "channel": body.get("channel"), "ts": ts}
+        if method == "chat.update":
+            with self._cond:
+                for msg in self.messages.get(str(body.get("channel")), []):
+                    if msg["ts"] == body.get("ts"):
+                        msg.update(text=body.get("text"), blocks=body.get("blocks"))
+                        return {"ok": True, "channel": body.get("channel"), "ts": msg["ts"]}
+            return {"ok": False, "error": "message_not_found"}
+        if method == "conversations.history":
+            with_meta = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+            with self._cond:
+                found = [dict(m) for m in reversed(self.messages.get(body.get("channel", ""), []))]
+            if not with_meta:
+                for m in found:
+                    m.pop("metadata", None)
+            return {"ok": True, "messages": found[: int(body.get("limit") or 100)]}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(body.get("users", "")).lstrip("UW")}}
         if method == "files.getUploadURLExternal":
@@ -258,6 +284,8 @@ def block_actions_body(
     user: str = "U0MEMBER",
     team: str = TEAM,
     channel: str = "C0GENERAL",
+    message_ts: str = "1.1",
+    ephemeral: bool = True,
 ) -> str:
     """An interaction payload, form-encoded as Slack posts it (`payload=<json>`)."""
     payload = {
@@ -269,7 +297,7 @@ def block_actions_body(
         "trigger_id": "1.2.3",
         "channel": {"id": channel, "name": "general"},
         "response_url": response_url,
-        "container": {"type": "message", "message_ts": "1.1", "is_ephemeral": True},
+        "container": {"type": "message", "message_ts": message_ts, "is_ephemeral": ephemeral},
         "actions": [{"block_id": "open_profiles", "action_ts": f"{time.time():.6f}", **action}],
     }
     return urllib.parse.urlencode({"payload": json.dumps(payload)})

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session
 
 from clmbot.commands.spec import Actor, CommandSpec
@@ -15,6 +16,7 @@ from clmbot.config import Settings
 from clmbot.customers import closest_names, customer_ref, find_customers
 from clmbot.periods import ACCEPTED, PeriodError, parse_since
 from clmbot.results import MatchesResult, NoMatchResult, Result, UsageResult
+from clmbot.segments import SegmentError, resolve
 from clmbot.store.models import Customer
 
 # Slack's clients turn typed quotes into curly ones; only double quotes group words, so that
@@ -75,6 +77,27 @@ def find_one(
             lookup.ref, [customer_ref(c) for c in lookup.matches], lookup.more, command, rest
         )
     return NoMatchResult(ref, closest_names(session, ref))
+
+
+# A filter always holds one of these; a customer's name usually holds none.
+_FILTER_MARKS = (":", "<", ">")
+
+
+def customers_named(spec: CommandSpec, head: str, call: Call) -> ColumnElement[bool] | Result:
+    """The customers `head` names: a segment or filters, else one customer by reference;
+    or the answer to give when it names none (or several)."""
+    try:
+        _, where = resolve(
+            call.session, head, settings=call.settings, now=call.now, actor_id=call.actor.id
+        )
+        return where
+    except SegmentError as exc:
+        if any(mark in head for mark in _FILTER_MARKS):
+            return UsageResult(spec, str(exc))
+    found = find_one(call.session, head.replace('"', ""), spec.name)
+    if isinstance(found, Customer):
+        return Customer.id == found.id
+    return found
 
 
 def take_since(

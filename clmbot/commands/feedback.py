@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement
 
-from clmbot.commands.base import Call, Command, find_one, period_of, split_words
+from clmbot.commands.base import Call, Command, customers_named, period_of, split_words
 from clmbot.commands.scores import DEFAULT_PERIOD, split_at_keyword
 from clmbot.commands.spec import CommandSpec
 from clmbot.feedback.comments import comments
 from clmbot.results import FeedbackResult, Result, UsageResult
-from clmbot.segments import SegmentError, resolve
-from clmbot.store.models import Customer
 
 SPEC = CommandSpec(
     "feedback",
@@ -22,8 +20,6 @@ SPEC = CommandSpec(
 )
 PAGE = 10
 _MOST_PAGES = 1000
-# A filter always holds one of these; a customer's name usually holds none.
-_FILTER_MARKS = (":", "<", ">")
 
 
 def handle(spec: CommandSpec, args: list[str], call: Call) -> Result:
@@ -49,7 +45,7 @@ def handle(spec: CommandSpec, args: list[str], call: Call) -> Result:
         return since
     where: ColumnElement[bool] | None = None
     if head:
-        found = _whose(spec, head, call)
+        found = customers_named(spec, head, call)
         if not isinstance(found, ColumnElement):
             return found
         where = found
@@ -85,22 +81,6 @@ def tail_since(tail: str) -> str:
         return ""
     kept, _ = split_at_keyword(rest[len("since") :], ("detractors", "page"))
     return f"since {kept}".strip()
-
-
-def _whose(spec: CommandSpec, head: str, call: Call) -> ColumnElement[bool] | Result:
-    """The customers `head` names: a segment or filters, else one customer by reference."""
-    try:
-        _, where = resolve(
-            call.session, head, settings=call.settings, now=call.now, actor_id=call.actor.id
-        )
-        return where
-    except SegmentError as exc:
-        if any(mark in head for mark in _FILTER_MARKS):
-            return UsageResult(spec, str(exc))
-    found = find_one(call.session, head.replace('"', ""), spec.name)
-    if isinstance(found, Customer):
-        return Customer.id == found.id
-    return found
 
 
 COMMAND = Command(SPEC, handle)

@@ -3,16 +3,26 @@
 
 from __future__ import annotations
 
-from clmbot.commands import csat, customer, feedback, funnel, nps, segment, segments, stage
+from clmbot.commands import (
+    csat,
+    customer,
+    feedback,
+    funnel,
+    nps,
+    segment,
+    segments,
+    stage,
+    survey,
+)
 from clmbot.commands.base import Call, Command
 from clmbot.commands.spec import CommandSpec
 from clmbot.results import HelpResult, Result
 
 HELP = CommandSpec("help", "help", "help", "every subcommand, with an example")
-_MODULES = (customer, stage, funnel, segment, segments, nps, csat, feedback)
+_MODULES = (customer, stage, funnel, segment, segments, nps, csat, feedback, survey)
 
 # In PRODUCT.md, not built yet: answered with "not yet", never with "unknown".
-PLANNED = ("survey", "at-risk", "forget")
+PLANNED = ("at-risk", "forget")
 
 
 def help_result(note: str | None = None) -> HelpResult:

@@ -220,7 +220,7 @@ class CustomersImport:
         row: dict[str, Any] = dict.fromkeys(_FIELDS)
         row.update(
             stage=self.ctx.lifecycle.first_stage,
-            locale="en",
+            locale="",
             tags=[],
             created_at=self.ctx.now,
             updated_at=self.ctx.now,

@@ -261,7 +261,7 @@ class EventsImport:
                     "signup_date": c.signup.astimezone(ctx.zone).date(),
                     "tags": [],
                     "attributes": {},
-                    "locale": "en",
+                    "locale": "",
                     "created_at": ctx.now,
                     "updated_at": ctx.now,
                 }

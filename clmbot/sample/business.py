@@ -198,7 +198,8 @@ def generate(
 ) -> SampleBusiness:
     """A business of `customers` customers who signed up over the last `months` months."""
     rng = random.Random(seed)
-    end = datetime.combine(today, time(8, 0), tzinfo=UTC)
+    # The start of today (UTC): whatever the hour, the whole business lies in the past.
+    end = datetime.combine(today, time(0, 0), tzinfo=UTC)
     span = timedelta(days=30 * months)
     names: set[str] = set()
     made = []

@@ -42,6 +42,9 @@ class Decision:
     is_admin: bool = False
     message: str | None = None  # why not, for the person refused
     member: bool = False  # a full member of this workspace (refused only for CLMBOT_TEAM)
+    # Named by CLMBOT_TEAM or CLMBOT_ADMINS, not only a member of the workspace: such a person
+    # is answered as the team even when they are also a customer.
+    named: bool = False
 
 
 class Gatekeeper:
@@ -56,8 +59,8 @@ class Gatekeeper:
         self._settings = settings
         self._clock = clock
         self._lock = threading.Lock()
-        self._users: _Expiring[dict[str, Any] | None] = _Expiring(ttl)
-        self._groups: _Expiring[frozenset[str]] = _Expiring(ttl)
+        self._users: Expiring[dict[str, Any] | None] = Expiring(ttl)
+        self._groups: Expiring[frozenset[str]] = Expiring(ttl)
         self._home_ids: tuple[str | None, str | None] | None = None
 
     def check(self, user_id: str) -> Decision:
@@ -98,7 +101,8 @@ class Gatekeeper:
                 member=True,
                 message=f"You are not on the clmbot team, which can see customer data. {ask}",
             )
-        return Decision(True, is_admin=user_id in self._settings.admins)
+        is_admin = user_id in self._settings.admins
+        return Decision(True, is_admin=is_admin, named=bool(team) or is_admin)
 
     def _ours(self, person: dict[str, Any]) -> bool:
         team, enterprise = self._home()
@@ -153,7 +157,7 @@ class Gatekeeper:
             return frozenset()
 
 
-class _Expiring(Generic[V]):
+class Expiring(Generic[V]):
     """Values fetched on demand and kept for `ttl`; expired ones are dropped once the cache
     grows past `prune_at`, so a long-running bot does not keep everyone it ever saw."""
 

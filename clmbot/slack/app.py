@@ -19,6 +19,7 @@ from clmbot.slack import listeners
 from clmbot.slack.access import Gatekeeper
 from clmbot.slack.bot import Bot, utc_now
 from clmbot.slack.logs import quiet_bolt_logger
+from clmbot.slack.survey_sender import SurveySender
 
 __all__ = ["Bot", "build_app", "make_client", "utc_now"]
 
@@ -58,5 +59,6 @@ def build_app(
         logger=quiet_bolt_logger(),
     )
     bot = Bot(settings, engine, clock, Gatekeeper(client, settings, clock))
+    bot.sender = SurveySender(engine, client, settings)
     listeners.register(app, bot)
     return app, bot

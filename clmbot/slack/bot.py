@@ -21,9 +21,11 @@ from sqlalchemy.exc import DBAPIError
 from clmbot.commands.run import run_command
 from clmbot.commands.spec import Actor
 from clmbot.config import Settings
-from clmbot.results import RefusedResult
+from clmbot.results import RefusedResult, SurveyQueuedResult
+from clmbot.slack import conversation
 from clmbot.slack.access import Gatekeeper
 from clmbot.slack.dedupe import claim_event, release_event
+from clmbot.slack.survey_sender import SurveySender
 from clmbot.slack.text_in import from_slack
 from clmbot.slack.uploads import UploadFailed, deliver
 from clmbot.slack.views import render
@@ -32,6 +34,10 @@ from clmbot.store.db import session_scope
 
 log = logging.getLogger("clmbot.slack")
 
+FOR_THE_TEAM = (
+    "clmbot answers the customer team only. If you are on the team, ask an admin to add you "
+    "to CLMBOT_TEAM."
+)
 NOT_FOR_YOU = Message(
     "Thanks for your message! I'm the customer team's assistant and cannot answer here; "
     "your contact at the company will be glad to help.",
@@ -57,6 +63,10 @@ class Bot:
     work: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="clmbot")
     )
+    # Sends the queued surveys (run by the background jobs, or by a test with its clock).
+    sender: SurveySender | None = None
+    # Runs the survey sender now (set when the background jobs run); a no-op otherwise.
+    wake_sender: Callable[[], None] = lambda: None
 
     def later(self, job: Callable[[], object], what: str) -> None:
         """Run `job` on the work pool; a failure is logged with an error id, never lost."""
@@ -90,6 +100,9 @@ class Bot:
             if not decision.allowed:
                 return self._render(RefusedResult(decision.message or "Not allowed."), in_dm)
             with session_scope(self.engine) as session:
+                # A customer in the workspace is no team member unless the team names them.
+                if not decision.named and conversation.is_customer(session, user_id):
+                    return self._render(RefusedResult(FOR_THE_TEAM), in_dm)
                 return self._run(session, text, decision.is_admin, user_id, channel_id, in_dm)
         except Exception:
             return self._apology(text, user_id)
@@ -109,6 +122,16 @@ class Bot:
             with session_scope(self.engine) as session:
                 if event_id is not None and not claim_event(session.connection(), event_id, now):
                     return None
+                # A customer: their survey, whatever they type; never the team's commands
+                # (unless the team names them and they have no survey open).
+                turn = conversation.on_message(
+                    session, self.settings, user_id=user_id, text=from_slack(text), now=now
+                )
+                if turn is not None and not (decision.named and turn[1].idle):
+                    message, reply = turn
+                    if reply.answered:
+                        message.after = self.wake_sender
+                    return message
                 if decision.allowed:
                     return self._run(
                         session, text, decision.is_admin, user_id, event.get("channel"), True
@@ -146,7 +169,10 @@ class Bot:
             actor=actor,
             in_dm=in_dm,
         )
-        return self._render(result, in_dm)
+        message = self._render(result, in_dm)
+        if isinstance(result, SurveyQueuedResult) and result.queued:
+            message.after = self.wake_sender
+        return message
 
     def _render(self, result: Any, in_dm: bool) -> Message:
         return render(
@@ -166,6 +192,14 @@ class Bot:
         command = words[0].lower()[:20] if words else "help"
         log.exception("error %s: answering %r for %s", error_id, command, user_id)
         return apology(error_id)
+
+    def survey_click(self, user_id: str, value: str) -> tuple[Message, bool] | None:
+        """A customer's score button: the question redrawn, and whether an answer changed.
+        No gate: customers are not the team; the survey must be theirs."""
+        with session_scope(self.engine) as session:
+            return conversation.on_click(
+                session, self.settings, user_id=user_id, value=value, now=self.clock()
+            )
 
     def with_files(
         self, client: WebClient, message: Message, *, user_id: str, channel_id: str | None

@@ -26,6 +26,7 @@ from slack_sdk.errors import SlackApiError
 from clmbot.config import Settings
 from clmbot.slack.app import build_app, make_client, utc_now
 from clmbot.slack.logs import ScrubbingFormatter, guard_handlers
+from clmbot.slack.scheduler import Jobs
 from clmbot.slack.server import HttpServer, wsgi_app
 from clmbot.store import migrate
 from clmbot.store.db import make_engine
@@ -94,6 +95,9 @@ def run_bot(
 
     listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="clmbot-listener")
     app, bot = build_app(settings, engine, clock=clock, socket_mode=not http, executor=listeners)
+    assert bot.sender is not None
+    jobs = Jobs(bot.sender, clock)
+    bot.wake_sender = jobs.wake
     stop = _Stop()
     try:
         if http:
@@ -112,6 +116,7 @@ def run_bot(
                 f"clmbot is up in HTTP mode on port {bound} ({where}): POST /slack/events, "
                 "GET /healthz"
             )
+            jobs.start()
             server.serve()  # returns once stopping began
         else:
             handler = SocketModeHandler(app, settings.slack_app_token)
@@ -123,8 +128,10 @@ def run_bot(
                 )
             stop.install(handler.close)
             (announce or log.info)(f"clmbot is up in Socket Mode ({where})")
+            jobs.start()
         stop.wait()  # the stop itself: no new requests, the ones in flight finished
     finally:
+        jobs.stop()  # a send under way finishes: claimed, sent, marked
         listeners.shutdown(wait=True)  # listeners that were still acking
         bot.stop()  # the work after the acks
         engine.dispose()

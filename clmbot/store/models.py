@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -64,7 +66,8 @@ class Customer(SQLModel, table=True):
     attributes: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONDict, nullable=False)
     )
-    locale: str = Field(default="en", sa_column=Column(String(16), nullable=False))
+    # A language code from the import ("id", "pt-BR"); "" when not given: Slack's is asked.
+    locale: str = Field(default="", sa_column=Column(String(16), nullable=False))
     timezone: str | None = Field(default=None, sa_column=Column(String(64)))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
@@ -240,3 +243,107 @@ class SavedSegment(SQLModel, table=True):
     created_by: str = Field(sa_column=Column(String(100), nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+# What a survey is doing (`Survey.status`). Queued → sending (claimed by one sender) → sent →
+# answered, or expired; cancelled when the customer opted out or left before it went;
+# failed when Slack refused it for good (no such user, a DM that cannot be opened).
+QUEUED, SENDING, SENT, ANSWERED, EXPIRED, CANCELLED, FAILED = (
+    "queued",
+    "sending",
+    "sent",
+    "answered",
+    "expired",
+    "cancelled",
+    "failed",
+)
+# A customer has at most one of these at a time (a partial unique index).
+PENDING = (QUEUED, SENDING, SENT)
+
+
+class SurveyRun(SQLModel, table=True):
+    """One `/clm survey nps <who>`: what was asked for, by whom, and what was skipped and why.
+    `survey status` counts its surveys by status."""
+
+    __tablename__ = "survey_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_column=Column(String(8), nullable=False))
+    # Who was meant, as typed (a segment, filters, a customer).
+    target: str = Field(sa_column=Column(Text, nullable=False))
+    created_by: str = Field(sa_column=Column(String(100), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
+    queued: int = Field(sa_column=Column(Integer, nullable=False))
+    # {"cooldown": 12, "no_slack_user": 3, …}
+    skipped: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONDict, nullable=False)
+    )
+
+
+class Survey(SQLModel, table=True):
+    """One question to one customer, from queued to answered: every step is a column here, so
+    that a sender that dies anywhere leaves a row that says what is left to do.
+
+    The sender claims (`sending`, `claimed_at`), sends, then marks `sent`. A claim older than
+    the lease was left by a sender that died: before sending again, the next one looks in the
+    customer's DM for a message whose metadata carries this survey's id.
+    """
+
+    __tablename__ = "surveys"
+    __table_args__ = (
+        Index(
+            "uq_surveys_pending_customer",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("status IN ('queued', 'sending', 'sent')"),
+            postgresql_where=text("status IN ('queued', 'sending', 'sent')"),
+        ),
+        Index("ix_surveys_status_not_before", "status", "not_before"),
+        Index("ix_surveys_customer_queued", "customer_id", "queued_at"),
+        Index("ix_surveys_run_status", "run_id", "status"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    run_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("survey_runs.id", ondelete="CASCADE"), nullable=False)
+    )
+    customer_id: int = Field(sa_column=_customer_fk())
+    kind: str = Field(sa_column=Column(String(8), nullable=False))
+    status: str = Field(sa_column=Column(String(12), nullable=False))
+    queued_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # The first moment the customer's window is open (their zone, else found at send time).
+    not_before: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    claimed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(80)))
+    attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    error: str | None = Field(default=None, sa_column=Column(String(200)))
+    # The language the customer was asked in: every later text uses it.
+    language: str | None = Field(default=None, sa_column=Column(String(8)))
+    sent_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, index=True))
+    channel_id: str | None = Field(default=None, sa_column=Column(String(40)))
+    message_ts: str | None = Field(default=None, sa_column=Column(String(40)))
+    reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    score: int | None = Field(default=None, sa_column=Column(Integer))
+    answered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    comment: str | None = Field(default=None, sa_column=Column(Text))
+    feedback_id: int | None = Field(
+        default=None,
+        sa_column=Column(BigId, ForeignKey("feedback.id", ondelete="SET NULL"), nullable=True),
+    )
+    # The answer's post in CLMBOT_FEEDBACK_CHANNEL: due when the answer or comment changed.
+    team_post_due: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
+    team_post_ts: str | None = Field(default=None, sa_column=Column(String(40)))
+
+
+class SurveyOptOut(SQLModel, table=True):
+    """A customer who said `stop`: never surveyed again (until they are removed from here)."""
+
+    __tablename__ = "survey_opt_outs"
+
+    customer_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    )
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

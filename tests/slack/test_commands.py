@@ -138,7 +138,7 @@ def test_wrong_arguments_get_the_usage(bot, customers, typed, problem, usage):
 
 
 def test_planned_subcommands_say_not_yet(bot):
-    assert "`/clm survey` is not available yet" in text_of(bot.command("survey"))
+    assert "`/clm forget` is not available yet" in text_of(bot.command("forget"))
 
 
 def test_an_internal_failure_is_an_apology_with_an_error_id_in_the_log(

@@ -6,17 +6,21 @@ for the person who clicked only."""
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from clmbot.slack.listeners.reply import reply_privately
 from clmbot.slack.views.base import OPEN_PROFILE, RUN_WORDS
+from clmbot.slack.views.survey_dm import SURVEY_SCORE
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
     from slack_sdk import WebClient
 
     from clmbot.slack.bot import Bot
+
+log = logging.getLogger("clmbot.slack")
 
 
 def register(app: App, bot: Bot) -> None:
@@ -50,8 +54,33 @@ def register(app: App, bot: Bot) -> None:
             message = bot.answer(words, user_id=user_id, channel_id=channel_id)
             message = bot.with_files(client, message, user_id=user_id, channel_id=channel_id)
             reply_privately(respond, message, user_id=user_id, replace=True)
+            message.sent()
 
         bot.later(answer, f"running a button for {user_id}")
+
+    @app.action(re.compile(rf"^{SURVEY_SCORE}:\d+$"))
+    def survey_score(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient
+    ) -> None:
+        """A customer's score. The question they clicked is redrawn in place with their
+        choice; a click that is not theirs to make changes nothing and says nothing."""
+        ack()
+        user_id = body["user"]["id"]
+        channel_id = (body.get("channel") or {}).get("id")
+        message_ts = (body.get("container") or {}).get("message_ts")
+
+        def answer() -> None:
+            outcome = bot.survey_click(user_id, str(action.get("value", "")))
+            if outcome is None:
+                log.info("a survey button pressed by %s who may not answer it", user_id)
+                return
+            question, answered = outcome
+            if channel_id and message_ts:
+                client.chat_update(channel=channel_id, ts=message_ts, **question.as_kwargs())
+            if answered:
+                bot.wake_sender()
+
+        bot.later(answer, f"taking a survey answer from {user_id}")
 
 
 def _words(value: str) -> str | list[str]:

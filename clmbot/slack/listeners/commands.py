@@ -25,5 +25,6 @@ def register(app: App, bot: Bot) -> None:
             message = bot.answer(command.get("text", ""), user_id=user_id, channel_id=channel_id)
             message = bot.with_files(client, message, user_id=user_id, channel_id=channel_id)
             reply_privately(respond, message, user_id=user_id, replace=False)
+            message.sent()
 
         bot.later(answer, f"answering /clm for {user_id}")

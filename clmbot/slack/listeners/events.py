@@ -77,5 +77,8 @@ def register(app: App, bot: Bot) -> None:
             except Exception:
                 bot.not_delivered(event_id)  # let Slack's retry try again
                 raise
+            for edit in message.edits:  # a survey question redrawn with a typed score
+                client.chat_update(**edit)
+            message.sent()
 
         bot.later(send, f"answering a DM from {event.get('user')}")

@@ -9,6 +9,7 @@ text was cut, never silently.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
@@ -43,6 +44,16 @@ class Message:
     # A file that goes with the answer (an export, a chart): uploaded before the answer is
     # sent, and the answer says where it went.
     upload: FileOut | None = None
+    # Messages to edit once this one is sent (`chat.update` arguments): a survey question
+    # redrawn with the score a customer typed.
+    edits: list[dict[str, Any]] = field(default_factory=list)
+    # What to do once it is sent: wake the survey sender after a survey was queued or
+    # answered, so that it goes out (or reaches the team) in seconds.
+    after: Callable[[], None] | None = None
+
+    def sent(self) -> None:
+        if self.after is not None:
+            self.after()
 
     def as_kwargs(self) -> dict[str, Any]:
         # The fallback text is mrkdwn too (notifications render it): escape it like data.
@@ -108,9 +119,10 @@ OPEN_PROFILE = "open_profile"
 RUN_WORDS = "run_words"
 
 
-def run_button(words: list[str], label: str, index: int = 0) -> Block | None:
-    """A button that runs `words` as a command for whoever clicks it (who is checked again,
-    as if they had typed it). None when the words do not fit in a button's value."""
+def run_button(words: str | list[str], label: str, index: int = 0) -> Block | None:
+    """A button that runs `words` (or a text, as typed: filters whose quotes matter) as a
+    command for whoever clicks it (who is checked again, as if they had typed it). None when
+    the words do not fit in a button's value."""
     value = json.dumps(words, ensure_ascii=False)
     if len(value) > 2000:
         return None

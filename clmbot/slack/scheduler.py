@@ -1,0 +1,62 @@
+"""The bot's background jobs, on APScheduler 3: for now the survey sender, every few
+seconds and whenever someone queues or answers a survey (`wake`).
+
+The job store is in memory, on purpose: APScheduler 3 must not share a job store between
+processes. Several copies of the bot each run their own sender; the queue's claims (see
+`clmbot.surveys.outbox`) make sure each survey is sent by one of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from clmbot.slack.survey_sender import SurveySender
+
+log = logging.getLogger("clmbot.surveys")
+
+SENDER_EVERY_SECONDS = 5
+_SENDER = "survey-sender"
+
+
+class Jobs:
+    def __init__(self, sender: SurveySender, clock: Callable[[], datetime]) -> None:
+        self._sender = sender
+        self._clock = clock
+        self._scheduler = BackgroundScheduler(timezone=UTC)
+        self._scheduler.add_job(
+            self._send,
+            "interval",
+            seconds=SENDER_EVERY_SECONDS,
+            id=_SENDER,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def wake(self) -> None:
+        """Run the sender now (a survey was queued or answered): not in 5 seconds."""
+        try:
+            self._scheduler.modify_job(_SENDER, next_run_time=datetime.now(UTC))
+        except Exception:  # stopped, or stopping: the next start sends it
+            log.debug("the survey sender could not be woken", exc_info=True)
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
+
+    def _send(self) -> None:
+        try:
+            report = self._sender.run_once(self._clock())
+        except Exception:
+            log.exception("the survey sender failed; it runs again in %ss", SENDER_EVERY_SECONDS)
+            return
+        done = {k: v for k, v in vars(report).items() if v and k != "errors"}
+        if done:
+            log.info("survey sender: %s", ", ".join(f"{k} {v}" for k, v in done.items()))

@@ -1,0 +1,337 @@
+"""The survey sender: takes what is due from the queue, asks the customer in their DM, marks
+it sent; closes surveys that expired, sends the one reminder, posts answers for the team.
+
+It runs inside the bot (see `clmbot.slack.scheduler`), every few seconds and whenever a
+survey is queued or answered. Every send follows the order the queue expects: claimed,
+sent, marked sent. A survey claimed by a sender that died is looked for in the customer's
+DM (its message carries the survey's id in Slack's message metadata) before it is sent
+again, so a customer never gets the same survey twice.
+
+It paces itself (`surveys.sends_per_second`) and rides out rate limits: slack_sdk retries a
+429 after its Retry-After; one that persists puts the survey back for later.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
+
+from clmbot.config import Settings
+from clmbot.slack.access import Expiring
+from clmbot.slack.views import survey_dm
+from clmbot.store.models import CANCELLED, FAILED
+from clmbot.surveys import outbox
+from clmbot.surveys.texts import language_of
+
+log = logging.getLogger("clmbot.surveys")
+
+# Slack's answers that mean this survey can never reach this person.
+NEVER = frozenset(
+    (
+        "user_not_found",
+        "user_disabled",
+        "cannot_dm_bot",
+        "account_inactive",
+        "channel_not_found",
+        "is_archived",
+        "not_allowed_token_type",
+        "user_not_visible",
+        "messages_tab_disabled",
+        "restricted_action",
+        "invalid_users",
+    )
+)
+# How long a sender run may go on claiming before it lets the other jobs have a turn.
+RUN_BUDGET_SECONDS = 20.0
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    found: int = 0  # sent before by a sender that stopped; found in the DM, not sent again
+    deferred: int = 0  # outside the customer's hours, or Slack said wait
+    failed: int = 0
+    cancelled: int = 0
+    uncertain: int = 0  # may have reached Slack: looked for after the lease
+    expired: int = 0
+    reminded: int = 0
+    posted: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class SurveySender:
+    def __init__(
+        self,
+        engine: Engine,
+        client: WebClient,
+        settings: Settings,
+        *,
+        worker: str | None = None,
+        lease: timedelta = outbox.LEASE,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._engine = engine
+        self._client = client
+        self._settings = settings
+        self._config = settings.surveys
+        self.worker = worker or outbox.worker_name()
+        self._lease = lease
+        self._sleep = sleep
+        self._gap = 1.0 / self._config.sends_per_second
+        self._last_send = 0.0
+        self._people: Expiring[dict[str, Any] | None] = Expiring(timedelta(hours=6))
+        self._lock = threading.Lock()  # one run at a time in this process
+
+    def run_once(self, now: datetime, *, budget: float = RUN_BUDGET_SECONDS) -> SendReport:
+        report = SendReport()
+        with self._lock:
+            self._expire(now, report)
+            deadline = time.monotonic() + budget
+            while time.monotonic() < deadline:
+                claims = outbox.claim(self._engine, now=now, worker=self.worker, lease=self._lease)
+                if not claims:
+                    break
+                for claim in claims:
+                    self._send(claim, now, report)
+            self._remind(now, report)
+            self._post_answers(report)
+        return report
+
+    # --- sending -------------------------------------------------------------------------
+
+    def _send(self, claim: outbox.Claim, now: datetime, report: SendReport) -> None:
+        give_up = self._why_not(claim)
+        if give_up:
+            outbox.give_up(
+                self._engine,
+                claim.id,
+                worker=self.worker,
+                status=CANCELLED,
+                why=give_up,
+                now=now,
+            )
+            report.cancelled += 1
+            return
+        assert claim.slack_user_id is not None
+        try:
+            person = self._person(claim.slack_user_id, now)
+            zone = self._zone(claim.timezone, person)
+            if not self._config.window.is_open(now, zone):
+                opens = self._config.window.next_opening(now, zone)
+                outbox.put_back(self._engine, claim.id, worker=self.worker, not_before=opens)
+                report.deferred += 1
+                return
+            language = language_of(claim.locale or (person or {}).get("locale"))
+            channel = self._client.conversations_open(users=claim.slack_user_id)["channel"]["id"]
+            if claim.maybe_sent:
+                ts = self._find(channel, claim.id)
+                if ts is not None:
+                    outbox.mark_sent(
+                        self._engine,
+                        claim.id,
+                        worker=self.worker,
+                        now=now,
+                        channel_id=channel,
+                        message_ts=ts,
+                        language=language,
+                    )
+                    report.found += 1
+                    return
+            message = survey_dm.question(self._config, claim.id, claim.kind, language)
+            self._pace()
+            sent = self._client.chat_postMessage(
+                channel=channel,
+                **message.as_kwargs(),
+                metadata={
+                    "event_type": survey_dm.SURVEY_EVENT,
+                    "event_payload": {"survey_id": claim.id},
+                },
+                unfurl_links=False,
+            )
+            outbox.mark_sent(
+                self._engine,
+                claim.id,
+                worker=self.worker,
+                now=now,
+                channel_id=sent.get("channel") or channel,
+                message_ts=sent["ts"],
+                language=language,
+            )
+            report.sent += 1
+        except SlackApiError as exc:
+            self._refused(claim, exc, now, report)
+        except OSError as exc:  # a timeout, a lost connection: it may or may not have gone
+            self._uncertain(claim, type(exc).__name__, now, report)
+
+    def _why_not(self, claim: outbox.Claim) -> str | None:
+        """Things that changed since the survey was queued."""
+        if claim.slack_user_id is None:
+            return "no Slack user"
+        if claim.opted_out:
+            return "opted out"
+        if claim.stage in self._settings.lifecycle.terminal:
+            return f"moved to {claim.stage}"
+        return None
+
+    def _refused(
+        self, claim: outbox.Claim, exc: SlackApiError, now: datetime, report: SendReport
+    ) -> None:
+        error = str(exc.response.get("error") or "")
+        status = exc.response.status_code
+        if status == 429 or error == "ratelimited":
+            wait = int(exc.response.headers.get("Retry-After", "30") or 30)
+            outbox.put_back(
+                self._engine,
+                claim.id,
+                worker=self.worker,
+                not_before=now + timedelta(seconds=max(wait, 1)),
+                why="rate limited",
+            )
+            report.deferred += 1
+            return
+        if error in NEVER:
+            outbox.give_up(
+                self._engine, claim.id, worker=self.worker, status=FAILED, why=error, now=now
+            )
+            report.failed += 1
+            log.warning("survey %s: Slack refused it for good (%s)", claim.id, error)
+            return
+        # Slack's own trouble (5xx): the message may have gone; looked for after the lease.
+        self._uncertain(claim, error or f"HTTP {status}", now, report)
+
+    def _uncertain(self, claim: outbox.Claim, why: str, now: datetime, report: SendReport) -> None:
+        report.uncertain += 1
+        report.errors.append(why)
+        if claim.attempts >= outbox.MOST_ATTEMPTS:
+            outbox.give_up(
+                self._engine,
+                claim.id,
+                worker=self.worker,
+                status=FAILED,
+                why=f"{why} ({claim.attempts} tries)",
+                now=now,
+            )
+            report.failed += 1
+        log.warning("survey %s: not sure it reached Slack (%s); checked again later", claim.id, why)
+
+    def _find(self, channel: str, survey_id: int) -> str | None:
+        """The ts of this survey's message in the DM, if a sender before us sent it."""
+        answer = self._client.conversations_history(
+            channel=channel, include_all_metadata=True, limit=50
+        )
+        for msg in answer.get("messages") or []:
+            meta = msg.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == survey_dm.SURVEY_EVENT and str(
+                payload.get("survey_id")
+            ) == str(survey_id):
+                return str(msg.get("ts"))
+        return None
+
+    def _pace(self) -> None:
+        wait = self._last_send + self._gap - time.monotonic()
+        if wait > 0:
+            self._sleep(wait)
+        self._last_send = time.monotonic()
+
+    def _person(self, user_id: str, now: datetime) -> dict[str, Any] | None:
+        """The customer's zone and language as Slack knows them (kept for hours: they rarely
+        change), or None when Slack does not show them to us."""
+
+        def fetch() -> dict[str, Any] | None:
+            try:
+                user = self._client.users_info(user=user_id, include_locale=True)["user"]
+            except SlackApiError as exc:
+                if exc.response.status_code == 429:
+                    raise
+                return None
+            return {"tz": user.get("tz"), "locale": user.get("locale")}
+
+        return self._people.get(user_id, now, fetch)
+
+    def _zone(self, imported: str | None, person: dict[str, Any] | None) -> Any:
+        for name in (imported, (person or {}).get("tz")):
+            if name:
+                try:
+                    return ZoneInfo(name)
+                except (ZoneInfoNotFoundError, ValueError):
+                    continue
+        return self._settings.timezone
+
+    # --- after sending ----------------------------------------------------------------------
+
+    def _expire(self, now: datetime, report: SendReport) -> None:
+        for gone in outbox.expire(self._engine, now=now, config=self._config):
+            report.expired += 1
+            if gone.channel_id and gone.message_ts:
+                message = survey_dm.closed(self._config, gone.kind, gone.language)
+                try:
+                    self._client.chat_update(
+                        channel=gone.channel_id, ts=gone.message_ts, **message.as_kwargs()
+                    )
+                except (SlackApiError, OSError) as exc:
+                    # The buttons stay; a click on them is answered "this survey has closed".
+                    log.info("survey %s: could not mark its question closed (%s)", gone.id, exc)
+
+    def _remind(self, now: datetime, report: SendReport) -> None:
+        for due in outbox.reminders_due(self._engine, now=now, config=self._config):
+            if due.slack_user_id is None:
+                continue
+            try:
+                zone = self._zone(due.timezone, self._person(due.slack_user_id, now))
+            except (SlackApiError, OSError):
+                continue
+            if not self._config.window.is_open(now, zone):
+                continue
+            if not outbox.take_reminder(self._engine, due.id, now=now):
+                continue
+            message = survey_dm.question(
+                self._config, due.id, due.kind, due.language, reminder=True
+            )
+            try:
+                self._pace()
+                self._client.chat_postMessage(
+                    channel=due.channel_id,
+                    **message.as_kwargs(),
+                    metadata={
+                        "event_type": survey_dm.REMINDER_EVENT,
+                        "event_payload": {"survey_id": due.id},
+                    },
+                )
+                report.reminded += 1
+            except (SlackApiError, OSError) as exc:
+                log.warning("survey %s: the reminder did not go (%s)", due.id, exc)
+
+    def _post_answers(self, report: SendReport) -> None:
+        channel = self._settings.feedback_channel
+        if channel is None:
+            return
+        for post in outbox.take_team_posts(self._engine):
+            message = survey_dm.answer_post(post, self._settings.timezone)
+            try:
+                if post.post_ts:
+                    self._client.chat_update(
+                        channel=channel, ts=post.post_ts, **message.as_kwargs()
+                    )
+                    ts: str | None = post.post_ts
+                else:
+                    ts = self._client.chat_postMessage(
+                        channel=channel, **message.as_kwargs(), unfurl_links=False
+                    )["ts"]
+                report.posted += 1
+            except (SlackApiError, OSError) as exc:
+                log.warning(
+                    "survey %s: the answer was not posted for the team (%s)", post.survey_id, exc
+                )
+                ts = None
+            outbox.team_posted(self._engine, post.survey_id, ts=ts)

@@ -1,0 +1,356 @@
+"""The survey queue as the sender sees it: claim, mark sent, put back, give up; reminders
+and expiry; the answers the team has not seen yet.
+
+Each step is its own short transaction, in the order the sender takes them, so that a
+sender killed between two steps leaves a row that says exactly what is left: a `sending`
+row older than the lease was claimed by a sender that stopped, and may or may not have
+reached Slack (the sender looks in the customer's DM before sending again).
+
+Claims take rows with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so several copies of the bot
+share the queue without waiting on each other; the UPDATE re-checks the row's state, which
+also makes the claim exclusive on SQLite, where writes take turns.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, and_, exists, or_, select, update
+
+from clmbot.store.models import (
+    ANSWERED,
+    CANCELLED,
+    EXPIRED,
+    FAILED,
+    QUEUED,
+    SENDING,
+    SENT,
+    Customer,
+    Survey,
+    SurveyOptOut,
+)
+from clmbot.surveys.settings import SurveyConfig
+
+# A claim older than this was left by a sender that stopped (killed, or its host lost).
+LEASE = timedelta(minutes=2)
+# A send that failed in a way that may have reached Slack is tried this many times.
+MOST_ATTEMPTS = 5
+
+_S = Survey.__table__
+_C = Customer.__table__
+_O = SurveyOptOut.__table__
+
+
+def worker_name() -> str:
+    """Who holds a claim: host, process and a random part (two senders in one process)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A survey this sender now holds, with what sending it needs."""
+
+    id: int
+    kind: str
+    customer_id: int
+    slack_user_id: str | None
+    locale: str
+    timezone: str | None
+    stage: str
+    opted_out: bool
+    # Claimed before by a sender that stopped: it may have been sent; look first.
+    maybe_sent: bool
+    attempts: int
+
+
+def claim(
+    engine: Engine, *, now: datetime, worker: str, limit: int = 50, lease: timedelta = LEASE
+) -> list[Claim]:
+    stale = now - lease
+    due = or_(
+        and_(_S.c.status == QUEUED, _S.c.not_before <= now),
+        and_(_S.c.status == SENDING, _S.c.claimed_at < stale),
+    )
+    with engine.begin() as conn:
+        candidates = select(_S.c.id, _S.c.status).where(due).order_by(_S.c.not_before).limit(limit)
+        if conn.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        found = dict(conn.execute(candidates).all())
+        if not found:
+            return []
+        conn.execute(
+            update(_S)
+            .where(_S.c.id.in_(list(found)), due)
+            .values(
+                status=SENDING,
+                claimed_at=now,
+                claimed_by=worker,
+                attempts=_S.c.attempts + 1,
+            )
+        )
+        rows = conn.execute(
+            select(
+                _S.c.id,
+                _S.c.kind,
+                _S.c.customer_id,
+                _S.c.attempts,
+                _C.c.slack_user_id,
+                _C.c.locale,
+                _C.c.timezone,
+                _C.c.stage,
+                exists().where(_O.c.customer_id == _C.c.id).label("opted_out"),
+            )
+            .join(_C, _C.c.id == _S.c.customer_id)
+            .where(
+                _S.c.id.in_(list(found)),
+                _S.c.claimed_by == worker,
+                _S.c.claimed_at == now,
+                _S.c.status == SENDING,
+            )
+            .order_by(_S.c.not_before)
+        ).all()
+    return [
+        Claim(
+            r.id,
+            r.kind,
+            r.customer_id,
+            r.slack_user_id,
+            r.locale or "",
+            r.timezone,
+            r.stage,
+            bool(r.opted_out),
+            found.get(r.id) == SENDING,
+            r.attempts,
+        )
+        for r in rows
+    ]
+
+
+def _held(survey_id: int, worker: str) -> object:
+    return and_(_S.c.id == survey_id, _S.c.status == SENDING, _S.c.claimed_by == worker)
+
+
+def mark_sent(
+    engine: Engine,
+    survey_id: int,
+    *,
+    worker: str,
+    now: datetime,
+    channel_id: str,
+    message_ts: str,
+    language: str,
+) -> bool:
+    """False when the claim was lost meanwhile (this sender stalled past the lease and
+    another took over): that one will find the message and mark it."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(_S)
+            .where(_held(survey_id, worker))
+            .values(
+                status=SENT,
+                sent_at=now,
+                channel_id=channel_id,
+                message_ts=message_ts,
+                language=language,
+                error=None,
+            ),
+            execution_options={"preserve_rowcount": True},
+        )
+    return result.rowcount == 1
+
+
+def put_back(
+    engine: Engine, survey_id: int, *, worker: str, not_before: datetime, why: str | None = None
+) -> None:
+    """Not sent, for sure (outside the window, or Slack said wait): queued again."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(_S)
+            .where(_held(survey_id, worker))
+            .values(
+                status=QUEUED,
+                not_before=not_before,
+                claimed_at=None,
+                claimed_by=None,
+                error=why,
+                attempts=_S.c.attempts - (0 if why else 1),
+            )
+        )
+
+
+def give_up(
+    engine: Engine, survey_id: int, *, worker: str, status: str, why: str, now: datetime
+) -> None:
+    """`FAILED` (Slack refused it for good) or `CANCELLED` (no longer to be asked)."""
+    assert status in (FAILED, CANCELLED)
+    with engine.begin() as conn:
+        conn.execute(
+            update(_S)
+            .where(_held(survey_id, worker))
+            .values(status=status, error=why[:200], closed_at=now)
+        )
+
+
+@dataclass(frozen=True)
+class Closed:
+    """A survey that just expired, with where its question is, to say so there."""
+
+    id: int
+    kind: str
+    language: str
+    channel_id: str | None
+    message_ts: str | None
+
+
+def expire(engine: Engine, *, now: datetime, config: SurveyConfig) -> list[Closed]:
+    """Sent surveys without an answer after `expire_after` close."""
+    cutoff = now - config.expire_after
+    with engine.begin() as conn:
+        ids = list(
+            conn.execute(
+                select(_S.c.id).where(_S.c.status == SENT, _S.c.sent_at <= cutoff).limit(500)
+            ).scalars()
+        )
+        if not ids:
+            return []
+        conn.execute(
+            update(_S)
+            .where(_S.c.id.in_(ids), _S.c.status == SENT)
+            .values(status=EXPIRED, closed_at=now)
+        )
+        rows = conn.execute(
+            select(_S.c.id, _S.c.kind, _S.c.language, _S.c.channel_id, _S.c.message_ts).where(
+                _S.c.id.in_(ids), _S.c.status == EXPIRED, _S.c.closed_at == now
+            )
+        ).all()
+    return [Closed(r.id, r.kind, r.language or "en", r.channel_id, r.message_ts) for r in rows]
+
+
+@dataclass(frozen=True)
+class Reminder:
+    id: int
+    kind: str
+    language: str
+    channel_id: str
+    slack_user_id: str | None
+    timezone: str | None
+
+
+def reminders_due(engine: Engine, *, now: datetime, config: SurveyConfig) -> list[Reminder]:
+    """Sent, unanswered, never reminded, sent `reminder_after` ago: candidates (the sender
+    checks each customer's window, then takes each with `take_reminder`)."""
+    cutoff = now - config.reminder_after
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                _S.c.id,
+                _S.c.kind,
+                _S.c.language,
+                _S.c.channel_id,
+                _C.c.slack_user_id,
+                _C.c.timezone,
+            )
+            .join(_C, _C.c.id == _S.c.customer_id)
+            .where(
+                _S.c.status == SENT,
+                _S.c.reminded_at.is_(None),
+                _S.c.sent_at <= cutoff,
+                _S.c.channel_id.is_not(None),
+            )
+            .limit(200)
+        ).all()
+    return [
+        Reminder(r.id, r.kind, r.language or "en", r.channel_id, r.slack_user_id, r.timezone)
+        for r in rows
+    ]
+
+
+def take_reminder(engine: Engine, survey_id: int, *, now: datetime) -> bool:
+    """Taken before it is sent: a sender that dies after this sends no reminder, rather than
+    a customer getting two (one reminder, never pestered)."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(_S)
+            .where(_S.c.id == survey_id, _S.c.status == SENT, _S.c.reminded_at.is_(None))
+            .values(reminded_at=now),
+            execution_options={"preserve_rowcount": True},
+        )
+    return result.rowcount == 1
+
+
+@dataclass(frozen=True)
+class TeamPost:
+    """An answer (or its new comment) for CLMBOT_FEEDBACK_CHANNEL."""
+
+    survey_id: int
+    run_id: int
+    kind: str
+    score: int
+    comment: str | None
+    answered_at: datetime
+    customer_name: str
+    external_id: str
+    owner_slack_id: str | None
+    post_ts: str | None  # the post to edit, when there is one already
+
+
+def take_team_posts(engine: Engine, *, limit: int = 50) -> list[TeamPost]:
+    with engine.begin() as conn:
+        ids = list(
+            conn.execute(select(_S.c.id).where(_S.c.team_post_due.is_(True)).limit(limit)).scalars()
+        )
+        if not ids:
+            return []
+        taken = conn.execute(
+            update(_S)
+            .where(_S.c.id.in_(ids), _S.c.team_post_due.is_(True))
+            .values(team_post_due=False)
+            .returning(_S.c.id)
+        ).scalars()
+        taken_ids = list(taken)
+        if not taken_ids:
+            return []
+        rows = conn.execute(
+            select(
+                _S.c.id,
+                _S.c.run_id,
+                _S.c.kind,
+                _S.c.score,
+                _S.c.comment,
+                _S.c.answered_at,
+                _S.c.team_post_ts,
+                _C.c.name,
+                _C.c.external_id,
+                _C.c.owner_slack_id,
+            )
+            .join(_C, _C.c.id == _S.c.customer_id)
+            .where(_S.c.id.in_(taken_ids), _S.c.status == ANSWERED)
+        ).all()
+    return [
+        TeamPost(
+            r.id,
+            r.run_id,
+            r.kind,
+            r.score,
+            r.comment,
+            r.answered_at,
+            r.name,
+            r.external_id,
+            r.owner_slack_id,
+            r.team_post_ts,
+        )
+        for r in rows
+    ]
+
+
+def team_posted(engine: Engine, survey_id: int, *, ts: str | None) -> None:
+    """`ts`: the post Slack made (None: it failed, and is due again)."""
+    with engine.begin() as conn:
+        if ts is None:
+            conn.execute(update(_S).where(_S.c.id == survey_id).values(team_post_due=True))
+        else:
+            conn.execute(update(_S).where(_S.c.id == survey_id).values(team_post_ts=ts))
