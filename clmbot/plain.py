@@ -566,7 +566,7 @@ def survey_queued_text(result: SurveyQueuedResult, zone: tzinfo) -> str:
         timing += ": now"
     lines.append(timing + ".")
     if result.skipped:
-        lines.append(skipped_text(result.skipped, "").capitalize() + ".")
+        lines.append(skipped_text(result.skipped, "") + ".")
     return "\n".join(lines)
 
 

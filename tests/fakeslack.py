@@ -53,6 +53,8 @@ class FakeSlack:
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self._ts = 0
         self._failures: dict[str, list[tuple[int, str | None]]] = {}
+        # Methods that answer `{"ok": false, "error": …}` (HTTP 200), as Slack refuses.
+        self.refusals: dict[str, str] = {}
         self._delays: dict[str, float] = {}
         self._cond = threading.Condition()
         fake = self
@@ -150,15 +152,20 @@ class FakeSlack:
                 Call(method, body, parsed.path, dict(req.headers.items()), time.monotonic())
             )
             self._cond.notify_all()
-        time.sleep(self._delays.get(method, 0))  # recorded on arrival, answered late
+        # Done on arrival (a message posted is in the channel), answered late.
+        answer = self._answer(method, body) if failure is None else None
+        time.sleep(self._delays.get(method, 0))
         if failure is not None:
             status, retry_after = failure
             payload = {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}
             self._send(req, status, payload, {"Retry-After": retry_after} if retry_after else {})
             return
-        self._send(req, 200, self._answer(method, body), {})
+        assert answer is not None
+        self._send(req, 200, answer, {})
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        if method in self.refusals:
+            return {"ok": False, "error": self.refusals[method]}
         if method == "auth.test":
             return self.auth
         if method == "users.info":

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from clmbot.config import DEFAULT_STAGES, ConfigError, load_settings
+from clmbot.surveys.settings import SurveyConfig
 
 
 def settings_from(env: dict[str, str], cwd: Path):
@@ -120,6 +121,21 @@ def test_the_shipped_clmbot_toml_is_valid_and_has_the_defaults():
     repo = Path(__file__).parents[1]
     s = load_settings({"CLMBOT_CONFIG": str(repo / "clmbot.toml")}, cwd=repo, dotenv=False)
     assert s.lifecycle.stages == DEFAULT_STAGES
+    defaults = SurveyConfig()
+    shipped = s.surveys
+    assert (shipped.window, shipped.cooldown, shipped.expire_after, shipped.confirm_over) == (
+        defaults.window,
+        defaults.cooldown,
+        defaults.expire_after,
+        defaults.confirm_over,
+    )
+
+
+def test_the_feedback_channel_is_a_channel_id(tmp_path):
+    s = load_settings({"CLMBOT_FEEDBACK_CHANNEL": "C0FEEDBACK"}, cwd=tmp_path, dotenv=False)
+    assert s.feedback_channel == "C0FEEDBACK"
+    with pytest.raises(ConfigError, match="CLMBOT_FEEDBACK_CHANNEL=#feedback is not a channel ID"):
+        load_settings({"CLMBOT_FEEDBACK_CHANNEL": "#feedback"}, cwd=tmp_path, dotenv=False)
 
 
 @pytest.mark.parametrize(

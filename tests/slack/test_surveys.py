@@ -328,7 +328,7 @@ def test_queueing_is_for_admins_and_status_for_the_team(bot, slack, engine, bot_
     wait_until(lambda: len(answers(engine)) == 1)
     status = bot.command("survey status", user=MEMBER)
     shown = texts(status)
-    assert "#1 NPS" in shown and "*100%* answered" in shown  # of those delivered
+    assert "#1 NPS" in shown and "*100%* response rate" in shown  # of those delivered
     assert "1 answered · 0 waiting · 0 expired · 1 queued" in shown
 
 
@@ -342,3 +342,24 @@ def _counts(engine) -> dict[str, int]:
             t.name: conn.execute(select(func.count()).select_from(t)).scalar()
             for t in meta.sorted_tables
         }
+
+
+def test_the_question_names_the_product_and_speaks_the_teams_words(
+    bot_with, slack, engine, bot_settings, tmp_path
+):
+    from clmbot.surveys.settings import SurveyConfig
+    from clmbot.surveys.texts import Texts
+
+    config = SurveyConfig(
+        product="Kopi Kita", texts=Texts({"id": {"greeting": "Halo dari Kopi Kita!"}})
+    )
+    bot = bot_with(surveys=config)
+    two_customers(engine, bot_settings, tmp_path, slack)
+    # A bare word is a customer's name, not a filter: no one is asked by mistake.
+    assert "No customer matches 'pro'" in bot.command("survey nps pro", user=ADMIN)["text"]
+    bot.command("survey nps plan:pro", user=ADMIN)
+    send(bot)
+    send(bot, JAKARTA_OPENS)
+    assert "recommend Kopi Kita to a friend" in texts(question_of(slack, ANA))
+    budi = texts(question_of(slack, BUDI))
+    assert "Halo dari Kopi Kita!" in budi and "merekomendasikan Kopi Kita" in budi

@@ -50,7 +50,7 @@ def queued_blocks(result: SurveyQueuedResult, where: Where) -> list[Block]:
 def confirm_blocks(result: SurveyConfirmResult, where: Where) -> list[Block]:
     blocks: list[Block] = [
         section(
-            f":raised_hand: This would ask *{result.eligible:,} customers* for their "
+            f":question: This would ask *{result.eligible:,} customers* for their "
             f"{result.kind.upper()} (`{esc(clip(result.target, 500))}`). Queue them?"
         )
     ]
@@ -79,7 +79,7 @@ def status_blocks(result: SurveyStatusResult, where: Where) -> list[Block]:
         lines = [
             f"*#{r.run_id} {r.kind.upper()}* · `{esc(clip(r.target, 200))}` · "
             f"{plain.day(r.created_at, where.zone)} by {by}",
-            f"`{bar(rate)}` *{plain.percent(rate)}* answered · {r.answered:,} answered · "
+            f"`{bar(rate)}` *{plain.percent(rate)}* response rate · {r.answered:,} answered · "
             f"{r.sent:,} waiting · {r.expired:,} expired · {r.queued:,} queued",
         ]
         if r.failed or r.cancelled:

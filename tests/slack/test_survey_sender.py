@@ -1,0 +1,215 @@
+"""The survey sender when things go wrong: killed between sending and marking, two of
+them on one queue, Slack limiting or failing. In every case each customer gets their survey
+exactly once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from clmbot.slack.app import make_client
+from clmbot.slack.scheduler import Jobs
+from clmbot.slack.survey_sender import SurveySender
+from clmbot.store.db import session_scope
+from clmbot.store.models import Customer
+from clmbot.surveys import outbox, queue
+from tests.conftest import NOW
+from tests.slack.conftest import ADMIN
+from tests.slack.surveys import ANA, add_customers, dm_channel, posts_to, surveys, two_customers
+
+REPO = Path(__file__).parents[2]
+
+
+def queue_all(engine, settings, kind: str = "nps") -> int:
+    with session_scope(engine) as session:
+        where = Customer.id.is_not(None)
+        plan = queue.plan(session, where, now=NOW, config=settings.surveys, terminal=("churned",))
+        done = queue.queue(
+            session,
+            where,
+            kind=kind,
+            target="everyone",
+            by="test",
+            now=NOW,
+            config=settings.surveys,
+            terminal=("churned",),
+            skipped=plan.skipped,
+        )
+    return done.queued
+
+
+def sender_process(db_url: str, slack, now, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.slack.sender_process",
+            db_url,
+            slack.url,
+            now.isoformat(),
+            *extra,
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_killed_between_sending_and_marking_then_restarted_one_message(
+    db_url, engine, slack, bot_settings, tmp_path
+):
+    two_customers(engine, bot_settings, tmp_path, slack)
+    with session_scope(engine) as session:
+        session.execute(Customer.__table__.delete().where(Customer.external_id == "J1"))
+    assert queue_all(engine, bot_settings) == 1
+    # Slack takes the message, and answers late: the sender is killed while it waits.
+    slack.delay("chat.postMessage", 30)
+    proc = sender_process(db_url, slack, NOW)
+    try:
+        slack.wait_for("chat.postMessage", timeout=30)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert surveys(engine, "status", "message_ts") == [("sending", None)]
+    slack.delay("chat.postMessage", 0)
+    sender = SurveySender(engine, make_client(bot_settings), bot_settings)
+    # Within the lease the claim is still the dead sender's: nothing is done.
+    assert sender.run_once(NOW + timedelta(seconds=30)).sent == 0
+    report = sender.run_once(NOW + outbox.LEASE + timedelta(seconds=1))
+    assert (report.sent, report.found) == (0, 1)
+    (posted,) = slack.messages[dm_channel(ANA)]
+    assert surveys(engine, "status", "message_ts") == [("sent", posted["ts"])]
+    assert len(posts_to(slack, dm_channel(ANA))) == 1
+
+
+def test_two_senders_share_500_surveys_and_send_each_once(
+    db_url, engine, slack, bot_settings, tmp_path
+):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("several copies of the bot share one PostgreSQL (FOR UPDATE SKIP LOCKED)")
+    add_customers(
+        engine,
+        bot_settings,
+        tmp_path,
+        "".join(
+            f"P{i},Person {i},U0P{i:04d},retention,,en,America/Sao_Paulo,pro\n" for i in range(500)
+        ),
+    )
+    assert queue_all(engine, bot_settings) == 500
+    slack.delay("chat.postMessage", 0.002)
+    go = tmp_path / "go"
+    procs = [
+        sender_process(db_url, slack, NOW, "--go", str(go), "--per-second", "1000")
+        for _ in range(2)
+    ]
+    time.sleep(1.5)  # both started and waiting
+    go.touch()
+    reports = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    assert sum(r["sent"] for r in reports) == 500
+    assert all(r["sent"] > 0 for r in reports), reports  # both took a share
+    ids = [
+        c.body["metadata"]["event_payload"]["survey_id"] for c in slack.calls_to("chat.postMessage")
+    ]
+    assert len(ids) == len(set(ids)) == 500
+    with engine.connect() as conn:
+        from clmbot.store.models import Survey
+
+        sent = conn.execute(
+            select(func.count()).select_from(Survey).where(Survey.status == "sent")
+        ).scalar()
+    assert sent == 500
+
+
+def test_rate_limits_are_ridden_out(engine, slack, bot_settings, tmp_path):
+    two_customers(engine, bot_settings, tmp_path, slack)
+    queue_all(engine, bot_settings)
+    sender = SurveySender(engine, make_client(bot_settings), bot_settings)
+    # One 429: slack_sdk waits Retry-After and tries again.
+    slack.fail("chat.postMessage", 429, retry_after=0, times=1)
+    report = sender.run_once(NOW)
+    assert report.sent == 1
+    # Then a limit that lasts: the survey waits in the queue, and goes once it lifts.
+    slack.add_user("U0CUSTCARLA")
+    add_customers(
+        engine, bot_settings, tmp_path, "S2,Carla,U0CUSTCARLA,retention,,en,America/Sao_Paulo,pro\n"
+    )
+    queue_all(engine, bot_settings)
+    slack.fail("chat.postMessage", 429, retry_after=0, times=10)
+    report = sender.run_once(NOW)
+    assert (report.sent, report.deferred) == (0, 1)
+    assert ("queued", "rate limited") in surveys(engine, "status", "error")
+    slack._failures.clear()
+    assert sender.run_once(NOW + timedelta(seconds=2)).sent == 1
+    assert len(slack.messages[dm_channel("U0CUSTCARLA")]) == 1  # tries refused are no messages
+
+
+def test_slack_failing_is_looked_into_before_sending_again(engine, slack, bot_settings, tmp_path):
+    two_customers(engine, bot_settings, tmp_path, slack)
+    queue_all(engine, bot_settings)
+    sender = SurveySender(engine, make_client(bot_settings), bot_settings)
+    slack.fail("chat.postMessage", 500, times=3)  # the first try and slack_sdk's two retries
+    report = sender.run_once(NOW)
+    assert report.uncertain == 1 and report.sent == 0
+    report = sender.run_once(NOW + outbox.LEASE + timedelta(seconds=1))
+    assert report.sent == 1
+    assert slack.calls_to("conversations.history")  # looked before sending again
+    assert len(slack.messages[dm_channel(ANA)]) == 1
+
+
+def test_a_user_slack_does_not_know_fails_for_good(engine, slack, bot_settings, tmp_path):
+    add_customers(engine, bot_settings, tmp_path, "G1,Gone,U0GONE,retention,,en,UTC,pro\n")
+    queue_all(engine, bot_settings)
+    slack.refusals["conversations.open"] = "user_not_found"
+    report = SurveySender(engine, make_client(bot_settings), bot_settings).run_once(NOW)
+    assert report.failed == 1
+    assert surveys(engine, "status", "error") == [("failed", "user_not_found")]
+
+
+def test_a_customer_who_churned_or_opted_out_after_queueing_is_not_asked(
+    engine, slack, bot_settings, tmp_path
+):
+    two_customers(engine, bot_settings, tmp_path, slack)
+    queue_all(engine, bot_settings)
+    with session_scope(engine) as session:
+        session.execute(
+            Customer.__table__.update().where(Customer.external_id == "S1").values(stage="churned")
+        )
+    report = SurveySender(engine, make_client(bot_settings), bot_settings).run_once(
+        NOW + timedelta(days=1)
+    )
+    assert report.cancelled == 1
+    assert ("cancelled", "moved to churned") in surveys(engine, "status", "error")
+
+
+def test_the_running_bot_sends_within_seconds_of_queueing(
+    bot_with, slack, engine, bot_settings, tmp_path, clock
+):
+    two_customers(engine, bot_settings, tmp_path, slack)
+    bot = bot_with()
+    assert bot.bot.sender is not None
+    jobs = Jobs(bot.bot.sender, clock)
+    bot.bot.wake_sender = jobs.wake
+    jobs.start()
+    try:
+        started = time.monotonic()
+        bot.command("survey nps S1", user=ADMIN)
+        slack.wait_for("chat.postMessage", timeout=10)
+        assert time.monotonic() - started < 10
+    finally:
+        jobs.stop()
+    assert len(posts_to(slack, dm_channel(ANA))) == 1
