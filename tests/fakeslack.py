@@ -178,6 +178,8 @@ class FakeSlack:
         if method == "apps.connections.open":
             return {"ok": True, "url": self.ws_url}
         if method == "chat.postMessage":
+            if str(body.get("channel", ""))[:1] in ("U", "W"):  # to a user: their DM with us
+                body = {**body, "channel": "D" + str(body["channel"]).lstrip("UW")}
             with self._cond:
                 self._ts += 1
                 ts = f"{int(time.time())}.{self._ts:06d}"

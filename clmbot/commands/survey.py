@@ -37,7 +37,11 @@ def handle(spec: CommandSpec, args: list[str], call: Call) -> Result:
     if not args:
         return UsageResult(spec, "Say `nps` or `csat` and whom to ask, or `status`.")
     first = args[0].lower()
-    if first == "status" and len(args) == 1:
+    if first == "status":
+        if len(args) > 1:
+            return UsageResult(
+                spec, "`survey status` shows every recent run; it takes no more words."
+            )
         runs, total = run_statuses(call.session)
         return SurveyStatusResult(runs, total)
     if first not in ("nps", "csat"):

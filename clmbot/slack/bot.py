@@ -132,6 +132,8 @@ class Bot:
                     if reply.answered:
                         message.after = self.wake_sender
                     return message
+                if not decision.named and conversation.is_customer(session, user_id):
+                    return NOT_FOR_YOU  # a customer forgotten (erased) is still no team member
                 if decision.allowed:
                     return self._run(
                         session, text, decision.is_admin, user_id, event.get("channel"), True

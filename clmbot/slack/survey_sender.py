@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from sqlalchemy import Engine
 
 from clmbot.config import Settings
@@ -69,6 +70,20 @@ class SendReport:
     errors: list[str] = field(default_factory=list)
 
 
+def once(client: WebClient) -> WebClient:
+    """The same client, for posting: it waits out a 429 (Slack did not take the message)
+    but never retries a 5xx or a lost connection on its own, after which the message may
+    be in the DM already. The sender looks there before it posts again."""
+    if not isinstance(client, WebClient):
+        return client  # a stand-in (the benchmark's)
+    return WebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
+    )
+
+
 class SurveySender:
     def __init__(
         self,
@@ -82,6 +97,7 @@ class SurveySender:
     ) -> None:
         self._engine = engine
         self._client = client
+        self._post = once(client)
         self._settings = settings
         self._config = settings.surveys
         self.worker = worker or outbox.worker_name()
@@ -93,23 +109,37 @@ class SurveySender:
         self._lock = threading.Lock()  # one run at a time in this process
 
     def run_once(self, now: datetime, *, budget: float = RUN_BUDGET_SECONDS) -> SendReport:
+        """Everything due at `now`. A run that takes a while moves its own clock on with
+        the seconds it took, so that its claims' leases are measured in real time."""
         report = SendReport()
+        started = time.monotonic()
+
+        def at() -> datetime:
+            return now + timedelta(seconds=time.monotonic() - started)
+
         with self._lock:
             self._expire(now, report)
-            deadline = time.monotonic() + budget
-            while time.monotonic() < deadline:
-                claims = outbox.claim(self._engine, now=now, worker=self.worker, lease=self._lease)
+            while time.monotonic() - started < budget:
+                claims = outbox.claim(self._engine, now=at(), worker=self.worker, lease=self._lease)
                 if not claims:
                     break
                 for claim in claims:
-                    self._send(claim, now, report)
+                    self._send(claim, now, report, at)
             self._remind(now, report)
             self._post_answers(report)
         return report
 
     # --- sending -------------------------------------------------------------------------
 
-    def _send(self, claim: outbox.Claim, now: datetime, report: SendReport) -> None:
+    def _send(
+        self,
+        claim: outbox.Claim,
+        now: datetime,
+        report: SendReport,
+        at: Callable[[], datetime] | None = None,
+    ) -> None:
+        """`now`: the run's time, for what is recorded; `at()`: the time as it runs on, for
+        the lease."""
         give_up = self._why_not(claim)
         if give_up:
             outbox.give_up(
@@ -132,8 +162,9 @@ class SurveySender:
                 report.deferred += 1
                 return
             language = language_of(claim.locale or (person or {}).get("locale"))
-            channel = self._client.conversations_open(users=claim.slack_user_id)["channel"]["id"]
             if claim.maybe_sent:
+                opened = self._client.conversations_open(users=claim.slack_user_id)
+                channel = opened["channel"]["id"]
                 ts = self._find(channel, claim.id)
                 if ts is not None:
                     outbox.mark_sent(
@@ -149,8 +180,14 @@ class SurveySender:
                     return
             message = survey_dm.question(self._config, claim.id, claim.kind, language)
             self._pace()
-            sent = self._client.chat_postMessage(
-                channel=channel,
+            renewed_at = at() if at is not None else now
+            if not outbox.renew(self._engine, claim.id, worker=self.worker, now=renewed_at):
+                report.cancelled += 1  # taken over, or cancelled by a `stop` meanwhile
+                return
+            # Posted to the user: Slack delivers it in their DM with the bot, and answers
+            # with that DM's channel (conversations.open is rate-limited far lower).
+            sent = self._post.chat_postMessage(
+                channel=claim.slack_user_id,
                 **message.as_kwargs(),
                 metadata={
                     "event_type": survey_dm.SURVEY_EVENT,
@@ -163,13 +200,13 @@ class SurveySender:
                 claim.id,
                 worker=self.worker,
                 now=now,
-                channel_id=sent.get("channel") or channel,
+                channel_id=sent["channel"],
                 message_ts=sent["ts"],
                 language=language,
             )
             report.sent += 1
         except SlackApiError as exc:
-            self._refused(claim, exc, now, report)
+            self._refused(claim, exc, at() if at is not None else now, report)
         except OSError as exc:  # a timeout, a lost connection: it may or may not have gone
             self._uncertain(claim, type(exc).__name__, now, report)
 
@@ -186,6 +223,7 @@ class SurveySender:
     def _refused(
         self, claim: outbox.Claim, exc: SlackApiError, now: datetime, report: SendReport
     ) -> None:
+        """`now`: the time as the run goes on (a limit counts from when Slack said it)."""
         error = str(exc.response.get("error") or "")
         status = exc.response.status_code
         if status == 429 or error == "ratelimited":
@@ -292,6 +330,8 @@ class SurveySender:
             except (SlackApiError, OSError):
                 continue
             if not self._config.window.is_open(now, zone):
+                later = self._config.window.next_opening(now, zone)
+                outbox.remind_later(self._engine, due.id, not_before=later)
                 continue
             if not outbox.take_reminder(self._engine, due.id, now=now):
                 continue
@@ -300,7 +340,7 @@ class SurveySender:
             )
             try:
                 self._pace()
-                self._client.chat_postMessage(
+                self._post.chat_postMessage(
                     channel=due.channel_id,
                     **message.as_kwargs(),
                     metadata={
@@ -325,7 +365,7 @@ class SurveySender:
                     )
                     ts: str | None = post.post_ts
                 else:
-                    ts = self._client.chat_postMessage(
+                    ts = self._post.chat_postMessage(
                         channel=channel, **message.as_kwargs(), unfurl_links=False
                     )["ts"]
                 report.posted += 1

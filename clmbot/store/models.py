@@ -301,6 +301,13 @@ class Survey(SQLModel, table=True):
         Index("ix_surveys_status_not_before", "status", "not_before"),
         Index("ix_surveys_customer_queued", "customer_id", "queued_at"),
         Index("ix_surveys_run_status", "run_id", "status"),
+        # Answers the team has not seen yet: a handful among every survey ever sent.
+        Index(
+            "ix_surveys_team_post_due",
+            "team_post_due",
+            sqlite_where=text("team_post_due"),
+            postgresql_where=text("team_post_due"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))

@@ -35,7 +35,9 @@ from clmbot.surveys.settings import SurveyConfig
 from clmbot.surveys.texts import STOP_WORDS, language_of
 
 COMMENT_LIMIT = 4000
-_SCORE = re.compile(r"^\s*(\d{1,2})(?:\s*/\s*(?:10|5))?(?=$|[\s,.;:!?)-])[\s,.;:!?)-]*(.*)$", re.S)
+_SCORE = re.compile(r"^\s*(\d{1,2})(?:\s*/\s*(\d{1,2}))?(?=$|[\s,.;:!?)-])[\s,.;:!?)-]*(.*)$", re.S)
+# Control characters (a NUL byte, say) mean nothing in a reply, and PostgreSQL stores no NUL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _S = Survey.__table__
 _F = Feedback.__table__
 
@@ -76,11 +78,18 @@ def is_stop(text: str) -> bool:
 
 def read_score(text: str, kind: str) -> tuple[int, str] | None:
     """`8`, `8/10`, `8 great support`, `8, great support` → (8, "great support"); None when
-    the text does not start with a number. The number may be out of the scale."""
+    the text does not start with a number, or gives it out of another scale (`5/10` for a
+    CSAT). The number may be out of the scale: the caller asks again."""
     match = _SCORE.match(text)
     if not match:
         return None
-    return int(match[1]), match[2].strip()
+    if match[2] is not None and int(match[2]) != FEEDBACK_SCALES[kind][1]:
+        return None
+    return int(match[1]), match[3].strip()
+
+
+def clean(text: str) -> str:
+    return _CONTROL.sub("", text).strip()
 
 
 def click(
@@ -115,6 +124,7 @@ def message(
     ).all()
     if not customers:
         return None
+    text = clean(text)
     survey = _open_survey(session, [c.id for c in customers], now, config)
     language = (
         survey.language
@@ -132,12 +142,18 @@ def message(
         if said is None or not low <= said[0] <= high:
             return Reply(language, (("not_a_score", {"low": low, "high": high}),))
         return _take_score(session, survey, said[0], said[1], now, config)
-    # Answered, within the time for a comment.
-    if said is not None and not said[1] and low <= said[0] <= high:
-        return _take_score(session, survey, said[0], "", now, config)
-    if said is not None and said[0] == survey.score:
-        text = said[1]  # "8 great support" again: the score is known, the words are the comment
-    _add_comment(session, survey, text)
+    # Answered, within the time for a comment: a new score (within the hour), the comment
+    # (the next message only), or the same words again (a message Slack delivered twice).
+    if said is not None and low <= said[0] <= high and said[0] != survey.score:
+        return _take_score(session, survey, said[0], said[1], now, config)
+    words = said[1] if said is not None and said[0] == survey.score else text
+    if not words:
+        return Reply(language, (("chosen", {"score": survey.score}),))
+    if survey.comment:
+        if survey.comment == words[:COMMENT_LIMIT]:
+            return Reply(language, (("thanks_comment", {}),))
+        return Reply(language, (("nothing_open", {}),))
+    _add_comment(session, survey, words)
     return Reply(language, (("thanks_comment", {}),), answered=True)
 
 
@@ -178,15 +194,18 @@ def _take_score(
             language, (("chosen", {"score": score}),), _asked(survey, score, changeable, False)
         )
     if now - survey.answered_at > config.change_for:
+        if comment and not survey.comment:
+            _add_comment(session, survey, comment)
         return Reply(
             language,
             (("too_late", {"score": survey.score}),),
             _asked(survey, survey.score, False, False),
+            answered=bool(comment and not survey.comment),
         )
     session.execute(update(_S).where(_S.c.id == survey.id).values(score=score, team_post_due=True))
     if survey.feedback_id is not None:
         session.execute(update(_F).where(_F.c.id == survey.feedback_id).values(score=score))
-    if comment:
+    if comment and not survey.comment:
         _add_comment(session, survey, comment)
     return Reply(
         language,
@@ -225,20 +244,21 @@ def _insert_feedback(
 
 
 def _add_comment(session: Session, survey: Survey, text: str) -> None:
-    """The customer's words after their score; more than one message are kept together."""
-    text = text.replace("\x00", "").strip()
+    """The customer's words after their score: their comment, unless they gave one already."""
+    text = clean(text)[:COMMENT_LIMIT]
     if not text:
         return
-    current = session.execute(select(_S.c.comment).where(_S.c.id == survey.id)).scalar()
-    if current and current.split("\n")[-1] == text:
-        return  # the same words again (a message Slack delivered twice): kept once
-    joined = f"{current}\n{text}" if current else text
-    joined = joined[:COMMENT_LIMIT]
     session.execute(
-        update(_S).where(_S.c.id == survey.id).values(comment=joined, team_post_due=True)
+        update(_S)
+        .where(_S.c.id == survey.id, _S.c.comment.is_(None))
+        .values(comment=text, team_post_due=True)
     )
     if survey.feedback_id is not None:
-        session.execute(update(_F).where(_F.c.id == survey.feedback_id).values(comment=joined))
+        session.execute(
+            update(_F)
+            .where(_F.c.id == survey.feedback_id, _F.c.comment.is_(None))
+            .values(comment=text)
+        )
 
 
 def _opt_out(session: Session, customer_ids: list[int], now: datetime) -> None:

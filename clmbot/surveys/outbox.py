@@ -134,6 +134,18 @@ def _held(survey_id: int, worker: str) -> object:
     return and_(_S.c.id == survey_id, _S.c.status == SENDING, _S.c.claimed_by == worker)
 
 
+def renew(engine: Engine, survey_id: int, *, worker: str, now: datetime) -> bool:
+    """Right before sending: still ours (not taken over by another sender after a stall
+    past the lease, not cancelled by a `stop`), and the lease starts again. False: do not
+    send."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(_S).where(_held(survey_id, worker)).values(claimed_at=now),
+            execution_options={"preserve_rowcount": True},
+        )
+    return result.rowcount == 1
+
+
 def mark_sent(
     engine: Engine,
     survey_id: int,
@@ -242,7 +254,9 @@ class Reminder:
 
 def reminders_due(engine: Engine, *, now: datetime, config: SurveyConfig) -> list[Reminder]:
     """Sent, unanswered, never reminded, sent `reminder_after` ago: candidates (the sender
-    checks each customer's window, then takes each with `take_reminder`)."""
+    checks each customer's window, then takes each with `take_reminder`, or puts it off
+    with `remind_later` until the window opens). For a sent survey, `not_before` is when
+    its reminder may go."""
     cutoff = now - config.reminder_after
     with engine.connect() as conn:
         rows = conn.execute(
@@ -259,14 +273,21 @@ def reminders_due(engine: Engine, *, now: datetime, config: SurveyConfig) -> lis
                 _S.c.status == SENT,
                 _S.c.reminded_at.is_(None),
                 _S.c.sent_at <= cutoff,
+                _S.c.not_before <= now,
                 _S.c.channel_id.is_not(None),
             )
+            .order_by(_S.c.not_before)
             .limit(200)
         ).all()
     return [
         Reminder(r.id, r.kind, r.language or "en", r.channel_id, r.slack_user_id, r.timezone)
         for r in rows
     ]
+
+
+def remind_later(engine: Engine, survey_id: int, *, not_before: datetime) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(_S).where(_S.c.id == survey_id).values(not_before=not_before))
 
 
 def take_reminder(engine: Engine, survey_id: int, *, now: datetime) -> bool:

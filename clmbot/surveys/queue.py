@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import ColumnElement, case, exists, false, func, literal, select
+from sqlalchemy import ColumnElement, case, delete, exists, false, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -70,23 +70,35 @@ class Queued:
 
 
 def _skip_reason(now: datetime, config: SurveyConfig, terminal: Sequence[str]) -> ColumnElement:
+    """Why a customer is not asked, or NULL. A person is asked about one customer at a time:
+    the pending survey, the cooldown and an opt-out count for every customer who has the
+    same Slack user (a contact who speaks for two accounts)."""
     since = now - config.cooldown
     ended = _C.stage.in_(list(terminal)) if terminal else false()
+    same = Customer.__table__.alias("same_person")
+    person = same.c.slack_user_id == _C.slack_user_id
     return case(
         (_C.slack_user_id.is_(None), "no_slack_user"),
         (_C.forgotten_at.is_not(None), "no_slack_user"),
         (ended, "churned"),
-        (exists().where(_O.c.customer_id == _C.id), "opted_out"),
-        (exists().where(_S.c.customer_id == _C.id, _S.c.status.in_(PENDING)), "pending"),
+        (exists().where(_O.c.customer_id == same.c.id, person), "opted_out"),
+        (
+            exists().where(_S.c.customer_id == same.c.id, person, _S.c.status.in_(PENDING)),
+            "pending",
+        ),
         (
             exists().where(
-                _S.c.customer_id == _C.id,
+                _S.c.customer_id == same.c.id,
+                person,
                 _S.c.queued_at >= since,
                 _S.c.status.not_in((CANCELLED, FAILED)),
             ),
             "cooldown",
         ),
-        (exists().where(_F.c.customer_id == _C.id, _F.c.responded_at >= since), "cooldown"),
+        (
+            exists().where(_F.c.customer_id == same.c.id, person, _F.c.responded_at >= since),
+            "cooldown",
+        ),
         else_=None,
     )
 
@@ -173,6 +185,23 @@ def queue(
         .on_conflict_do_nothing()
     )
     queued = session.execute(insert, execution_options={"preserve_rowcount": True}).rowcount
+    # Two customers of this run with one Slack user: that person is asked once, about the
+    # first of them; the others count as having a survey pending.
+    first_of_each = (
+        select(func.min(_S.c.id))
+        .join(Customer.__table__, _C.id == _S.c.customer_id)
+        .where(_S.c.run_id == run.id)
+        .group_by(_C.slack_user_id)
+    )
+    doubled = session.execute(
+        delete(_S).where(_S.c.run_id == run.id, _S.c.id.not_in(first_of_each)),
+        execution_options={"preserve_rowcount": True},
+    ).rowcount
+    if doubled:
+        queued -= doubled
+        counts = dict(skipped)
+        counts["pending"] = counts.get("pending", 0) + doubled
+        skipped = tuple((key, counts[key]) for key in SKIP_REASONS if counts.get(key))
     run.queued = queued
     run.skipped = dict(skipped)
     first, later = session.execute(

@@ -10,6 +10,8 @@ from typing import Any
 from clmbot.surveys.texts import Texts, check_overrides
 from clmbot.surveys.window import DAY_NAMES, Window
 
+_FULL_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_WORDS = {**{d: i for i, d in enumerate(DAY_NAMES)}, **{d: i for i, d in enumerate(_FULL_DAYS)}}
 KNOWN = {
     "product",
     "window",
@@ -63,17 +65,21 @@ def parse_surveys(body: dict[str, Any]) -> tuple[SurveyConfig, str | None]:
     match = re.fullmatch(
         r"\s*(\d{1,2}):(\d{2})\s*[-\u2013]\s*(\d{1,2}):(\d{2})\s*", str(window_text)
     )
-    if not match or int(match[1]) > 23 or int(match[3]) > 24 or int(match[2]) > 59:
+    bad = not match or int(match[1]) > 23 or int(match[2]) > 59 or int(match[4]) > 59
+    if match and (int(match[3]) > 24 or (int(match[3]) == 24 and int(match[4]))):
+        bad = True
+    if bad or match is None:
         return SurveyConfig(), 'surveys.window must be "HH:MM-HH:MM", e.g. "09:00-18:00"'
     start = time(int(match[1]), int(match[2]))
-    end = time(23, 59, 59) if int(match[3]) == 24 else time(int(match[3]), int(match[4]))
+    # 24:00 is the end of the day: the window is open until midnight.
+    end = time.max if int(match[3]) == 24 else time(int(match[3]), int(match[4]))
     if end <= start:
         return SurveyConfig(), "surveys.window must end after it starts, e.g. 09:00-18:00"
     days = body.get("days", list(DAY_NAMES[:5]))
     if (
         not isinstance(days, list)
         or not days
-        or not all(isinstance(d, str) and d.lower()[:3] in DAY_NAMES for d in days)
+        or not all(isinstance(d, str) and d.lower() in _DAY_WORDS for d in days)
     ):
         return SurveyConfig(), 'surveys.days must be a list of days, e.g. ["mon", "tue", "wed"]'
     numbers: dict[str, float] = {}
@@ -102,7 +108,7 @@ def parse_surveys(body: dict[str, Any]) -> tuple[SurveyConfig, str | None]:
         return SurveyConfig(), problem
     return SurveyConfig(
         product=product.strip(),
-        window=Window(start, end, frozenset(DAY_NAMES.index(d.lower()[:3]) for d in days)),
+        window=Window(start, end, frozenset(_DAY_WORDS[d.lower()] for d in days)),
         cooldown=timedelta(days=numbers["cooldown_days"]),
         reminder_after=timedelta(days=numbers["reminder_after_days"]),
         expire_after=timedelta(days=numbers["expire_after_days"]),

@@ -77,7 +77,16 @@ STOP_WORDS = frozenset(("stop", "unsubscribe", "berhenti", "stop surveys", "jang
 
 
 def placeholders(text: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+    """The `{names}` a text uses; `{}`, `{0}` and `{x!r:>9}` are refused (ValueError): a text
+    is filled by name, with nothing else."""
+    names = set()
+    for _, name, spec, conversion in string.Formatter().parse(text):
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            raise ValueError(f"{{{name}}}")
+        names.add(name)
+    return names
 
 
 def language_of(locale: str | None) -> str:
@@ -100,7 +109,7 @@ class Texts:
     def say(self, language: str, key: str, **values: object) -> str:
         table = self._table.get(language) or self._table[DEFAULT_LANGUAGE]
         text = table.get(key) or self._table[DEFAULT_LANGUAGE][key]
-        return text.format(**values) if values else text
+        return text.format(**values)
 
     def languages(self) -> list[str]:
         return sorted(self._table)
@@ -112,10 +121,11 @@ def check_overrides(overrides: object) -> tuple[dict[str, dict[str, str]], str |
         return {}, "surveys.texts must be tables per language, e.g. [surveys.texts.id]"
     checked: dict[str, dict[str, str]] = {}
     for lang, texts in overrides.items():
-        if lang not in CATALOGUE and not (
-            isinstance(lang, str) and lang.isalpha() and 2 <= len(lang) <= 3
-        ):
-            return {}, f"surveys.texts.{lang}: use a language code such as en or id"
+        if lang not in CATALOGUE:
+            return {}, (
+                f"surveys.texts.{lang}: clmbot speaks {', '.join(sorted(CATALOGUE))}; override "
+                "their texts (a new language is a new table in clmbot/surveys/texts.py)"
+            )
         if not isinstance(texts, dict):
             return {}, f"surveys.texts.{lang} must be a table of texts"
         for key, text in texts.items():
@@ -127,7 +137,10 @@ def check_overrides(overrides: object) -> tuple[dict[str, dict[str, str]], str |
             try:
                 used = placeholders(text)
             except ValueError:
-                return {}, f"surveys.texts.{lang}.{key} has an unmatched {{ or }}"
+                return {}, (
+                    f"surveys.texts.{lang}.{key} has an unmatched {{ or }}, or a placeholder "
+                    "without a name; write {{ and }} for braces"
+                )
             allowed = placeholders(CATALOGUE[DEFAULT_LANGUAGE][key])
             if used - allowed:
                 extra = ", ".join("{" + p + "}" for p in sorted(used - allowed))

@@ -47,4 +47,5 @@ class Window:
             which = "every day"
         else:
             which = ", ".join(DAY_NAMES[d].capitalize() for d in days)
-        return f"{self.start:%H:%M}-{self.end:%H:%M}, {which}"
+        end = "24:00" if self.end == time.max else f"{self.end:%H:%M}"
+        return f"{self.start:%H:%M}-{end}, {which}"

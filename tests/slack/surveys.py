@@ -102,7 +102,16 @@ def dm(bot: BotUnderTest, user: str, text: str, *, event_id: str | None = None) 
 
 
 def posts_to(slack: FakeSlack, channel: str) -> list[dict]:
-    return [c.body for c in slack.calls_to("chat.postMessage") if c.body.get("channel") == channel]
+    """What was posted to `channel` (a post to a user lands in their DM)."""
+
+    def where(call_channel: str) -> str:
+        return "D" + call_channel.lstrip("UW") if call_channel[:1] in ("U", "W") else call_channel
+
+    return [
+        c.body
+        for c in slack.calls_to("chat.postMessage")
+        if where(str(c.body.get("channel"))) == channel
+    ]
 
 
 def surveys(engine: Engine, *columns: str) -> list[tuple]:

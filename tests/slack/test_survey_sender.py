@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,11 +19,19 @@ from clmbot.slack.app import make_client
 from clmbot.slack.scheduler import Jobs
 from clmbot.slack.survey_sender import SurveySender
 from clmbot.store.db import session_scope
-from clmbot.store.models import Customer
+from clmbot.store.models import Customer, Survey
 from clmbot.surveys import outbox, queue
 from tests.conftest import NOW
 from tests.slack.conftest import ADMIN
-from tests.slack.surveys import ANA, add_customers, dm_channel, posts_to, surveys, two_customers
+from tests.slack.surveys import (
+    ANA,
+    JAKARTA_OPENS,
+    add_customers,
+    dm_channel,
+    posts_to,
+    surveys,
+    two_customers,
+)
 
 REPO = Path(__file__).parents[2]
 
@@ -127,8 +135,6 @@ def test_two_senders_share_500_surveys_and_send_each_once(
     ]
     assert len(ids) == len(set(ids)) == 500
     with engine.connect() as conn:
-        from clmbot.store.models import Survey
-
         sent = conn.execute(
             select(func.count()).select_from(Survey).where(Survey.status == "sent")
         ).scalar()
@@ -154,7 +160,7 @@ def test_rate_limits_are_ridden_out(engine, slack, bot_settings, tmp_path):
     assert (report.sent, report.deferred) == (0, 1)
     assert ("queued", "rate limited") in surveys(engine, "status", "error")
     slack._failures.clear()
-    assert sender.run_once(NOW + timedelta(seconds=2)).sent == 1
+    assert sender.run_once(NOW + timedelta(seconds=30)).sent == 1
     assert len(slack.messages[dm_channel("U0CUSTCARLA")]) == 1  # tries refused are no messages
 
 
@@ -162,7 +168,7 @@ def test_slack_failing_is_looked_into_before_sending_again(engine, slack, bot_se
     two_customers(engine, bot_settings, tmp_path, slack)
     queue_all(engine, bot_settings)
     sender = SurveySender(engine, make_client(bot_settings), bot_settings)
-    slack.fail("chat.postMessage", 500, times=3)  # the first try and slack_sdk's two retries
+    slack.fail("chat.postMessage", 500, times=1)  # the post is not retried blindly
     report = sender.run_once(NOW)
     assert report.uncertain == 1 and report.sent == 0
     report = sender.run_once(NOW + outbox.LEASE + timedelta(seconds=1))
@@ -174,10 +180,10 @@ def test_slack_failing_is_looked_into_before_sending_again(engine, slack, bot_se
 def test_a_user_slack_does_not_know_fails_for_good(engine, slack, bot_settings, tmp_path):
     add_customers(engine, bot_settings, tmp_path, "G1,Gone,U0GONE,retention,,en,UTC,pro\n")
     queue_all(engine, bot_settings)
-    slack.refusals["conversations.open"] = "user_not_found"
+    slack.refusals["chat.postMessage"] = "channel_not_found"  # as Slack answers a post to them
     report = SurveySender(engine, make_client(bot_settings), bot_settings).run_once(NOW)
     assert report.failed == 1
-    assert surveys(engine, "status", "error") == [("failed", "user_not_found")]
+    assert surveys(engine, "status", "error") == [("failed", "channel_not_found")]
 
 
 def test_a_customer_who_churned_or_opted_out_after_queueing_is_not_asked(
@@ -213,3 +219,45 @@ def test_the_running_bot_sends_within_seconds_of_queueing(
     finally:
         jobs.stop()
     assert len(posts_to(slack, dm_channel(ANA))) == 1
+
+
+def test_a_sender_that_lost_its_claim_does_not_send(engine, slack, bot_settings, tmp_path):
+    """Stalled past the lease, its survey was taken over (or cancelled by a `stop`): the
+    renewal before the post fails, and it does not post."""
+    two_customers(engine, bot_settings, tmp_path, slack)
+    queue_all(engine, bot_settings)
+    first = outbox.claim(engine, now=JAKARTA_OPENS, worker="slow")
+    assert {c.id for c in first} == {1, 2}
+    later = JAKARTA_OPENS + outbox.LEASE + timedelta(seconds=1)
+    taken = outbox.claim(engine, now=later, worker="quick")
+    assert {c.maybe_sent for c in taken} == {True}
+    assert not outbox.renew(engine, 1, worker="slow", now=later)
+    assert outbox.renew(engine, 1, worker="quick", now=later)
+    with session_scope(engine) as session:  # a `stop` cancels what is being sent
+        session.execute(Survey.__table__.update().where(Survey.id == 2).values(status="cancelled"))
+    assert not outbox.renew(engine, 2, worker="quick", now=later)
+
+
+def test_a_server_error_is_not_retried_blindly(engine, slack, bot_settings, tmp_path):
+    """slack_sdk would post again after a 500, and Slack may have kept the first: the sender
+    posts once, and looks in the DM before any second try."""
+    two_customers(engine, bot_settings, tmp_path, slack)
+    queue_all(engine, bot_settings)
+    slack.fail("chat.postMessage", 500, times=1)
+    SurveySender(engine, make_client(bot_settings), bot_settings).run_once(NOW)
+    assert len(slack.calls_to("chat.postMessage")) == 1
+
+
+def test_reminders_wait_for_the_customers_hours(engine, slack, bot_settings, tmp_path):
+    two_customers(engine, bot_settings, tmp_path, slack)
+    queue_all(engine, bot_settings)
+    sender = SurveySender(engine, make_client(bot_settings), bot_settings)
+    sender.run_once(NOW)
+    sender.run_once(JAKARTA_OPENS)  # Budi is asked on Wednesday 09:00 in Jakarta
+    # Saturday 12:00 UTC: Ana's reminder goes (09:00 in São Paulo); Budi's waits for Monday.
+    saturday = NOW + timedelta(days=4)
+    assert sender.run_once(saturday).reminded == 0  # the weekend: nobody
+    monday_morning_jakarta = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+    assert sender.run_once(monday_morning_jakarta).reminded == 1
+    waiting = dict(surveys(engine, "customer_id", "not_before"))
+    assert max(waiting.values()) == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # São Paulo

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from clmbot.store.models import Customer
 from tests.conftest import NOW
 from tests.fakeslack import block_actions_body
 from tests.slack.conftest import ADMIN, MEMBER, OWNER
@@ -363,3 +364,63 @@ def test_the_question_names_the_product_and_speaks_the_teams_words(
     assert "recommend Kopi Kita to a friend" in texts(question_of(slack, ANA))
     budi = texts(question_of(slack, BUDI))
     assert "Halo dari Kopi Kita!" in budi and "merekomendasikan Kopi Kita" in budi
+
+
+def test_a_forgotten_customer_runs_no_team_command(bot, slack, engine, bot_settings, tmp_path):
+    two_customers(engine, bot_settings, tmp_path, slack)
+    with engine.begin() as conn:
+        conn.execute(
+            Customer.__table__.update().where(Customer.external_id == "S1").values(forgotten_at=NOW)
+        )
+    dm(bot, ANA, "customer Budi")
+    wait_until(lambda: len(posts_to(slack, dm_channel(ANA))) == 1)
+    assert "Budi" not in str(posts_to(slack, dm_channel(ANA)))
+
+
+def test_a_nul_byte_in_a_reply_is_dropped_not_a_wedged_dm(
+    bot, slack, engine, bot_settings, tmp_path
+):
+    two_customers(engine, bot_settings, tmp_path, slack)
+    bot.command("survey nps S1", user=ADMIN)
+    send(bot)
+    dm(bot, ANA, "8 \x00")
+    wait_until(lambda: len(answers(engine)) == 1)
+    assert answers(engine)[0][2:4] == (8, None)
+
+
+def test_one_person_for_two_customers_is_asked_once(bot, slack, engine, bot_settings, tmp_path):
+    add_customers(
+        engine,
+        bot_settings,
+        tmp_path,
+        f"K1,Kopi One,{ANA},retention,,en,America/Sao_Paulo,pro\n"
+        f"K2,Kopi Two,{ANA},retention,,en,America/Sao_Paulo,pro\n",
+    )
+    slack.add_user(ANA)
+    answer = bot.command("survey nps plan:pro", user=ADMIN)
+    assert "Queued *1 NPS survey*" in answer["blocks"][0]["text"]["text"]
+    assert "1 a survey already pending" in answer["blocks"][2]["text"]["text"]
+    send(bot)
+    assert len(slack.messages[dm_channel(ANA)]) == 1
+    # Answered for one account: the other is in the cooldown too (the same person).
+    click(bot, ANA, 9)
+    wait_until(lambda: len(answers(engine)) == 1)
+    answer = bot.command("survey nps K2", user=ADMIN)
+    assert "1 answered or surveyed within the cooldown" in str(answer)
+
+
+def test_the_next_message_is_the_comment_and_a_new_score_within_the_hour_replaces(
+    bot, slack, engine, bot_settings, tmp_path
+):
+    two_customers(engine, bot_settings, tmp_path, slack)
+    bot.command("survey nps S1", user=ADMIN)
+    send(bot)
+    dm(bot, ANA, "8")
+    dm(bot, ANA, "5 actually, it crashed again")
+    wait_until(
+        lambda: answers(engine) and answers(engine)[0][2:4] == (5, "actually, it crashed again")
+    )
+    dm(bot, ANA, "and support never called back")
+    wait_until(lambda: len(posts_to(slack, dm_channel(ANA))) == 4)
+    assert "automated survey assistant" in posts_to(slack, dm_channel(ANA))[-1]["text"]
+    assert answers(engine)[0][2:4] == (5, "actually, it crashed again")

@@ -47,9 +47,23 @@ def test_a_team_sets_its_product_hours_and_texts(tmp_path):
         ("[surveys.texts.id]\nhello = 'Halo'\n", "surveys.texts.id.hello is not a text"),
         ("[surveys.texts.en]\nchosen = 'You gave {points}'\n", "uses {points}; it may use {score}"),
         ("[surveys.texts.en]\nchosen = 'You gave {score'\n", "unmatched"),
+        ("[surveys.texts.en]\nchosen = 'You gave {}'\n", "without a name"),
+        ("[surveys.texts.en]\nchosen = 'You gave {score!r}'\n", "without a name"),
+        ("[surveys.texts.fr]\nchosen = 'Vous avez choisi {score}'\n", "clmbot speaks en, id"),
+        ("[surveys]\nwindow = '09:00-18:60'\n", 'must be "HH:MM-HH:MM"'),
+        ("[surveys]\nwindow = '09:00-24:30'\n", 'must be "HH:MM-HH:MM"'),
+        ("[surveys]\ndays = ['monkey']\n", "surveys.days must be a list of days"),
     ],
 )
 def test_a_wrong_setting_is_one_line_naming_it(tmp_path, toml, problem):
     with pytest.raises(ConfigError) as caught:
         settings_from(tmp_path, toml)
     assert problem in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_window_to_midnight_and_days_in_full(tmp_path):
+    surveys = settings_from(
+        tmp_path, '[surveys]\nwindow = "20:00-24:00"\ndays = ["Saturday", "sun"]\n'
+    ).surveys
+    assert surveys.window.describe() == "20:00-24:00, Sat, Sun"
+    assert surveys.texts.say("en", "closed")  # braces in no text: always formatted safely

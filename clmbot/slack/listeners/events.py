@@ -7,6 +7,7 @@ about them is stored.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from clmbot.commands.registry import help_result
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from clmbot.slack.bot import Bot
+
+log = logging.getLogger("clmbot.slack")
 
 
 def register(app: App, bot: Bot) -> None:
@@ -77,8 +80,11 @@ def register(app: App, bot: Bot) -> None:
             except Exception:
                 bot.not_delivered(event_id)  # let Slack's retry try again
                 raise
-            for edit in message.edits:  # a survey question redrawn with a typed score
-                client.chat_update(**edit)
             message.sent()
+            for edit in message.edits:  # a survey question redrawn with a typed score
+                try:
+                    client.chat_update(**edit)
+                except Exception as exc:  # the answer is stored and said; the old look stays
+                    log.warning("a survey question could not be redrawn (%s)", type(exc).__name__)
 
         bot.later(send, f"answering a DM from {event.get('user')}")
