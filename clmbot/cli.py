@@ -6,13 +6,14 @@ Every error is one line on stderr that says what was wrong and how to fix it.
 
 from __future__ import annotations
 
+import csv
 import functools
 import getpass
 import sys
 import traceback
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -374,6 +375,100 @@ def survey_command(rt: Runtime, words: tuple[str, ...], yes: bool) -> None:
             f"to queue them, add --yes: clmbot survey {text} --yes"
         )
     show(rt, result)
+
+
+def _day_end(text: str, zone: Any) -> datetime:
+    """`2026-11-30` → the end of that day in CLMBOT_TIMEZONE: "as of" a day includes it."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise Failure(f"{text!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-30") from None
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=zone).astimezone(UTC)
+
+
+@cli.command("risk")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="Score as of the end of this day.")
+@click.option(
+    "--format", "output", type=click.Choice(["table", "csv"]), default="table", show_default=True
+)
+@pass_runtime
+def risk_command(rt: Runtime, as_of: str | None, output: str) -> None:
+    """The churn risk (0-100) of everyone who was a customer on that day, highest first,
+    from data up to that day only; csv: external_id,risk,reasons (reasons separated by ;)."""
+    from clmbot.risk.score import score_all
+
+    settings = rt.settings
+    at = _day_end(as_of, settings.timezone) if as_of else now()
+    with rt.ready_engine().connect() as conn:
+        scored = score_all(conn, at, config=settings.risk, lifecycle=settings.lifecycle)
+    if output == "csv":
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(["external_id", "risk", "reasons"])
+        for r in scored:
+            out.writerow([files.neutralise(r.external_id), r.risk, "; ".join(r.reasons)])
+        return
+    click.echo(
+        f"Churn risk as of {at.astimezone(settings.timezone):%Y-%m-%d %H:%M %Z}: "
+        f"{len(scored):,} customers, {sum(r.risk >= settings.risk.threshold for r in scored):,} "
+        f"at or above {settings.risk.threshold}"
+    )
+    for r in scored:
+        why = "; ".join(r.reasons) or "—"
+        click.echo(f"{r.risk:>4}  {r.external_id:<14} {r.name[:30]:<30}  {why}")
+
+
+@cli.command("backtest")
+@click.option("--from", "start", metavar="YYYY-MM-DD", required=True, help="First as-of day.")
+@click.option("--to", "end", metavar="YYYY-MM-DD", required=True, help="Last as-of day.")
+@click.option("--every", default="30d", show_default=True, help="Between as-of days: 7d, 30d, …")
+@click.option(
+    "--horizon", default=None, help="Inactive within this after each day (default: [risk])."
+)
+@pass_runtime
+def backtest_command(rt: Runtime, start: str, end: str, every: str, horizon: str | None) -> None:
+    """Replay the risk rules over past days: how many each day would have flagged, how many
+    of those then went inactive within the horizon, precision, recall and ROC AUC."""
+    from dataclasses import replace as changed
+
+    from clmbot.periods import parse_duration
+    from clmbot.risk.backtest import backtest
+
+    settings = rt.settings
+    try:
+        step = parse_duration(every)
+        config = (
+            changed(settings.risk, horizon=parse_duration(horizon)) if horizon else settings.risk
+        )
+    except (ValueError, PeriodError) as exc:
+        raise Failure(f"{exc}; use a length such as 7d, 30d or 12w") from None
+    first, last = _day_end(start, settings.timezone), _day_end(end, settings.timezone)
+    if last < first or step <= timedelta(0):
+        raise Failure("--to must not be before --from, and --every must be a positive length")
+    dates = []
+    at = first
+    while at <= last and len(dates) < 500:
+        dates.append(at)
+        at += step
+    with rt.ready_engine().connect() as conn:
+        lines = backtest(conn, dates, config=config, lifecycle=settings.lifecycle)
+    days_ = config.horizon.days
+    click.echo(
+        f"Backtest: risk >= {config.threshold} flagged; inactive = no purchase (no activity "
+        f"for those who never bought) within {days_} days"
+    )
+    click.echo(
+        f"{'as of':<12}{'scored':>8}{'flagged':>9}{'inactive':>10}{'of flagged':>12}"
+        f"{'precision':>11}{'recall':>8}{'ROC AUC':>9}"
+    )
+    for line in lines:
+        click.echo(
+            f"{line.as_of.astimezone(settings.timezone) - timedelta(days=1):%Y-%m-%d}  "
+            f"{line.scored:>8,}{line.flagged:>9,}{line.inactive:>10,}{line.flagged_inactive:>12,}"
+            f"{plain.percent(line.precision):>11}{plain.percent(line.recall):>8}"
+            f"{'—' if line.auc is None else f'{line.auc:.3f}':>9}"
+        )
+    if lines and lines[-1].as_of + config.horizon > now():
+        click.echo("(the last days' horizon has not ended: their outcomes are not all known)")
 
 
 @cli.command("audit")

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from clmbot.risk.settings import RiskConfig, parse_risk
 from clmbot.surveys.settings import SurveyConfig, parse_surveys
 
 DEFAULT_STAGES: tuple[str, ...] = (
@@ -95,6 +96,7 @@ class Settings:
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     display: DisplayConfig = field(default_factory=DisplayConfig)
     surveys: SurveyConfig = field(default_factory=SurveyConfig)
+    risk: RiskConfig = field(default_factory=RiskConfig)
 
     @property
     def warnings(self) -> list[str]:
@@ -131,10 +133,10 @@ def load_settings(
         return value or None
 
     config_path = _config_path(get("CLMBOT_CONFIG"), cwd)
-    lifecycle, display, surveys = (
+    lifecycle, display, surveys, risk = (
         _read_toml(config_path)
         if config_path
-        else (LifecycleConfig(), DisplayConfig(), SurveyConfig())
+        else (LifecycleConfig(), DisplayConfig(), SurveyConfig(), RiskConfig())
     )
 
     return Settings(
@@ -155,6 +157,7 @@ def load_settings(
         lifecycle=lifecycle,
         display=display,
         surveys=surveys,
+        risk=risk,
     )
 
 
@@ -244,10 +247,11 @@ _KNOWN_TOML: dict[str, set[str]] = {
     "lifecycle": {"stages", "terminal"},
     "display": {"currency"},
     "surveys": set(),  # checked by clmbot.surveys.settings
+    "risk": set(),  # checked by clmbot.risk.settings
 }
 
 
-def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig, SurveyConfig]:
+def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig, SurveyConfig, RiskConfig]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -265,7 +269,7 @@ def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig, SurveyConfig
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: {section} must be a [{section}] table")
         unknown = set(body) - _KNOWN_TOML[section]
-        if unknown and section != "surveys":
+        if unknown and section not in ("surveys", "risk"):
             raise ConfigError(
                 f"{path}: unknown setting {section}.{sorted(unknown)[0]}; known in "
                 f"[{section}]: {', '.join(sorted(_KNOWN_TOML[section]))}"
@@ -273,10 +277,14 @@ def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig, SurveyConfig
     surveys, problem = parse_surveys(data.get("surveys", {}))
     if problem:
         raise ConfigError(f"{path}: {problem}")
+    risk, problem = parse_risk(data.get("risk", {}))
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     return (
         _lifecycle(path, data.get("lifecycle", {})),
         _display(path, data.get("display", {})),
         surveys,
+        risk,
     )
 
 
