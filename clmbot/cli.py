@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import getpass
+import os
 import sys
 import traceback
 import uuid
@@ -98,6 +99,11 @@ class Group(click.Group):
             raise Failure(str(exc), EXIT_USAGE) from None
         except KeyboardInterrupt:
             raise Failure("stopped (Ctrl-C); what was under way was not saved", 130) from None
+        except BrokenPipeError:
+            # The reader stopped reading (`clmbot risk | head`): nothing is wrong. Python
+            # would complain again when it flushes stdout at exit; point it at nothing.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except OperationalError as exc:
             first = str(exc.orig or exc).strip().splitlines()[0]
             if "database is locked" in first:
@@ -415,6 +421,57 @@ def risk_command(rt: Runtime, as_of: str | None, output: str) -> None:
     for r in scored:
         why = "; ".join(r.reasons) or "—"
         click.echo(f"{r.risk:>4}  {r.external_id:<14} {r.name[:30]:<30}  {why}")
+
+
+@cli.group()
+def alerts() -> None:
+    """The daily churn-risk pass."""
+
+
+@alerts.command("run")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD", help="The pass of this day (its end).")
+@click.option("--dry-run", is_flag=True, help="Score and show, store nothing.")
+@pass_runtime
+def alerts_run_command(rt: Runtime, as_of: str | None, dry_run: bool) -> None:
+    """Score everyone and store the day's pass (once a day: a day already run is left as
+    it is), as the daily job does; /clm at-risk and risk>70 read the latest pass."""
+    from clmbot.risk import runs
+    from clmbot.risk.score import score_all
+
+    settings = rt.settings
+    at = _day_end(as_of, settings.timezone) if as_of else now()
+    day = date.fromisoformat(as_of) if as_of else at.astimezone(settings.timezone).date()
+    threshold = settings.risk.threshold
+    engine = rt.ready_engine()
+    if dry_run:
+        with engine.connect() as conn:
+            top = score_all(conn, at, config=settings.risk, lifecycle=settings.lifecycle)
+        scored, at_risk = len(top), sum(r.risk >= threshold for r in top)
+        click.echo(f"Dry run for {day}: nothing stored.")
+    else:
+        outcome = runs.run(
+            engine, day, as_of=at, now=now(), settings=settings, by=f"cli:{getpass.getuser()}"
+        )
+        if outcome is None:
+            raise Failure(
+                f"the pass of {day} was run already (or is running); /clm at-risk shows it",
+                EXIT_REJECTED,
+            )
+        top, scored, at_risk = outcome.top, outcome.scored, outcome.at_risk
+        click.echo(f"The pass of {day} is stored (run #{outcome.run_id}).")
+    click.echo(f"{scored:,} customers scored, {at_risk:,} at risk {threshold} or more.")
+    for r in top[:10]:
+        if r.risk >= threshold:
+            click.echo(f"{r.risk:>4}  {r.external_id:<14} {'; '.join(r.reasons) or '—'}")
+
+
+@cli.command("at-risk", context_settings=_WORDS)
+@click.argument("words", nargs=-1, type=click.UNPROCESSED)
+@pass_runtime
+def at_risk_command(rt: Runtime, words: tuple[str, ...]) -> None:
+    """The customers at risk in the latest stored pass, highest first, ten a page, the same
+    words as /clm at-risk: [SEGMENT | FILTERS] [page N]."""
+    show(rt, ask(rt, f"at-risk {' '.join(words)}"))
 
 
 @cli.command("backtest")

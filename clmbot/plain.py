@@ -15,6 +15,7 @@ from clmbot.config import DisplayConfig
 from clmbot.feedback.reports import SMALL_GROUP
 from clmbot.feedback.scores import NpsScore, Score
 from clmbot.results import (
+    AtRiskResult,
     AuditLine,
     AuditResult,
     ChartResult,
@@ -142,6 +143,8 @@ def render(
             )
         case SurveyStatusResult():
             return survey_status_text(result, zone)
+        case AtRiskResult():
+            return at_risk_text(result, display, prefix)
     raise TypeError(f"no plain rendering for {type(result).__name__}")
 
 
@@ -263,6 +266,9 @@ def profile_text(
             if answer.comment:
                 value += f": “{answer.comment}”"
         pairs.append((label, value))
+    if profile.risk is not None:
+        reasons = "; ".join(profile.risk_reasons)
+        pairs.append(("churn risk", f"{profile.risk}/100" + (f": {reasons}" if reasons else "")))
     width = max(len(k) for k, _ in pairs) + 2
     lines = [c.name, "", *(f"{k + ':':<{width}}{v}" for k, v in pairs)]
     if profile.history:
@@ -610,4 +616,28 @@ def survey_status_text(result: SurveyStatusResult, zone: tzinfo) -> str:
             f"Not delivered: {failed:,} refused by Slack, {cancelled:,} cancelled (opted out "
             "or no longer to be asked)."
         )
+    return "\n".join(lines)
+
+
+def at_risk_text(result: AtRiskResult, display: DisplayConfig, prefix: str) -> str:
+    page = result.page
+    of = f" in {result.of}" if result.of else ""
+    if page.day is None:
+        return (
+            "No risk pass is stored yet: the daily job stores one each morning, and "
+            "'clmbot alerts run' stores one now."
+        )
+    if not page.rows:
+        return f"No customer{of} at risk {result.threshold} or more in the pass of {page.day}."
+    lines = [
+        f"At risk{of}: {page.total:,} customers at {result.threshold} or more, "
+        f"highest first (the pass of {page.day}; page {result.page_no})",
+        "",
+    ]
+    for r in page.rows:
+        owner = f" @{r.owner_slack_id}" if r.owner_slack_id else ""
+        lines.append(f"{r.risk:>4}  {r.name} ({r.external_id})  MRR {money(r.mrr, display)}{owner}")
+        lines.append("      " + ("; ".join(r.reasons) or "no single reason stands out"))
+    if result.more:
+        lines += ["", f"More: {prefix}{result.more}"]
     return "\n".join(lines)

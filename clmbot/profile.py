@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from clmbot.customers import customer_info
 from clmbot.results import Activity, Answer, HistoryLine, Profile
+from clmbot.risk.stored import customer_risk
 from clmbot.store.models import IMPORTED, Customer, Event, Feedback, StageChange
 
 HISTORY_SHOWN = 8
@@ -50,6 +51,7 @@ def customer_profile(
     )
     current = history[0] if history and history[0].to_stage == customer.stage else None
     dated = current is not None and current.basis != IMPORTED
+    risk = customer_risk(session, cid, now) if cid is not None else None
     return Profile(
         customer=customer_info(customer),
         history=[HistoryLine(h.from_stage, h.to_stage, h.at, h.by, h.reason) for h in history],
@@ -61,6 +63,8 @@ def customer_profile(
         latest_csat=_latest(session, cid, "csat", now),
         events_last_30_days=recent or 0,
         ended=customer.stage in terminal,
+        risk=risk[0] if risk else None,
+        risk_reasons=risk[1] if risk else (),
     )
 
 

@@ -17,6 +17,7 @@ from clmbot.commands.spec import CommandSpec
 from clmbot.feedback.comments import CommentPage as CommentPage
 from clmbot.feedback.reports import FeedbackReport as FeedbackReport
 from clmbot.feedback.reports import GroupedReport as GroupedReport
+from clmbot.risk.stored import AtRiskPage as AtRiskPage
 from clmbot.segments.query import CustomerRow as CustomerRow
 from clmbot.segments.query import SegmentSummary as SegmentSummary
 from clmbot.surveys.status import RunStatus as RunStatus
@@ -88,6 +89,9 @@ class Profile:
     stage_found_at: datetime | None = None
     # In a terminal stage (churned): their MRR is what it was, not what it is.
     ended: bool = False
+    # Their churn risk in the latest stored pass (None: not in one), with the reasons.
+    risk: int | None = None
+    risk_reasons: tuple[str, ...] = ()
 
 
 # --- the lifecycle ------------------------------------------------------------------------
@@ -350,6 +354,21 @@ class SurveyStatusResult:
     total: int  # runs in all (only the latest are listed)
 
 
+# --- churn risk --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AtRiskResult:
+    """A page of the customers at risk. `of`: whose, as typed; `more`: the words for the next
+    page, None on the last."""
+
+    page: AtRiskPage
+    threshold: int
+    of: str | None = None
+    page_no: int = 1
+    more: str | None = None
+
+
 Result = (
     HelpResult
     | GreetingResult
@@ -374,4 +393,5 @@ Result = (
     | SurveyQueuedResult
     | SurveyConfirmResult
     | SurveyStatusResult
+    | AtRiskResult
 )

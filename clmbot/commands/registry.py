@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from clmbot.commands import (
+    at_risk,
     csat,
     customer,
     feedback,
@@ -19,10 +20,10 @@ from clmbot.commands.spec import CommandSpec
 from clmbot.results import HelpResult, Result
 
 HELP = CommandSpec("help", "help", "help", "every subcommand, with an example")
-_MODULES = (customer, stage, funnel, segment, segments, nps, csat, feedback, survey)
+_MODULES = (customer, stage, funnel, segment, segments, nps, csat, feedback, survey, at_risk)
 
 # In PRODUCT.md, not built yet: answered with "not yet", never with "unknown".
-PLANNED = ("at-risk", "forget")
+PLANNED = ("forget",)
 
 
 def help_result(note: str | None = None) -> HelpResult:

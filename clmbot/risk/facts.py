@@ -55,17 +55,21 @@ class Facts:
     stages: dict[int, StageFacts]
     # (customer, time as days, value) of every purchase up to `as_of`, sorted by customer.
     purchase_rows: tuple[np.ndarray, np.ndarray, np.ndarray]
+    # The same for every event of any kind (activity), sorted by customer.
+    event_rows: tuple[np.ndarray, np.ndarray, np.ndarray]
     recent_events: dict[int, int]  # events of any kind in the 30 days before `as_of`
     earlier_events: dict[int, int]  # in the 180 days before those
     nps: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)  # latest first
     csat: dict[int, tuple[datetime, int]] = field(default_factory=dict)  # the latest
     # Completed stays per stage, in days (for "most move on within N days").
     stays: dict[str, list[float]] = field(default_factory=dict)
+    # When each customer's history begins (their first stage), in days.
+    first_seen: dict[int, float] = field(default_factory=dict)
 
 
 def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Facts:
     """Everything known on `as_of`. Customers in a terminal stage then are not scored."""
-    stages, stays = _stages(conn, as_of)
+    stages, stays, first_seen = _stages(conn, as_of)
     live = {cid for cid, s in stages.items() if s.stage not in terminal}
     customers = {
         row.id: (row.external_id, row.name)
@@ -75,13 +79,14 @@ def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Fac
         if row.id in live
     }
     rows = conn.execute(
-        select(_E.c.customer_id, _E.c.occurred_at, _E.c.value)
-        .where(_E.c.kind == PURCHASE, _E.c.occurred_at <= as_of)
+        select(_E.c.customer_id, _E.c.occurred_at, _E.c.value, _E.c.kind == PURCHASE)
+        .where(_E.c.occurred_at <= as_of)
         .order_by(_E.c.customer_id, _E.c.occurred_at)
     ).all()
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     at = np.fromiter((days(r[1]) for r in rows), dtype=np.float64, count=len(rows))
     value = np.fromiter((r[2] or 0.0 for r in rows), dtype=np.float64, count=len(rows))
+    bought = np.fromiter((bool(r[3]) for r in rows), dtype=bool, count=len(rows))
     recent_from, earlier_from = as_of - timedelta(days=30), as_of - timedelta(days=210)
     counts = conn.execute(
         select(
@@ -96,10 +101,12 @@ def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Fac
         as_of=as_of,
         customers=customers,
         stages=stages,
-        purchase_rows=(ids, at, value),
+        purchase_rows=(ids[bought], at[bought], value[bought]),
+        event_rows=(ids, at, value),
         recent_events={c: int(r or 0) for c, r, _ in counts},
         earlier_events={c: int(e or 0) for c, _, e in counts},
         stays=stays,
+        first_seen=first_seen,
     )
     answers = conn.execute(
         select(_F.c.customer_id, _F.c.kind, _F.c.responded_at, _F.c.score)
@@ -116,11 +123,21 @@ def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Fac
     return facts
 
 
-def purchases(facts: Facts, until: float | None = None) -> Purchases:
-    """Per-customer purchase summaries from the rows, up to `until` (days; default all)."""
-    ids, at, value = facts.purchase_rows
+def purchases(
+    facts: Facts,
+    until: float | None = None,
+    *,
+    activity: bool = False,
+    only: np.ndarray | None = None,
+) -> Purchases:
+    """Per-customer purchase summaries from the rows, up to `until` (days; default all);
+    with `activity`, the same of every event of any kind; `only`: these customers."""
+    ids, at, value = facts.event_rows if activity else facts.purchase_rows
     if until is not None:
         keep = at <= until
+        ids, at, value = ids[keep], at[keep], value[keep]
+    if only is not None:
+        keep = np.isin(ids, only)
         ids, at, value = ids[keep], at[keep], value[keep]
     if len(ids) == 0:
         empty = np.zeros(0)
@@ -141,7 +158,7 @@ def purchases(facts: Facts, until: float | None = None) -> Purchases:
 
 def _stages(
     conn: Connection, as_of: datetime
-) -> tuple[dict[int, StageFacts], dict[str, list[float]]]:
+) -> tuple[dict[int, StageFacts], dict[str, list[float]], dict[int, float]]:
     """Each customer's stage on `as_of` and since when, their last move if it went back,
     and every completed stay per stage (up to `as_of`)."""
     rows = conn.execute(
@@ -151,8 +168,11 @@ def _stages(
     )
     stages: dict[int, StageFacts] = {}
     stays: dict[str, list[float]] = defaultdict(list)
+    first_seen: dict[int, float] = {}
     for cid, to_stage, at, basis in rows:
         current = stages.get(cid)
+        if current is None:
+            first_seen[cid] = days(at)
         if current is not None and current.stage == to_stage:
             continue  # a restatement of the stage they are in
         if current is not None:
@@ -160,4 +180,4 @@ def _stages(
         # Only a move known to have happened then is a move back (not an import's guess).
         moved = current.stage if current is not None and basis == EXACT else None
         stages[cid] = StageFacts(to_stage, at, moved, at)
-    return stages, dict(stays)
+    return stages, dict(stays), first_seen

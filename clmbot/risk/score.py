@@ -64,46 +64,79 @@ def score_all(
 
 
 def _rhythm(facts: Facts, config: RiskConfig) -> tuple[dict[int, float], dict[int, str]]:
-    """How likely each buyer is to buy nothing within the horizon, learned from how
-    customers did over the horizon before `as_of`; and the reason, when it is one."""
+    """How likely each customer is to go inactive within the horizon, and the reason when it
+    is one: buyers by their purchase rhythm, those who never bought by their activity, and
+    those with no activity at all by how such customers did before."""
     now = days(facts.as_of)
-    ids, at, _ = facts.purchase_rows
+    ids, at, _ = facts.event_rows
     # Learn over the horizon before `as_of`, or over the later half of the history when it
     # is shorter than two horizons: a model needs a past with customers of every age.
     span = now - float(at.min()) if len(at) else 0.0
     learn_over = min(config.horizon.days, span / 2)
     then = now - learn_over
-    before = purchases(facts, until=then)
-    model = (
-        rhythm.fit(before, then, np.unique(ids[at > then]))
-        if learn_over >= rhythm.MIN_DAYS_TO_LEARN
-        else rhythm.Model(None, np.zeros(0), np.zeros(0), 0)
-    )
-    current = purchases(facts)
-    p = model.p_inactive(current, now)
-    r = rhythm.rhythm(current, now)
+    learn = learn_over >= rhythm.MIN_DAYS_TO_LEARN
     base: dict[int, float] = {}
     said: dict[int, str] = {}
-    for i, cid in enumerate(current.ids.tolist()):
-        if cid not in facts.customers:
-            continue
-        base[cid] = float(p[i])
-        recency = r.recency[i]
-        gap = r.own_gap[i] if r.own[i] else r.gap[i]
-        if p[i] >= RHYTHM_SAYS and recency > gap:
+    buyer_ids, buyer_at, _ = facts.purchase_rows
+    buyers_then, buyers_now = np.unique(buyer_ids[buyer_at <= then]), np.unique(buyer_ids)
+    for activity in (False, True):
+        train = scored = None
+        if activity:  # those who never bought, by any event
+            train = np.setdiff1d(np.unique(ids[at <= then]), buyers_then)
+            scored = np.setdiff1d(np.unique(ids), buyers_now)
+        rows_ids, rows_at, _ = facts.event_rows if activity else facts.purchase_rows
+        before = purchases(facts, until=then, activity=activity, only=train)
+        model = (
+            rhythm.fit(before, then, np.unique(rows_ids[rows_at > then]))
+            if learn
+            else rhythm.Model(None, np.zeros(0), np.zeros(0), 0)
+        )
+        current = purchases(facts, activity=activity, only=scored)
+        p = model.p_inactive(current, now)
+        r = rhythm.rhythm(current, now)
+        what = "activity" if activity else "purchase"
+        for i, cid in enumerate(current.ids.tolist()):
+            if cid not in facts.customers:
+                continue
+            base[cid] = float(p[i])
+            recency = r.recency[i]
+            gap = r.own_gap[i] if r.own[i] else r.gap[i]
+            if p[i] < RHYTHM_SAYS or recency <= gap:
+                continue
             if r.own[i]:
-                said[cid] = f"no purchase for {recency:.0f} days, usually every {gap:.0f}"
+                said[cid] = f"no {what} for {recency:.0f} days, usually every {gap:.0f}"
             elif current.days_bought[i] == 1:
                 said[cid] = (
-                    f"no purchase since their first, {recency:.0f} days ago; customers who "
+                    f"no {what} since their first, {recency:.0f} days ago; customers who "
                     f"come back usually do within {r.everyone:.0f}"
                 )
             else:
                 said[cid] = (
-                    f"no purchase for {recency:.0f} days; customers usually buy every "
-                    f"{r.everyone:.0f}"
+                    f"no {what} for {recency:.0f} days; customers usually "
+                    f"{'buy' if not activity else 'are active'} every {r.everyone:.0f}"
                 )
+    _never_active(facts, then, now, base, said)
     return base, said
+
+
+def _never_active(
+    facts: Facts, then: float, now: float, base: dict[int, float], said: dict[int, str]
+) -> None:
+    """Customers with no event at all: as likely to stay so as such customers were before."""
+    ids, at, _ = facts.event_rows
+    active_then = set(np.unique(ids[at <= then]).tolist())
+    active_after = set(np.unique(ids[at > then]).tolist())
+    quiet_then = [
+        c for c, seen in facts.first_seen.items() if seen <= then and c not in active_then
+    ]
+    prior = sum(c not in active_after for c in quiet_then) / len(quiet_then) if quiet_then else 0.5
+    for cid in facts.customers:
+        if cid in base:
+            continue
+        base[cid] = prior
+        since = now - facts.first_seen.get(cid, now)
+        if prior >= RHYTHM_SAYS:
+            said[cid] = f"no activity recorded since they became a customer, {since:.0f} days ago"
 
 
 def _signals(

@@ -28,7 +28,7 @@ stage moves are not seen):
   (the stage may be older). No such row: unknown, no match.
 - `attr.NAME>…`: the attribute read as a number (`-?digits[.digits]`); text that is not a
   number does not match.
-- `risk`: not available yet (`SegmentError`).
+- `risk`: the risk in the latest stored pass (`clmbot.risk.stored`).
 
 A customer without a value (no plan, no answer, no attribute) matches no positive filter, and
 every negated one: `-F` is "does not satisfy F". Forgotten customers never match.
@@ -62,6 +62,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import aliased
 
+from clmbot.risk.stored import latest_risk
 from clmbot.segments.language import ME, NUMBER, Ago, Filter, Segment, SegmentError
 from clmbot.store.models import IMPORTED, Customer, Event, Feedback, StageChange
 
@@ -102,7 +103,7 @@ def compile_segment(
     `segment` as of `now` (aware). `dialect`: `session.get_bind().dialect.name`; `zone`: the
     team's time zone, for "today" in day counts; `actor_id`: the Slack user asking, for `@me`.
 
-    Raises `SegmentError` for what only shows here: `@me` without a Slack user, `risk`.
+    Raises `SegmentError` for what only shows here: `@me` without a Slack user.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
@@ -205,12 +206,9 @@ def _latest_score(kind: str) -> Callable[[Filter, _Context], ColumnElement[bool]
 
 
 def _risk(item: Filter, ctx: _Context) -> ColumnElement[bool]:
-    # When risk scores are stored, this becomes the latest score as of `now`, as for nps.
-    raise SegmentError(
-        f"risk scores are not available yet (risk {item.where}); filter on what predicts "
-        "churn meanwhile, e.g. nps<7 inactive>30d",
-        item.position,
-    )
+    """The customer's risk in the latest stored pass as of `now` (`clmbot alerts run`, or
+    the daily job); a customer not in it (no pass yet, or churned then) matches nothing."""
+    return _compare(latest_risk(ctx.now), item)
 
 
 def _mrr(item: Filter, ctx: _Context) -> ColumnElement[bool]:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -354,3 +355,36 @@ class SurveyOptOut(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
     )
     at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class RiskRun(SQLModel, table=True):
+    """One day's risk pass. The day is unique: whichever copy of the bot inserts it first
+    runs it, and the others find it taken."""
+
+    __tablename__ = "risk_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date = Field(sa_column=Column(Date, nullable=False, unique=True))
+    as_of: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    by: str = Field(sa_column=Column(String(100), nullable=False))
+    started_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    scored: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    at_risk: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    error: str | None = Field(default=None, sa_column=Column(String(200)))
+
+
+class RiskScore(SQLModel, table=True):
+    """A customer's risk in one run, with its reasons as shown."""
+
+    __tablename__ = "risk_scores"
+    __table_args__ = (Index("ix_risk_scores_customer_run", "customer_id", "run_id"),)
+
+    run_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("risk_runs.id", ondelete="CASCADE"), primary_key=True)
+    )
+    customer_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
+    )
+    risk: int = Field(sa_column=Column(Integer, nullable=False))
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSONDict, nullable=False))

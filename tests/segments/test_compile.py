@@ -13,7 +13,7 @@ from sqlmodel import Session
 from clmbot.config import DEFAULT_STAGES
 from clmbot.segments.compile import compile_segment
 from clmbot.segments.language import SegmentError, parse_segment
-from clmbot.store.models import IMPORTED, SIGNUP, Customer
+from clmbot.store.models import IMPORTED, SIGNUP, Customer, RiskRun, RiskScore
 from tests.conftest import NOW
 from tests.segments.factories import answer, customer, event, matching, move
 
@@ -264,10 +264,24 @@ def test_saved_names_expand_and_combine(session):
     assert matching(session, "mrr>50 big-pro", saved=saved) == {"a"}
 
 
-def test_risk_is_not_available_yet_and_says_where(session):
-    with pytest.raises(SegmentError, match="risk scores are not available yet") as info:
-        matching(session, "plan:pro risk>70")
-    assert info.value.position == 10
+def test_risk_reads_the_latest_pass_stored_by_then(session):
+    a, b = customer(session, "a", plan="pro"), customer(session, "b", plan="pro")
+    assert matching(session, "risk>70") == set()  # no pass yet: no one is known at risk
+
+    def stored(day: date, at, scores: list) -> None:
+        run = RiskRun(day=day, as_of=at, by="test", started_at=at, finished_at=at)
+        session.add(run)
+        session.flush()
+        for c, risk in scores:
+            session.add(RiskScore(run_id=run.id, customer_id=c.id, risk=risk, reasons=[]))
+        session.flush()
+
+    stored(TODAY - timedelta(days=2), NOW - timedelta(days=2), [(a, 90), (b, 40)])
+    stored(TODAY - timedelta(days=1), NOW - timedelta(days=1), [(a, 30), (b, 80)])
+    assert matching(session, "plan:pro risk>70") == {"b"}
+    assert matching(session, "risk<=30") == {"a"}
+    # As of a day before the latest pass, the pass of that day.
+    assert matching(session, "risk>70", now=NOW - timedelta(days=2)) == {"a"}
 
 
 def test_only_bound_parameters_reach_the_sql():

@@ -10,10 +10,19 @@ from typing import Any
 from clmbot import plain
 from clmbot.config import DisplayConfig
 from clmbot.results import FileOut, Result
-from clmbot.slack.views import customer, feedback, funnel, help, segment, stage, survey
+from clmbot.slack.views import (
+    at_risk,
+    customer,
+    feedback,
+    funnel,
+    help,
+    segment,
+    stage,
+    survey,
+)
 from clmbot.slack.views.base import IN_CHANNEL, Block, Message, Where
 
-_MODULES = (help, customer, stage, funnel, segment, feedback, survey)
+_MODULES = (help, customer, stage, funnel, segment, feedback, survey, at_risk)
 VIEWS: dict[type, Callable[[Any, Where], list[Block]]] = {
     kind: view for module in _MODULES for kind, view in module.VIEWS.items()
 }

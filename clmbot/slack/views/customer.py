@@ -114,6 +114,9 @@ def profile_blocks(result: ProfileResult, where: Where) -> list[Block]:
             ]
         ),
     ]
+    if p.risk is not None:
+        why = "\n".join(f"• {esc(clip(r, REASON_SHOWN))}" for r in p.risk_reasons[:5])
+        blocks.append(section(f"*Churn risk {p.risk}*/100" + (f"\n{why}" if why else "")))
     comments = [
         f"*{label}* {a.score}: _{esc(clip(a.comment, COMMENT_SHOWN))}_"
         for label, a in (("NPS", p.latest_nps), ("CSAT", p.latest_csat))

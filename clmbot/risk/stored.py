@@ -1,0 +1,109 @@
+"""The latest stored risk pass, read without scoring anything (and without numpy): what
+`/clm at-risk` lists and what `risk>70` in a segment compares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlmodel import Session
+
+from clmbot.store.models import Customer, RiskRun, RiskScore
+
+_R = RiskRun.__table__
+_S = RiskScore.__table__
+
+
+def latest_run_id(now: datetime) -> ColumnElement[int]:
+    """The latest finished run as of `now` (a subquery)."""
+    return (
+        select(func.max(_R.c.id))
+        .where(_R.c.finished_at.is_not(None), _R.c.as_of <= now)
+        .scalar_subquery()
+    )
+
+
+def latest_risk(now: datetime) -> ColumnElement[int]:
+    """A customer's risk in the latest run (a correlated subquery on `customers`)."""
+    return (
+        select(_S.c.risk)
+        .where(_S.c.customer_id == Customer.id, _S.c.run_id == latest_run_id(now))
+        .correlate(Customer)
+        .scalar_subquery()
+    )
+
+
+def customer_risk(
+    session: Session, customer_id: int, now: datetime
+) -> tuple[int, tuple[str, ...]] | None:
+    """One customer's risk and reasons in the latest pass as of `now`."""
+    row = session.execute(
+        select(_S.c.risk, _S.c.reasons).where(
+            _S.c.customer_id == customer_id, _S.c.run_id == latest_run_id(now)
+        )
+    ).first()
+    return None if row is None else (row.risk, tuple(row.reasons or ()))
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    external_id: str
+    name: str
+    risk: int
+    reasons: tuple[str, ...]
+    mrr: float | None
+    owner_slack_id: str | None
+
+
+@dataclass(frozen=True)
+class AtRiskPage:
+    day: date | None  # the run's day; None when no run has finished yet
+    rows: list[AtRisk]
+    total: int  # at or above the threshold, in the segment
+    has_more: bool
+
+
+def at_risk(
+    session: Session,
+    *,
+    now: datetime,
+    threshold: int,
+    where: ColumnElement[bool] | None = None,
+    offset: int = 0,
+    limit: int = 10,
+) -> AtRiskPage:
+    run_row = session.execute(
+        select(_R.c.id, _R.c.day).where(_R.c.id == latest_run_id(now))
+    ).first()
+    if run_row is None:
+        return AtRiskPage(None, [], 0, False)
+    conditions = [_S.c.run_id == run_row.id, _S.c.risk >= threshold]
+    if where is not None:
+        conditions.append(where)
+    base = (
+        select(_S.c.risk)
+        .join(Customer.__table__, Customer.id == _S.c.customer_id)
+        .where(and_(*conditions), Customer.forgotten_at.is_(None))
+    )
+    total = session.execute(select(func.count()).select_from(base.subquery())).scalar() or 0
+    rows = session.execute(
+        select(
+            Customer.external_id,
+            Customer.name,
+            _S.c.risk,
+            _S.c.reasons,
+            Customer.mrr,
+            Customer.owner_slack_id,
+        )
+        .join(Customer.__table__, Customer.id == _S.c.customer_id)
+        .where(and_(*conditions), Customer.forgotten_at.is_(None))
+        .order_by(_S.c.risk.desc(), Customer.mrr.desc().nulls_last(), Customer.external_id)
+        .offset(offset)
+        .limit(limit + 1)
+    ).all()
+    listed = [
+        AtRisk(r.external_id, r.name, r.risk, tuple(r.reasons or ()), r.mrr, r.owner_slack_id)
+        for r in rows[:limit]
+    ]
+    return AtRiskPage(run_row.day, listed, int(total), len(rows) > limit)

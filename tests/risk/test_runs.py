@@ -1,0 +1,66 @@
+"""The stored risk pass: one per day whoever runs it, read back by at-risk, and the
+commands that run and show it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from click.testing import CliRunner
+
+from clmbot.cli import cli
+from clmbot.config import Settings
+from clmbot.risk import runs
+from clmbot.store.db import make_engine
+from tests.helpers import rows
+from tests.risk.test_backtest import TODAY, shop  # noqa: F401  (the fixture)
+
+
+def test_a_day_runs_once_however_many_ask(db_url, engine, shop):  # noqa: F811
+    settings = Settings()
+    day = TODAY.date()
+    outcomes = []
+
+    def one() -> None:
+        own = make_engine(db_url)
+        outcomes.append(runs.run(own, day, as_of=TODAY, now=TODAY, settings=settings, by="t"))
+        own.dispose()
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done = [o for o in outcomes if o is not None]
+    assert len(done) == 1 and done[0].scored > 200
+    assert len(rows(engine, "risk_runs", "day")) == 1
+    assert len(rows(engine, "risk_scores", "customer_id")) == done[0].scored
+
+
+def test_a_pass_that_died_is_run_again_after_an_hour(engine, shop):  # noqa: F811
+    day = TODAY.date()
+    assert runs.claim(engine, day, as_of=TODAY, now=TODAY, by="dead") is not None
+    assert runs.claim(engine, day, as_of=TODAY, now=TODAY + timedelta(minutes=30), by="b") is None
+    later = TODAY + timedelta(hours=2)
+    outcome = runs.run(engine, day, as_of=TODAY, now=later, settings=Settings(), by="b")
+    assert outcome is not None and outcome.scored > 200
+
+
+def test_alerts_run_then_at_risk_on_the_command_line(db_url, engine, shop, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.chdir(tmp_path)
+    env = {"DATABASE_URL": db_url}
+    empty = CliRunner().invoke(cli, ["at-risk"], env=env)
+    assert empty.exit_code == 0 and "No risk pass is stored yet" in empty.stdout
+    dry = CliRunner().invoke(cli, ["alerts", "run", "--as-of", "2026-10-31", "--dry-run"], env=env)
+    assert dry.exit_code == 0 and "nothing stored" in dry.stdout
+    assert rows(engine, "risk_runs", "day") == []
+    done = CliRunner().invoke(cli, ["alerts", "run", "--as-of", "2026-10-31"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "The pass of 2026-10-31 is stored (run #1)" in done.stdout
+    again = CliRunner().invoke(cli, ["alerts", "run", "--as-of", "2026-10-31"], env=env)
+    assert again.exit_code == 1 and "was run already" in again.stderr
+    listed = CliRunner().invoke(cli, ["at-risk"], env=env)
+    assert "highest first (the pass of 2026-10-31; page 1)" in listed.stdout
+    assert "More: clmbot at-risk page 2" in listed.stdout
+    risky = CliRunner().invoke(cli, ["segment", "risk>=70"], env=env)
+    assert risky.exit_code == 0 and "Segment risk>=70:" in risky.stdout
