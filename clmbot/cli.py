@@ -435,7 +435,6 @@ def alerts() -> None:
 def alerts_run_command(rt: Runtime, as_of: str | None, dry_run: bool) -> None:
     """Score everyone and store the day's pass (once a day: a day already run is left as
     it is), as the daily job does; /clm at-risk and risk>70 read the latest pass."""
-    from clmbot.risk import runs
     from clmbot.risk.score import score_all
 
     settings = rt.settings
@@ -449,16 +448,35 @@ def alerts_run_command(rt: Runtime, as_of: str | None, dry_run: bool) -> None:
         scored, at_risk = len(top), sum(r.risk >= threshold for r in top)
         click.echo(f"Dry run for {day}: nothing stored.")
     else:
-        outcome = runs.run(
-            engine, day, as_of=at, now=now(), settings=settings, by=f"cli:{getpass.getuser()}"
+        from clmbot.slack.app import make_client
+        from clmbot.slack.digest import run_day
+
+        post = bool(settings.slack_bot_token and settings.routes)
+        report = run_day(
+            engine,
+            make_client(settings) if post else None,
+            settings,
+            day=day,
+            as_of=at,
+            now=now(),
+            by=f"cli:{getpass.getuser()}",
         )
-        if outcome is None:
+        if not report.ran:
             raise Failure(
                 f"the pass of {day} was run already (or is running); /clm at-risk shows it",
                 EXIT_REJECTED,
             )
-        top, scored, at_risk = outcome.top, outcome.scored, outcome.at_risk
-        click.echo(f"The pass of {day} is stored (run #{outcome.run_id}).")
+        top, scored, at_risk = report.top, report.scored, report.at_risk
+        click.echo(f"The pass of {day} is stored.")
+        for route, raised in report.posted.items():
+            click.echo(f"Digest for route {route}: {raised:,} customers raised.")
+        for problem in report.problems:
+            click.echo(f"clmbot: {problem}", err=True)
+        if not post:
+            click.echo(
+                "No digest posted: set SLACK_BOT_TOKEN and CLMBOT_ALERT_CHANNEL (or "
+                "[[alerts.routes]]) to post one."
+            )
     click.echo(f"{scored:,} customers scored, {at_risk:,} at risk {threshold} or more.")
     for r in top[:10]:
         if r.risk >= threshold:

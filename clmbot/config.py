@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from clmbot.alerts.settings import AlertConfig, Route, parse_alerts
 from clmbot.risk.settings import RiskConfig, parse_risk
 from clmbot.surveys.settings import SurveyConfig, parse_surveys
 
@@ -97,6 +98,14 @@ class Settings:
     display: DisplayConfig = field(default_factory=DisplayConfig)
     surveys: SurveyConfig = field(default_factory=SurveyConfig)
     risk: RiskConfig = field(default_factory=RiskConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+
+    @property
+    def routes(self) -> tuple[Route, ...]:
+        """Where digests go: the default route (CLMBOT_ALERT_CHANNEL, every customer), then
+        the routes of clmbot.toml."""
+        default = (Route("default", self.alert_channel),) if self.alert_channel else ()
+        return default + self.alerts.routes
 
     @property
     def warnings(self) -> list[str]:
@@ -133,10 +142,10 @@ def load_settings(
         return value or None
 
     config_path = _config_path(get("CLMBOT_CONFIG"), cwd)
-    lifecycle, display, surveys, risk = (
+    lifecycle, display, surveys, risk, alerts = (
         _read_toml(config_path)
         if config_path
-        else (LifecycleConfig(), DisplayConfig(), SurveyConfig(), RiskConfig())
+        else (LifecycleConfig(), DisplayConfig(), SurveyConfig(), RiskConfig(), AlertConfig())
     )
 
     return Settings(
@@ -158,6 +167,7 @@ def load_settings(
         display=display,
         surveys=surveys,
         risk=risk,
+        alerts=alerts,
     )
 
 
@@ -248,10 +258,13 @@ _KNOWN_TOML: dict[str, set[str]] = {
     "display": {"currency"},
     "surveys": set(),  # checked by clmbot.surveys.settings
     "risk": set(),  # checked by clmbot.risk.settings
+    "alerts": set(),  # checked by clmbot.alerts.settings
 }
 
 
-def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig, SurveyConfig, RiskConfig]:
+def _read_toml(
+    path: Path,
+) -> tuple[LifecycleConfig, DisplayConfig, SurveyConfig, RiskConfig, AlertConfig]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -269,7 +282,7 @@ def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig, SurveyConfig
         if not isinstance(body, dict):
             raise ConfigError(f"{path}: {section} must be a [{section}] table")
         unknown = set(body) - _KNOWN_TOML[section]
-        if unknown and section not in ("surveys", "risk"):
+        if unknown and section not in ("surveys", "risk", "alerts"):
             raise ConfigError(
                 f"{path}: unknown setting {section}.{sorted(unknown)[0]}; known in "
                 f"[{section}]: {', '.join(sorted(_KNOWN_TOML[section]))}"
@@ -280,11 +293,15 @@ def _read_toml(path: Path) -> tuple[LifecycleConfig, DisplayConfig, SurveyConfig
     risk, problem = parse_risk(data.get("risk", {}))
     if problem:
         raise ConfigError(f"{path}: {problem}")
+    alerts, problem = parse_alerts(data.get("alerts", {}))
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     return (
         _lifecycle(path, data.get("lifecycle", {})),
         _display(path, data.get("display", {})),
         surveys,
         risk,
+        alerts,
     )
 
 

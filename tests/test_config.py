@@ -146,7 +146,8 @@ def test_the_feedback_channel_is_a_channel_id(tmp_path):
         ('[lifecycle]\nstages = ["a1", "a1", "b"]', "names 'a1' twice"),
         ('[lifecycle]\nstages = ["a", "b"]\nterminal = ["c"]', "lifecycle.terminal names 'c'"),
         ('[lifecycle]\nstage = ["a", "b"]', "unknown setting lifecycle.stage"),
-        ("[alerts]\nx = 1", "unknown section [alerts]"),
+        ("[alerts]\nx = 1", "unknown setting alerts.x"),
+        ("[nonesuch]\nx = 1", "unknown section [nonesuch]"),
     ],
 )
 def test_a_broken_clmbot_toml_stops_with_one_line(tmp_path, toml, expected):

@@ -18,6 +18,7 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from clmbot.alerts.actions import act
 from clmbot.commands.run import run_command
 from clmbot.commands.spec import Actor
 from clmbot.config import Settings
@@ -25,6 +26,7 @@ from clmbot.results import RefusedResult, SurveyQueuedResult
 from clmbot.slack import conversation
 from clmbot.slack.access import Gatekeeper
 from clmbot.slack.dedupe import claim_event, release_event
+from clmbot.slack.digest import redraw
 from clmbot.slack.survey_sender import SurveySender
 from clmbot.slack.text_in import from_slack
 from clmbot.slack.uploads import UploadFailed, deliver
@@ -202,6 +204,25 @@ class Bot:
             return conversation.on_click(
                 session, self.settings, user_id=user_id, value=value, now=self.clock()
             )
+
+    def alert_click(self, client: WebClient, user_id: str, verb: str, value: str) -> Message | None:
+        """A digest button: the refusal to show the person, or None when it was done (the
+        message redrawn for everyone)."""
+        decision = self.gate.check(user_id)
+        if not decision.allowed:
+            return self._render(RefusedResult(decision.message or "Not allowed."), False)
+        if not (value.isascii() and value.isdigit()):
+            return None
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            if not decision.named and conversation.is_customer(session, user_id):
+                return self._render(RefusedResult(FOR_THE_TEAM), False)
+            acted = act(
+                session, int(value), verb, by=user_id, now=now, snooze=self.settings.alerts.snooze
+            )
+        if acted is not None and acted.channel_id and acted.message_ts:
+            redraw(self.engine, client, self.settings, acted.channel_id, acted.message_ts)
+        return None
 
     def with_files(
         self, client: WebClient, message: Message, *, user_id: str, channel_id: str | None

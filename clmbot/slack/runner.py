@@ -25,6 +25,7 @@ from slack_sdk.errors import SlackApiError
 
 from clmbot.config import Settings
 from clmbot.slack.app import build_app, make_client, utc_now
+from clmbot.slack.digest import run_day
 from clmbot.slack.logs import ScrubbingFormatter, guard_handlers
 from clmbot.slack.scheduler import Jobs
 from clmbot.slack.server import HttpServer, wsgi_app
@@ -96,7 +97,16 @@ def run_bot(
     listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="clmbot-listener")
     app, bot = build_app(settings, engine, clock=clock, socket_mode=not http, executor=listeners)
     assert bot.sender is not None
-    jobs = Jobs(bot.sender, clock)
+    client = make_client(settings)
+    worker = f"bot:{os.getpid()}"
+
+    def daily(now: datetime) -> None:
+        day = now.astimezone(settings.timezone).date()
+        report = run_day(engine, client, settings, day=day, as_of=now, now=now, by=worker)
+        if report.ran:
+            log.info("risk pass of %s: %s scored, digests %s", day, report.scored, report.posted)
+
+    jobs = Jobs(bot.sender, clock, daily=daily, at=settings.alert_time, zone=settings.timezone)
     bot.wake_sender = jobs.wake
     stop = _Stop()
     try:

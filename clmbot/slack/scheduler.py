@@ -1,5 +1,7 @@
-"""The bot's background jobs, on APScheduler 3: for now the survey sender, every few
-seconds and whenever someone queues or answers a survey (`wake`).
+"""The bot's background jobs, on APScheduler 3: the survey sender, every few seconds and
+whenever someone queues or answers a survey (`wake`); and the morning's risk pass and
+digests, at CLMBOT_ALERT_TIME in CLMBOT_TIMEZONE (and at start, when that time has passed
+today: a day missed while the bot was down runs then; only today's, never the days before).
 
 The job store is in memory, on purpose: APScheduler 3 must not share a job store between
 processes. Several copies of the bot each run their own sender; the queue's claims (see
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, tzinfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -22,11 +24,37 @@ SENDER_EVERY_SECONDS = 5
 _SENDER = "survey-sender"
 
 
+_DAILY = "daily-risk-pass"
+
+
 class Jobs:
-    def __init__(self, sender: SurveySender, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        sender: SurveySender,
+        clock: Callable[[], datetime],
+        *,
+        daily: Callable[[datetime], object] | None = None,
+        at: time = time(9, 0),
+        zone: tzinfo = UTC,
+    ) -> None:
         self._sender = sender
         self._clock = clock
+        self._daily = daily
+        self._at = at
+        self._zone = zone
         self._scheduler = BackgroundScheduler(timezone=UTC)
+        if daily is not None:
+            self._scheduler.add_job(
+                self._run_daily,
+                "cron",
+                hour=at.hour,
+                minute=at.minute,
+                timezone=zone,
+                id=_DAILY,
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=3600,  # the default (1 s) drops a run on a busy morning
+            )
         self._scheduler.add_job(
             self._send,
             "interval",
@@ -39,6 +67,18 @@ class Jobs:
 
     def start(self) -> None:
         self._scheduler.start()
+        now = self._clock()
+        local = now.astimezone(self._zone)
+        if self._daily is not None and local.time() >= self._at:
+            # Today's run, if no copy has done it yet (the day's row decides).
+            self._scheduler.modify_job(_DAILY, next_run_time=datetime.now(UTC))
+
+    def _run_daily(self) -> None:
+        assert self._daily is not None
+        try:
+            self._daily(self._clock())
+        except Exception:
+            log.exception("the daily risk pass failed; it runs again tomorrow, or at a restart")
 
     def wake(self) -> None:
         """Run the sender now (a survey was queued or answered): not in 5 seconds."""

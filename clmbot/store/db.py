@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -170,13 +171,32 @@ def hold_write_lock(
         conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
 
 
+def _to_wal(cur: Any) -> None:
+    """Switch a new database to WAL. Two processes opening it at once (two copies of the bot
+    starting) race for the switch, which needs the file to themselves, and SQLite answers
+    the loser "locked" at once rather than waiting: the winner has switched it, or will."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # WAL lets the bot read while an import writes; foreign keys are off by default in SQLite.
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    if cur.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
-        cur.execute("PRAGMA journal_mode=WAL")
+    if cur.execute("PRAGMA journal_mode").fetchone()[0] not in ("memory", "wal"):
+        _to_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 

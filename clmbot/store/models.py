@@ -388,3 +388,61 @@ class RiskScore(SQLModel, table=True):
     )
     risk: int = Field(sa_column=Column(Integer, nullable=False))
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSONDict, nullable=False))
+
+
+# Where an alert stands (`Alert.status`): raised, someone took it, someone called, or it
+# went away (a stage move or a good answer); snoozed until `snoozed_until`.
+OPEN, ASSIGNED, CONTACTED, RESOLVED, SNOOZED = (
+    "open",
+    "assigned",
+    "contacted",
+    "resolved",
+    "snoozed",
+)
+HANDLED = (ASSIGNED, CONTACTED, SNOOZED)
+
+
+class Digest(SQLModel, table=True):
+    """A day's digest for one route: inserted before it is posted (the unique key makes one
+    copy of the bot the poster), then given the message it became."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("run_id", "route", name="uq_digests_run_route"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("risk_runs.id", ondelete="CASCADE"), nullable=False)
+    )
+    route: str = Field(sa_column=Column(String(60), nullable=False))
+    channel_id: str = Field(sa_column=Column(String(40), nullable=False))
+    message_ts: str | None = Field(default=None, sa_column=Column(String(40)))
+    posted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    alerted: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+
+
+class Alert(SQLModel, table=True):
+    """A customer raised in a digest, and what the team did about it."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        Index("ix_alerts_customer", "customer_id", "created_at"),
+        Index("ix_alerts_message", "channel_id", "message_ts"),
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
+    digest_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("digests.id", ondelete="CASCADE"), nullable=False)
+    )
+    customer_id: int = Field(sa_column=_customer_fk())
+    risk: int = Field(sa_column=Column(Integer, nullable=False))
+    previous_risk: int | None = Field(default=None, sa_column=Column(Integer))
+    reasons: list[str] = Field(default_factory=list, sa_column=Column(JSONDict, nullable=False))
+    status: str = Field(sa_column=Column(String(12), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    # A Slack user id: who took it, called, snoozed it; "rule" when it resolved itself.
+    updated_by: str | None = Field(default=None, sa_column=Column(String(40)))
+    snoozed_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # The message that shows it (the digest, or a reply in its thread).
+    channel_id: str | None = Field(default=None, sa_column=Column(String(40)))
+    message_ts: str | None = Field(default=None, sa_column=Column(String(40)))

@@ -67,3 +67,17 @@ def test_a_window_to_midnight_and_days_in_full(tmp_path):
     ).surveys
     assert surveys.window.describe() == "20:00-24:00, Sat, Sun"
     assert surveys.texts.say("en", "closed")  # braces in no text: always formatted safely
+
+
+def test_alert_routes_are_read_and_checked(tmp_path):
+    settings = settings_from(
+        tmp_path,
+        '[alerts]\nrise = 20\n[[alerts.routes]]\nname = "pro"\nsegment = "plan:pro"\n'
+        'channel = "C0PRO"\n',
+    )
+    assert settings.alerts.rise == 20
+    assert [(r.name, r.segment, r.channel) for r in settings.routes] == [
+        ("pro", "plan:pro", "C0PRO")
+    ]
+    with pytest.raises(ConfigError, match="channel must be a channel ID"):
+        settings_from(tmp_path, '[[alerts.routes]]\nname = "x"\nchannel = "#cs-alerts"\n')

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from clmbot.slack.listeners.reply import reply_privately
 from clmbot.slack.views.base import OPEN_PROFILE, RUN_WORDS
+from clmbot.slack.views.digest import ALERT_ACTION
 from clmbot.slack.views.survey_dm import SURVEY_SCORE
 
 if TYPE_CHECKING:
@@ -57,6 +58,24 @@ def register(app: App, bot: Bot) -> None:
             message.sent()
 
         bot.later(answer, f"running a button for {user_id}")
+
+    @app.action(re.compile(rf"^{ALERT_ACTION}:(assign|snooze|contacted)$"))
+    def alert_button(
+        ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond, client: WebClient
+    ) -> None:
+        """Assign to me, Snooze, Contacted: stored, and the digest's message redrawn in place
+        so the channel sees who did what. Only the team may act."""
+        ack()
+        user_id = body["user"]["id"]
+        verb = str(action.get("action_id", "")).split(":", 1)[1]
+        value = str(action.get("value", ""))
+
+        def answer() -> None:
+            refusal = bot.alert_click(client, user_id, verb, value)
+            if refusal is not None:
+                reply_privately(respond, refusal, user_id=user_id, replace=False)
+
+        bot.later(answer, f"taking an alert button from {user_id}")
 
     @app.action(re.compile(rf"^{SURVEY_SCORE}:\d+$"))
     def survey_score(
