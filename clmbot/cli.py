@@ -451,7 +451,9 @@ def alerts_run_command(rt: Runtime, as_of: str | None, dry_run: bool) -> None:
         from clmbot.slack.app import make_client
         from clmbot.slack.digest import run_day
 
-        post = bool(settings.slack_bot_token and settings.routes)
+        # A past day filled in by hand is stored, not posted: the channel reads today's news.
+        today = now().astimezone(settings.timezone).date()
+        post = bool(settings.slack_bot_token and settings.routes) and day >= today
         report = run_day(
             engine,
             make_client(settings) if post else None,
@@ -472,7 +474,9 @@ def alerts_run_command(rt: Runtime, as_of: str | None, dry_run: bool) -> None:
             click.echo(f"Digest for route {route}: {raised:,} customers raised.")
         for problem in report.problems:
             click.echo(f"clmbot: {problem}", err=True)
-        if not post:
+        if not post and day < today:
+            click.echo("No digest posted: a past day is stored, not posted.")
+        elif not post:
             click.echo(
                 "No digest posted: set SLACK_BOT_TOKEN and CLMBOT_ALERT_CHANNEL (or "
                 "[[alerts.routes]]) to post one."

@@ -1,9 +1,10 @@
 """Who a day's digest raises, and which alerts went away by themselves.
 
-Raised: at or above the threshold in this pass, and either new to it (below it, or not
-scored, in the previous pass) or up `rise` points or more since. Not raised again: a
-customer whose alert is open, taken, contacted, or snoozed (until the snooze ends), unless
-their risk rose `rise` points or more over that alert's.
+Raised: at or above the threshold in this pass, and no live alert in this route: none
+open, taken, contacted or snoozed (until the snooze ends) that a message showed, unless
+the risk rose `rise` points or more over that alert's. An alert resolves when the customer
+moves forward, answers well, or falls below the threshold: crossing it again raises them
+again. An alert whose digest never reached Slack is not live: they are raised next time.
 """
 
 from __future__ import annotations
@@ -11,18 +12,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from clmbot.store.models import (
     ASSIGNED,
     CONTACTED,
+    EXACT,
     OPEN,
     RESOLVED,
     SNOOZED,
     Alert,
     Customer,
+    Digest,
     Feedback,
     RiskRun,
     RiskScore,
@@ -43,20 +46,30 @@ def to_raise(
     session: Session,
     run_id: int,
     *,
+    route: str,
     where: ColumnElement[bool] | None,
     threshold: int,
     rise: int,
     now: datetime,
     terminal: tuple[str, ...] = (),
 ) -> list[Raised]:
+    """At or above the threshold in this pass, without a live alert in this route's digests
+    (open, taken, contacted, or snoozed until later, and shown in a message), unless the
+    risk rose `rise` points or more over that alert's."""
+    this_run = select(RiskRun.as_of).where(RiskRun.id == run_id).scalar_subquery()
     previous_run = (
-        select(func.max(RiskRun.id))
-        .where(RiskRun.id < run_id, RiskRun.finished_at.is_not(None))
+        select(RiskRun.id)
+        .where(RiskRun.as_of < this_run, RiskRun.finished_at.is_not(None))
+        .order_by(RiskRun.as_of.desc(), RiskRun.id.desc())
+        .limit(1)
         .scalar_subquery()
     )
     before = aliased(RiskScore)
     live_alert = exists().where(
         Alert.customer_id == RiskScore.customer_id,
+        Alert.message_ts.is_not(None),
+        Digest.id == Alert.digest_id,
+        Digest.route == route,
         or_(
             Alert.status.in_((OPEN, ASSIGNED, CONTACTED)),
             and_(Alert.status == SNOOZED, Alert.snoozed_until > now),
@@ -73,9 +86,6 @@ def to_raise(
         .where(
             RiskScore.run_id == run_id,
             RiskScore.risk >= threshold,
-            or_(
-                before.risk.is_(None), before.risk < threshold, RiskScore.risk - before.risk >= rise
-            ),
             ~live_alert,
             Customer.forgotten_at.is_(None),
         )
@@ -91,11 +101,24 @@ def to_raise(
     ]
 
 
-def resolve(session: Session, *, now: datetime) -> int:
-    """Alerts whose customer moved stage, or answered well (NPS 9-10, CSAT 4-5), since the
-    alert: resolved by themselves. Returns how many."""
+def resolve(
+    session: Session, *, now: datetime, run_id: int, threshold: int, stages: tuple[str, ...]
+) -> int:
+    """Alerts that went away by themselves: the customer moved forward in the lifecycle,
+    answered well (NPS 9-10, CSAT 4-5), or fell below the threshold in this pass. Returns
+    how many."""
+    order = {stage: i for i, stage in enumerate(stages)}
+    forward = [
+        and_(StageChange.from_stage == a, StageChange.to_stage == b)
+        for a in stages
+        for b in stages
+        if order[b] > order[a]
+    ]
     moved = exists().where(
-        StageChange.customer_id == Alert.customer_id, StageChange.at > Alert.created_at
+        StageChange.customer_id == Alert.customer_id,
+        StageChange.at > Alert.created_at,
+        StageChange.basis == EXACT,
+        or_(*forward) if forward else false(),
     )
     happy = exists().where(
         Feedback.customer_id == Alert.customer_id,
@@ -105,9 +128,14 @@ def resolve(session: Session, *, now: datetime) -> int:
             and_(Feedback.kind == "csat", Feedback.score >= 4),
         ),
     )
+    fell = exists().where(
+        RiskScore.customer_id == Alert.customer_id,
+        RiskScore.run_id == run_id,
+        RiskScore.risk < threshold,
+    )
     result = session.execute(
         update(Alert)
-        .where(Alert.status != RESOLVED, or_(moved, happy))
+        .where(Alert.status != RESOLVED, or_(moved, happy, fell))
         .values(status=RESOLVED, updated_by="rule", updated_at=now),
         execution_options={"preserve_rowcount": True},
     )

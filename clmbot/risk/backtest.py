@@ -94,7 +94,7 @@ def backtest(
 def _who(conn: Connection, after: datetime, until: datetime, kind: str | None) -> set[int]:
     query = (
         select(_E.c.customer_id)
-        .where(_E.c.occurred_at > after, _E.c.occurred_at <= until)
+        .where(_E.c.occurred_at >= after, _E.c.occurred_at < until)
         .distinct()
     )
     if kind is not None:

@@ -68,7 +68,8 @@ class Facts:
 
 
 def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Facts:
-    """Everything known on `as_of`. Customers in a terminal stage then are not scored."""
+    """Everything known before `as_of` (a day's end is the next day's midnight: nothing of
+    that next day is read). Customers in a terminal stage then are not scored."""
     stages, stays, first_seen = _stages(conn, as_of)
     live = {cid for cid, s in stages.items() if s.stage not in terminal}
     customers = {
@@ -80,12 +81,14 @@ def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Fac
     }
     rows = conn.execute(
         select(_E.c.customer_id, _E.c.occurred_at, _E.c.value, _E.c.kind == PURCHASE)
-        .where(_E.c.occurred_at <= as_of)
+        .where(_E.c.occurred_at < as_of)
         .order_by(_E.c.customer_id, _E.c.occurred_at)
     ).all()
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     at = np.fromiter((days(r[1]) for r in rows), dtype=np.float64, count=len(rows))
     value = np.fromiter((r[2] or 0.0 for r in rows), dtype=np.float64, count=len(rows))
+    # An absurd amount (1e308 twice makes inf) must not turn every score into NaN.
+    value = np.clip(np.nan_to_num(value, nan=0.0), -1e9, 1e9)
     bought = np.fromiter((bool(r[3]) for r in rows), dtype=bool, count=len(rows))
     recent_from, earlier_from = as_of - timedelta(days=30), as_of - timedelta(days=210)
     counts = conn.execute(
@@ -94,7 +97,7 @@ def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Fac
             func.sum(case((_E.c.occurred_at > recent_from, 1), else_=0)),
             func.sum(case((_E.c.occurred_at <= recent_from, 1), else_=0)),
         )
-        .where(_E.c.occurred_at > earlier_from, _E.c.occurred_at <= as_of)
+        .where(_E.c.occurred_at > earlier_from, _E.c.occurred_at < as_of)
         .group_by(_E.c.customer_id)
     ).all()
     facts = Facts(
@@ -110,7 +113,7 @@ def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Fac
     )
     answers = conn.execute(
         select(_F.c.customer_id, _F.c.kind, _F.c.responded_at, _F.c.score)
-        .where(_F.c.responded_at <= as_of, _F.c.responded_at > as_of - timedelta(days=365))
+        .where(_F.c.responded_at < as_of, _F.c.responded_at > as_of - timedelta(days=365))
         .order_by(_F.c.customer_id, _F.c.responded_at.desc())
     )
     for cid, kind, at_, score in answers:
@@ -163,7 +166,7 @@ def _stages(
     and every completed stay per stage (up to `as_of`)."""
     rows = conn.execute(
         select(_H.c.customer_id, _H.c.to_stage, _H.c.at, _H.c.basis)
-        .where(_H.c.at <= as_of)
+        .where(_H.c.at < as_of)
         .order_by(_H.c.customer_id, _H.c.at, _H.c.id)
     )
     stages: dict[int, StageFacts] = {}

@@ -16,10 +16,13 @@ _S = RiskScore.__table__
 
 
 def latest_run_id(now: datetime) -> ColumnElement[int]:
-    """The latest finished run as of `now` (a subquery)."""
+    """The finished run of the latest day as of `now` (a subquery): a day filled in later by
+    hand (`alerts run --as-of` a past day) does not become the latest."""
     return (
-        select(func.max(_R.c.id))
+        select(_R.c.id)
         .where(_R.c.finished_at.is_not(None), _R.c.as_of <= now)
+        .order_by(_R.c.as_of.desc(), _R.c.id.desc())
+        .limit(1)
         .scalar_subquery()
     )
 

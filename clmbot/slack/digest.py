@@ -31,6 +31,9 @@ from clmbot.store.models import OPEN, Alert, Digest, RiskRun
 
 log = logging.getLogger("clmbot.alerts")
 _D = Digest.__table__
+# Thread replies of ten after the digest; beyond them, the digest points to /clm at-risk
+# (a first morning, or a big drift, must not post a thousand messages).
+MOST_THREAD_PARTS = 5
 
 
 @dataclass
@@ -60,7 +63,13 @@ def run_day(
         return DayReport(day, ran=False)
     report = DayReport(day, True, outcome.scored, outcome.at_risk, outcome.top)
     with session_scope(engine) as session:
-        resolve(session, now=now)
+        resolve(
+            session,
+            now=now,
+            run_id=outcome.run_id,
+            threshold=settings.risk.threshold,
+            stages=settings.lifecycle.stages,
+        )
     if post and client is not None:
         for route in settings.routes:
             try:
@@ -100,6 +109,7 @@ def post_digest(
         raised = to_raise(
             session,
             run_id,
+            route=route.name,
             where=where,
             threshold=settings.risk.threshold,
             rise=settings.alerts.rise,
@@ -143,12 +153,14 @@ def post_digest(
         money=money,
         zone=zone,
         more_in_thread=len(rest),
+        beyond=max(len(rest) - views.IN_MESSAGE * MOST_THREAD_PARTS, 0),
     )
     ts = client.chat_postMessage(channel=route.channel, **message.as_kwargs())["ts"]
     _placed(engine, [line.id for line in first], route.channel, ts)
     _posted(engine, digest_id, ts, now)
-    for start in range(0, len(rest), views.IN_MESSAGE):
-        part = rest[start : start + views.IN_MESSAGE]
+    shown = rest[: views.IN_MESSAGE * MOST_THREAD_PARTS]
+    for start in range(0, len(shown), views.IN_MESSAGE):
+        part = shown[start : start + views.IN_MESSAGE]
         reply = views.thread_part(part, money, zone)
         reply_ts = client.chat_postMessage(
             channel=route.channel, thread_ts=ts, **reply.as_kwargs()

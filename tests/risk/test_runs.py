@@ -57,7 +57,7 @@ def test_alerts_run_then_at_risk_on_the_command_line(db_url, engine, shop, tmp_p
     done = CliRunner().invoke(cli, ["alerts", "run", "--as-of", "2026-10-31"], env=env)
     assert done.exit_code == 0, done.output
     assert "The pass of 2026-10-31 is stored." in done.stdout
-    assert "No digest posted: set SLACK_BOT_TOKEN" in done.stdout
+    assert "No digest posted: a past day is stored, not posted." in done.stdout
     again = CliRunner().invoke(cli, ["alerts", "run", "--as-of", "2026-10-31"], env=env)
     assert again.exit_code == 1 and "was run already" in again.stderr
     listed = CliRunner().invoke(cli, ["at-risk"], env=env)

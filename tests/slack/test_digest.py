@@ -60,7 +60,10 @@ def test_the_digest_heads_with_the_count_and_threads_the_rest(
     assert "risk *" in first and "(new)" in first and "• no purchase" in first
     thread = [c.body for c in slack.calls_to("chat.postMessage") if c.body.get("thread_ts")]
     shown_in_thread = sum(1 for part in thread for b in part["blocks"] if b["type"] == "actions")
-    assert shown_in_thread == raised - 10
+    # At most five replies of ten; the digest says how many more /clm at-risk shows.
+    assert shown_in_thread == min(raised - 10, 50)
+    if raised > 60:
+        assert f"{raised - 60} more not listed here" in str(head["blocks"])
     assert all(len(part["blocks"]) <= 50 for part in [head, *thread])
 
 
@@ -86,11 +89,16 @@ def test_two_bots_one_digest(db_url, engine, slack, bot_settings, shop):  # noqa
 def test_no_repeat_alert_unless_the_risk_rose(engine, slack, bot_settings, shop):  # noqa: F811
     settings = replace(bot_settings, alert_channel=ALERTS)
     first = morning(engine, settings)
+    shown = dict(rows(engine, "alerts", "customer_id", "message_ts"))
     second = morning(engine, settings, day_offset=1)
-    assert second.ran and second.posted["default"] == 0  # the same people: already raised
-    assert len(headlines(slack)) == 1
+    # Those the digest showed are not raised again; those beyond what it could show are.
+    unshown = sum(ts is None for ts in shown.values())
+    assert second.ran and second.posted["default"] == unshown
+    again = [c for c, ts in rows(engine, "alerts", "customer_id", "message_ts") if ts]
+    assert len(again) == len(set(again))  # nobody shown twice
+    morning(engine, settings, day_offset=2)  # everyone shown now: nothing to post
     quiet = replace(settings, alerts=replace(settings.alerts, all_quiet=True))
-    morning(engine, quiet, day_offset=2)
+    morning(engine, quiet, day_offset=3)
     assert "All quiet" in headlines(slack)[-1]["text"]
     assert first.posted["default"] > 0
 
@@ -225,3 +233,43 @@ def test_a_stage_move_or_a_good_answer_resolves_an_alert(
     status = dict(rows(engine, "alerts", "customer_id", "status"))
     assert status[first_id] == status[second_id] == "resolved"
     assert list(status.values()).count("resolved") == 2
+
+
+def test_each_route_gets_its_own_digest(engine, slack, bot_settings, shop):  # noqa: F811
+    from clmbot.alerts.settings import Route
+
+    routes = (Route("everyone-else", "C0SECOND"),)
+    settings = replace(
+        bot_settings,
+        alert_channel=ALERTS,
+        alerts=replace(bot_settings.alerts, routes=routes),
+    )
+    report = morning(engine, settings)
+    assert report.posted["default"] == report.posted["everyone-else"] > 0
+
+
+def test_open_profile_on_the_digest_leaves_the_digest_alone(
+    bot_with,
+    slack,
+    engine,
+    clock,
+    shop,  # noqa: F811
+):
+    bot = bot_with(alert_channel=ALERTS)
+    clock.now = TODAY
+    morning(engine, bot.settings)
+    head = slack.messages[ALERTS][0]
+    actions = next(b for b in head["blocks"] if b["type"] == "actions")
+    button = next(e for e in actions["elements"] if e["action_id"].startswith("open_profile"))
+    body = block_actions_body(
+        {"action_id": button["action_id"], "value": button["value"]},
+        response_url=slack.response_url("open-from-digest"),
+        user=MEMBER,
+        channel=ALERTS,
+        message_ts=head["ts"],
+        ephemeral=False,
+    )
+    assert bot.post(body, "application/x-www-form-urlencoded").status == 200
+    card = slack.wait_for("response_url")[-1].body
+    assert card["response_type"] == "ephemeral"
+    assert card["replace_original"] in (False, "false")

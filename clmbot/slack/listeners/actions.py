@@ -32,13 +32,17 @@ def register(app: App, bot: Bot) -> None:
         ack()
         user_id = body["user"]["id"]
 
+        # A private answer replaces the private message it came from; a button on a message
+        # the whole channel sees (the digest) must leave that message alone.
+        replace = bool((body.get("container") or {}).get("is_ephemeral", True))
+
         def answer() -> None:
             message = bot.answer(
                 ["customer", action.get("value", "")],
                 user_id=user_id,
                 channel_id=(body.get("channel") or {}).get("id"),
             )
-            reply_privately(respond, message, user_id=user_id, replace=True)
+            reply_privately(respond, message, user_id=user_id, replace=replace)
 
         bot.later(answer, f"opening a card for {user_id}")
 

@@ -88,6 +88,7 @@ def digest(
     money: Callable[[float], str],
     zone: tzinfo,
     more_in_thread: int = 0,
+    beyond: int = 0,
 ) -> Message:
     """The digest's own message: the headline and its first customers."""
     title = f"{total} customer{'s' if total != 1 else ''} drifting toward churn"
@@ -100,8 +101,10 @@ def digest(
     ]
     for line in lines:
         blocks += alert_blocks(line, money, zone)
-    if more_in_thread:
-        blocks.append(context(f"{more_in_thread} more in the thread :thread:"))
+    if more_in_thread - beyond > 0:
+        blocks.append(context(f"{more_in_thread - beyond} more in the thread :thread:"))
+    if beyond:
+        blocks.append(context(f"{beyond} more not listed here: `/clm at-risk` shows everyone"))
     return Message(f"{title}, MRR {money(mrr)}", blocks[:50])
 
 
