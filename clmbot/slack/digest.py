@@ -154,6 +154,7 @@ def post_digest(
         zone=zone,
         more_in_thread=len(rest),
         beyond=max(len(rest) - views.IN_MESSAGE * MOST_THREAD_PARTS, 0),
+        snooze_days=settings.alerts.snooze.days,
     )
     ts = client.chat_postMessage(channel=route.channel, **message.as_kwargs())["ts"]
     _placed(engine, [line.id for line in first], route.channel, ts)
@@ -161,7 +162,7 @@ def post_digest(
     shown = rest[: views.IN_MESSAGE * MOST_THREAD_PARTS]
     for start in range(0, len(shown), views.IN_MESSAGE):
         part = shown[start : start + views.IN_MESSAGE]
-        reply = views.thread_part(part, money, zone)
+        reply = views.thread_part(part, money, zone, settings.alerts.snooze.days)
         reply_ts = client.chat_postMessage(
             channel=route.channel, thread_ts=ts, **reply.as_kwargs()
         )["ts"]
@@ -199,9 +200,10 @@ def redraw(engine: Engine, client: WebClient, settings: Settings, channel: str, 
             money=money,
             zone=zone,
             more_in_thread=max(len(everyone) - len(lines), 0),
+            snooze_days=settings.alerts.snooze.days,
         )
     else:
-        message = views.thread_part(lines, money, zone)
+        message = views.thread_part(lines, money, zone, settings.alerts.snooze.days)
     client.chat_update(channel=channel, ts=ts, **message.as_kwargs())
 
 

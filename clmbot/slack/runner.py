@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -100,8 +100,7 @@ def run_bot(
     client = make_client(settings)
     worker = f"bot:{os.getpid()}"
 
-    def daily(now: datetime) -> None:
-        day = now.astimezone(settings.timezone).date()
+    def daily(now: datetime, day: date) -> None:
         report = run_day(engine, client, settings, day=day, as_of=now, now=now, by=worker)
         if report.ran:
             log.info("risk pass of %s: %s scored, digests %s", day, report.scored, report.posted)

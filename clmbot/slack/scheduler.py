@@ -1,7 +1,8 @@
 """The bot's background jobs, on APScheduler 3: the survey sender, every few seconds and
 whenever someone queues or answers a survey (`wake`); and the morning's risk pass and
-digests, at CLMBOT_ALERT_TIME in CLMBOT_TIMEZONE (and at start, when that time has passed
-today: a day missed while the bot was down runs then; only today's, never the days before).
+digests, at CLMBOT_ALERT_TIME in CLMBOT_TIMEZONE; and at start, the latest day whose alert
+time has passed (today's, else yesterday's), when no copy has run it: a morning missed while
+the bot was down runs then, and only the latest (a week away does not post seven digests).
 
 The job store is in memory, on purpose: APScheduler 3 must not share a job store between
 processes. Several copies of the bot each run their own sender; the queue's claims (see
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -33,7 +34,7 @@ class Jobs:
         sender: SurveySender,
         clock: Callable[[], datetime],
         *,
-        daily: Callable[[datetime], object] | None = None,
+        daily: Callable[[datetime, date], object] | None = None,
         at: time = time(9, 0),
         zone: tzinfo = UTC,
     ) -> None:
@@ -69,14 +70,18 @@ class Jobs:
         self._scheduler.start()
         now = self._clock()
         local = now.astimezone(self._zone)
-        if self._daily is not None and local.time() >= self._at:
-            # Today's run, if no copy has done it yet (the day's row decides).
-            self._scheduler.modify_job(_DAILY, next_run_time=datetime.now(UTC))
+        if self._daily is not None:
+            # The latest morning due, if no copy has run it (the day's row decides).
+            due = local.date() if local.time() >= self._at else local.date() - timedelta(days=1)
+            self._scheduler.add_job(
+                self._run_daily, args=[due], next_run_time=datetime.now(UTC), id="catch-up"
+            )
 
-    def _run_daily(self) -> None:
+    def _run_daily(self, day: date | None = None) -> None:
         assert self._daily is not None
+        now = self._clock()
         try:
-            self._daily(self._clock())
+            self._daily(now, day or now.astimezone(self._zone).date())
         except Exception:
             log.exception("the daily risk pass failed; it runs again tomorrow, or at a restart")
 

@@ -103,17 +103,15 @@ def test_no_repeat_alert_unless_the_risk_rose(engine, slack, bot_settings, shop)
     assert first.posted["default"] > 0
 
 
-def test_the_missed_morning_runs_at_start(bot_with, slack, engine, clock, shop):  # noqa: F811
-    bot = bot_with(alert_channel=ALERTS)
-    clock.now = TODAY.replace(hour=10)  # the digest was due at 09:00
+def start_jobs(bot, engine, clock):
     jobs = Jobs(
         bot.bot.sender,
         clock,
-        daily=lambda now: run_day(
+        daily=lambda now, day: run_day(
             engine,
             make_client(bot.settings),
             bot.settings,
-            day=now.date(),
+            day=day,
             as_of=now,
             now=now,
             by="bot",
@@ -122,14 +120,47 @@ def test_the_missed_morning_runs_at_start(bot_with, slack, engine, clock, shop):
         zone=bot.settings.timezone,
     )
     jobs.start()
+    return jobs
+
+
+def wait_for_headline(slack, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not headlines(slack) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_the_missed_morning_runs_at_start(bot_with, slack, engine, clock, shop):  # noqa: F811
+    bot = bot_with(alert_channel=ALERTS)
+    clock.now = TODAY.replace(hour=10)  # the digest was due at 09:00
+    jobs = start_jobs(bot, engine, clock)
     try:
-        deadline = time.monotonic() + 20
-        while not headlines(slack) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_headline(slack)
     finally:
         jobs.stop()
     assert len(headlines(slack)) == 1
     assert rows(engine, "risk_runs", "day") == [(TODAY.date(),)]
+
+
+def test_before_this_mornings_time_yesterdays_missed_one_runs(
+    bot_with,
+    slack,
+    engine,
+    clock,
+    shop,  # noqa: F811
+):
+    bot = bot_with(alert_channel=ALERTS)
+    clock.now = TODAY.replace(hour=7)  # before 09:00: yesterday's is the latest missed
+    jobs = start_jobs(bot, engine, clock)
+    try:
+        wait_for_headline(slack)
+    finally:
+        jobs.stop()
+    assert rows(engine, "risk_runs", "day") == [((TODAY - timedelta(days=1)).date(),)]
+    # A second copy starting then finds the day taken: still one digest.
+    again = start_jobs(bot_with(alert_channel=ALERTS), engine, clock)
+    time.sleep(1)
+    again.stop()
+    assert len(headlines(slack)) == 1
 
 
 def press(bot, slack, message: dict, verb: str, *, user: str, index: int = 0):

@@ -48,7 +48,9 @@ def _button(alert_id: int, verb: str, label: str) -> Block:
     }
 
 
-def alert_blocks(line: AlertLine, money: Callable[[float], str], zone: tzinfo) -> list[Block]:
+def alert_blocks(
+    line: AlertLine, money: Callable[[float], str], zone: tzinfo, snooze_days: int = 14
+) -> list[Block]:
     change = (
         f" (+{line.risk - line.previous} since the last pass)"
         if line.previous is not None and line.risk > line.previous
@@ -70,7 +72,7 @@ def alert_blocks(line: AlertLine, money: Callable[[float], str], zone: tzinfo) -
     if line.status != RESOLVED:
         elements = [
             _button(line.id, "assign", "Assign to me"),
-            _button(line.id, "snooze", "Snooze 14 days"),
+            _button(line.id, "snooze", f"Snooze {snooze_days} days"),
             _button(line.id, "contacted", "Contacted"),
             *elements,
         ]
@@ -89,6 +91,7 @@ def digest(
     zone: tzinfo,
     more_in_thread: int = 0,
     beyond: int = 0,
+    snooze_days: int = 14,
 ) -> Message:
     """The digest's own message: the headline and its first customers."""
     title = f"{total} customer{'s' if total != 1 else ''} drifting toward churn"
@@ -100,7 +103,7 @@ def digest(
         ),
     ]
     for line in lines:
-        blocks += alert_blocks(line, money, zone)
+        blocks += alert_blocks(line, money, zone, snooze_days)
     if more_in_thread - beyond > 0:
         blocks.append(context(f"{more_in_thread - beyond} more in the thread :thread:"))
     if beyond:
@@ -108,10 +111,12 @@ def digest(
     return Message(f"{title}, MRR {money(mrr)}", blocks[:50])
 
 
-def thread_part(lines: list[AlertLine], money: Callable[[float], str], zone: tzinfo) -> Message:
+def thread_part(
+    lines: list[AlertLine], money: Callable[[float], str], zone: tzinfo, snooze_days: int = 14
+) -> Message:
     blocks: list[Block] = []
     for line in lines:
-        blocks += alert_blocks(line, money, zone)
+        blocks += alert_blocks(line, money, zone, snooze_days)
     return Message(f"{len(lines)} more customers drifting toward churn", blocks[:50])
 
 
