@@ -17,18 +17,14 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
+from _databases import add_options, each_database
 from sqlalchemy import Engine, insert, select, text
 
 from clmbot.config import Settings
 from clmbot.risk.score import score_all
-from clmbot.store.db import make_engine, normalise_url
-from clmbot.store.migrate import upgrade
 from clmbot.store.models import Customer, Event, Feedback, StageChange
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
@@ -147,35 +143,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--events", type=int, default=3_000_000)
-    parser.add_argument("--postgres")
-    parser.add_argument("--no-sqlite", action="store_true")
-    parser.add_argument("--dir", type=Path)
+    add_options(parser)
     args = parser.parse_args()
-    ok = True
-    if not args.no_sqlite:
-        folder = args.dir or Path(tempfile.mkdtemp(prefix="clmbot-bench-"))
-        path = folder / f"risk-{uuid.uuid4().hex[:8]}.db"
-        engine = make_engine(f"sqlite:///{path}")
-        upgrade(engine)
-        ok &= bench(engine, "SQLite", args.customers, args.events)
-        engine.dispose()
-        path.unlink()
-    if args.postgres:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(args.postgres)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        url = normalise_url(args.postgres)
-        sep = "&" if "?" in url else "?"
-        engine = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
-        try:
-            upgrade(engine)
-            ok &= bench(engine, "PostgreSQL", args.customers, args.events)
-        finally:
-            engine.dispose()
-            with admin.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+    ok = each_database(
+        args, "risk", lambda engine, label: bench(engine, label, args.customers, args.events)
+    )
     return 0 if ok else 1
 
 

@@ -162,20 +162,24 @@ class SurveySender:
                 report.deferred += 1
                 return
             language = language_of(claim.locale or (person or {}).get("locale"))
+
+            def mark(channel_id: str, message_ts: str) -> None:
+                outbox.mark_sent(
+                    self._engine,
+                    claim.id,
+                    worker=self.worker,
+                    now=now,
+                    channel_id=channel_id,
+                    message_ts=message_ts,
+                    language=language,
+                )
+
             if claim.maybe_sent:
                 opened = self._client.conversations_open(users=claim.slack_user_id)
                 channel = opened["channel"]["id"]
                 ts = self._find(channel, claim.id)
                 if ts is not None:
-                    outbox.mark_sent(
-                        self._engine,
-                        claim.id,
-                        worker=self.worker,
-                        now=now,
-                        channel_id=channel,
-                        message_ts=ts,
-                        language=language,
-                    )
+                    mark(channel, ts)
                     report.found += 1
                     return
             message = survey_dm.question(self._config, claim.id, claim.kind, language)
@@ -195,15 +199,7 @@ class SurveySender:
                 },
                 unfurl_links=False,
             )
-            outbox.mark_sent(
-                self._engine,
-                claim.id,
-                worker=self.worker,
-                now=now,
-                channel_id=sent["channel"],
-                message_ts=sent["ts"],
-                language=language,
-            )
+            mark(sent["channel"], sent["ts"])
             report.sent += 1
         except SlackApiError as exc:
             self._refused(claim, exc, at() if at is not None else now, report)

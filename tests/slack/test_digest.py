@@ -8,6 +8,8 @@ import time
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from clmbot.slack.app import make_client
 from clmbot.slack.digest import run_day
 from clmbot.slack.scheduler import Jobs
@@ -163,11 +165,24 @@ def test_before_this_mornings_time_yesterdays_missed_one_runs(
     assert len(headlines(slack)) == 1
 
 
+@pytest.fixture
+def digest_bot(bot_with, engine, clock, shop):  # noqa: F811
+    """A bot whose alert channel holds this morning's digest; and that digest."""
+    bot = bot_with(alert_channel=ALERTS)
+    clock.now = TODAY
+    morning(engine, bot.settings)
+    return bot, bot.slack.messages[ALERTS][0]
+
+
 def press(bot, slack, message: dict, verb: str, *, user: str, index: int = 0):
-    """Press a digest button as Slack would send it; returns the reply, and the signed
-    request to replay."""
+    """Press a digest button (`assign`, `snooze`, `contacted`, or `open_profile`) as Slack
+    would send it; returns the reply, and the signed request to replay."""
     actions = [b for b in message["blocks"] if b["type"] == "actions"][index]
-    button = next(e for e in actions["elements"] if e["action_id"] == f"alert:{verb}")
+    button = next(
+        e
+        for e in actions["elements"]
+        if e["action_id"] in (f"alert:{verb}", verb) or e["action_id"].startswith(f"{verb}:")
+    )
     body = block_actions_body(
         {
             "action_id": button["action_id"],
@@ -184,17 +199,8 @@ def press(bot, slack, message: dict, verb: str, *, user: str, index: int = 0):
     return post(bot.url + "/slack/events", body, headers), (body, headers)
 
 
-def test_every_button_updates_the_same_message_and_is_stored(
-    bot_with,
-    slack,
-    engine,
-    clock,
-    shop,  # noqa: F811
-):
-    bot = bot_with(alert_channel=ALERTS)
-    clock.now = TODAY
-    morning(engine, bot.settings)
-    head = slack.messages[ALERTS][0]
+def test_every_button_updates_the_same_message_and_is_stored(digest_bot, slack, engine):
+    bot, head = digest_bot
     reply, (body, headers) = press(bot, slack, head, "assign", user=MEMBER)
     assert reply.status == 200
     slack.wait_for("chat.update")
@@ -223,12 +229,9 @@ def test_every_button_updates_the_same_message_and_is_stored(
     assert ("Contacted by" in final) or ("Snoozed by" in final)
 
 
-def test_a_guest_cannot_act_on_an_alert(bot_with, slack, engine, clock, shop):  # noqa: F811
-    bot = bot_with(alert_channel=ALERTS)
+def test_a_guest_cannot_act_on_an_alert(digest_bot, slack, engine):
+    bot, head = digest_bot
     slack.add_user("U0GUEST", is_restricted=True)
-    clock.now = TODAY
-    morning(engine, bot.settings)
-    head = slack.messages[ALERTS][0]
     press(bot, slack, head, "assign", user="U0GUEST")
     refusal = slack.wait_for("response_url")[-1].body
     assert "Guest accounts cannot use clmbot" in refusal["text"]
@@ -279,28 +282,10 @@ def test_each_route_gets_its_own_digest(engine, slack, bot_settings, shop):  # n
     assert report.posted["default"] == report.posted["everyone-else"] > 0
 
 
-def test_open_profile_on_the_digest_leaves_the_digest_alone(
-    bot_with,
-    slack,
-    engine,
-    clock,
-    shop,  # noqa: F811
-):
-    bot = bot_with(alert_channel=ALERTS)
-    clock.now = TODAY
-    morning(engine, bot.settings)
-    head = slack.messages[ALERTS][0]
-    actions = next(b for b in head["blocks"] if b["type"] == "actions")
-    button = next(e for e in actions["elements"] if e["action_id"].startswith("open_profile"))
-    body = block_actions_body(
-        {"action_id": button["action_id"], "value": button["value"]},
-        response_url=slack.response_url("open-from-digest"),
-        user=MEMBER,
-        channel=ALERTS,
-        message_ts=head["ts"],
-        ephemeral=False,
-    )
-    assert bot.post(body, "application/x-www-form-urlencoded").status == 200
+def test_open_profile_on_the_digest_leaves_the_digest_alone(digest_bot, slack):
+    bot, head = digest_bot
+    reply, _ = press(bot, slack, head, "open_profile", user=MEMBER)
+    assert reply.status == 200
     card = slack.wait_for("response_url")[-1].body
     assert card["response_type"] == "ephemeral"
     assert card["replace_original"] in (False, "false")

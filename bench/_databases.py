@@ -1,0 +1,53 @@
+"""What the benchmarks share: a new SQLite file and, with --postgres, a new PostgreSQL schema
+(dropped at the end), each at the latest schema, handed to the benchmark in turn."""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from clmbot.store.db import make_engine, normalise_url
+from clmbot.store.migrate import upgrade
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--postgres", help="also on PostgreSQL at this URL, in a new schema")
+    parser.add_argument("--no-sqlite", action="store_true")
+    parser.add_argument("--dir", type=Path, help="where the SQLite file goes")
+
+
+def each_database(
+    args: argparse.Namespace, name: str, bench: Callable[[Engine, str], bool]
+) -> bool:
+    """`bench(engine, label)` on each database asked for; True when every run met its target."""
+    ok = True
+    if not args.no_sqlite:
+        folder = args.dir or Path(tempfile.mkdtemp(prefix="clmbot-bench-"))
+        path = folder / f"{name}-{uuid.uuid4().hex[:8]}.db"
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        ok &= bench(engine, "SQLite")
+        engine.dispose()
+        path.unlink()
+    if args.postgres:
+        schema = f"bench_{uuid.uuid4().hex[:8]}"
+        admin = make_engine(args.postgres)
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        url = normalise_url(args.postgres)
+        sep = "&" if "?" in url else "?"
+        engine = make_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
+        try:
+            upgrade(engine)
+            ok &= bench(engine, "PostgreSQL")
+        finally:
+            engine.dispose()
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            admin.dispose()
+    return ok
