@@ -184,6 +184,7 @@ def funnel(
             Conversion(funnel_stages[i], funnel_stages[i + 1], base[i], converted[i])
             for i in range(len(base))
         ],
+        terminal=lifecycle.terminal,
     )
 
 

@@ -22,6 +22,7 @@ from clmbot.results import (
     FeedbackReport,
     FeedbackResult,
     Funnel,
+    FunnelChartResult,
     FunnelResult,
     GreetingResult,
     HelpResult,
@@ -104,6 +105,8 @@ def render(
             return move_text(result.move, result.customer.name)
         case FunnelResult():
             return funnel_text(result.funnel, zone)
+        case FunnelChartResult():
+            return funnel_chart_text(result, zone)
         case AuditResult():
             return audit_text(result.entries, result.since, result.until, zone, result.limit)
         case SegmentResult():
@@ -198,8 +201,13 @@ def percent(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.0f}%"
 
 
+def period_days(since: datetime, now: datetime) -> int:
+    """How many days a period spans, as people count them (90, not 89.96)."""
+    return round((now - since).total_seconds() / 86400)
+
+
 def funnel_text(result: Funnel, zone: tzinfo) -> str:
-    days = round((result.now - result.since).total_seconds() / 86400)
+    days = period_days(result.since, result.now)
     lines = [
         f"Funnel on {day(result.now, zone)}: {result.total:,} customers. "
         f"Period {day(result.since, zone)} to {day(result.now, zone)} ({days} days).",
@@ -216,6 +224,17 @@ def funnel_text(result: Funnel, zone: tzinfo) -> str:
             label = f"{c.from_stage} → {c.to_stage}"
             lines.append(f"{label:<{width}}{percent(c.rate):>5}  ({c.converted:,} of {c.base:,})")
     return "\n".join(lines)
+
+
+def funnel_chart_text(result: FunnelChartResult, zone: tzinfo) -> str:
+    """What goes with the picture: what it shows, and where it is (a file name, or the
+    channel's upload of that name)."""
+    f = result.funnel
+    return (
+        f"{result.file.title}: {plural(f.total, 'customer')} by stage on {day(f.now, zone)}, "
+        f"with the conversion between stages since {day(f.since, zone)} "
+        f"({period_days(f.since, f.now)} days), in {result.file.filename}."
+    )
 
 
 def move_text(move: StageMove, name: str) -> str:

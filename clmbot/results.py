@@ -135,6 +135,9 @@ class Funnel:
     now: datetime
     stages: list[StageStats]
     conversions: list[Conversion]
+    # The stages that end the funnel (churned): listed with the others, but no conversion
+    # leads into them, and a chart shows them apart.
+    terminal: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -222,6 +225,14 @@ class StageResult:
 @dataclass(frozen=True)
 class FunnelResult:
     funnel: Funnel
+
+
+@dataclass(frozen=True)
+class FunnelChartResult:
+    """The funnel as a picture for the channel; `funnel` for the words that go with it."""
+
+    funnel: Funnel
+    file: FileOut
 
 
 @dataclass(frozen=True)
@@ -380,6 +391,7 @@ Result = (
     | ProfileResult
     | StageResult
     | FunnelResult
+    | FunnelChartResult
     | AuditResult
     | SegmentResult
     | SegmentSavedResult

@@ -88,6 +88,7 @@ def reference_funnel(
             Conversion(funnel_stages[i], funnel_stages[i + 1], base[i], converted[i])
             for i in range(len(base))
         ],
+        terminal=lifecycle.terminal,
     )
 
 

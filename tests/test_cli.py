@@ -228,6 +228,32 @@ def test_stage_and_funnel(ready, engine, tmp_path):
     assert bad_since.exit_code == 2 and "not a date or a period" in bad_since.stderr
 
 
+def test_funnel_chart_is_written_here_privately(ready, tmp_path):
+    ready(
+        "import",
+        "customers",
+        str(write_csv(tmp_path / "c.csv", "external_id,name,stage\nA1,Acme,purchase")),
+    )
+    ready("stage", "A1", "retention")
+    words = ready("funnel", "--since", "30d")
+    assert words.exit_code == 0 and not (tmp_path / "funnel.png").exists()
+    chart = ready("funnel", "--since", "30d", "--chart")
+    assert chart.exit_code == 0, chart.stderr
+    path = tmp_path / "funnel.png"
+    assert chart.stdout.startswith("Customer funnel: 1 customer by stage on ")
+    assert "(30 days), in funnel.png." in chart.stdout
+    assert chart.stdout.endswith(f" Written to {path}\n")
+    assert path.stat().st_mode & 0o777 == 0o600
+    png = path.read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (800, 450)
+    again = ready("funnel", "--chart")  # the default period; the file is replaced
+    assert again.exit_code == 0 and "(90 days), in funnel.png." in again.stdout
+    assert path.stat().st_mode & 0o777 == 0o600
+    bad = ready("funnel", "--since", "next week", "--chart")
+    assert bad.exit_code == 2 and "not a date or a period" in bad.stderr
+
+
 def test_progress_bar_on_a_terminal(db_url, tmp_path):
     """On a terminal, stderr shows a progress bar; the summary still goes to stdout."""
     path = write_csv(tmp_path / "c.csv", "external_id,name\nA1,Acme")

@@ -1,7 +1,15 @@
 from datetime import UTC, datetime
 
-from clmbot.plain import funnel_text, move_text
-from clmbot.results import Conversion, Funnel, StageMove, StageStats
+from clmbot.plain import funnel_text, move_text, render
+from clmbot.results import (
+    CHANNEL,
+    Conversion,
+    FileOut,
+    Funnel,
+    FunnelChartResult,
+    StageMove,
+    StageStats,
+)
 
 
 def test_funnel_text_shows_counts_medians_and_rates():
@@ -32,3 +40,13 @@ def test_move_text():
         "Acme moved from a to b (why)."
     )
     assert "already in b" in move_text(StageMove(1, "b", "b", at, "U1", None, False), "Acme")
+
+
+def test_funnel_chart_text_says_what_the_picture_shows_and_where_it_is():
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    funnel = Funnel(datetime(2026, 8, 26, tzinfo=UTC), now, [StageStats("a", 1, 0, None, 0)], [])
+    file = FileOut("funnel.png", b"", "Customer funnel", CHANNEL)
+    assert render(FunnelChartResult(funnel, file), UTC) == (
+        "Customer funnel: 1 customer by stage on 2026-11-24, with the conversion between "
+        "stages since 2026-08-26 (90 days), in funnel.png."
+    )

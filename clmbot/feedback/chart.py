@@ -100,16 +100,18 @@ def trend_png(report: FeedbackReport, *, title: str) -> bytes:
     fig.text(0.01, 0.955, title, fontsize=13, fontweight="bold", va="top")
     fig.text(0.01, 0.885, _subtitle(report), fontsize=9, color=_MUTED, va="top")
     if report.responses == 0:
-        ax.text(
-            0.5,
-            0.5,
-            "no answers in this period",
-            transform=ax.transAxes,
-            ha="center",
-            va="center",
-            fontsize=14,
-            color=_MUTED,
-        )
+        say_empty(ax, "no answers in this period")
+    return png_bytes(fig)
+
+
+def say_empty(ax: Any, note: str) -> None:
+    """A chart with nothing to draw still answers: it says so, in its middle."""
+    ax.text(
+        0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=14, color=_MUTED
+    )
+
+
+def png_bytes(fig: Any) -> bytes:
     out = BytesIO()
     fig.savefig(out, format="png", dpi=DPI)
     return out.getvalue()

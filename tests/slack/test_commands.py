@@ -85,6 +85,31 @@ def test_funnel(bot, customers):
     assert "customers on 2026-11-24" in seen
     assert "consideration → purchase" in seen
     assert "Funnel on 2026-11-24" in answer["text"]
+    assert "`/clm funnel chart` posts the funnel as a picture" in seen
+
+
+@pytest.mark.parametrize("typed", ["funnel chart since 60d", "funnel since 60d chart"])
+def test_funnel_chart_is_uploaded_to_the_channel(bot, slack, customers, typed):
+    answer = bot.command(typed, channel="C0CS")
+    assert answer["response_type"] == "ephemeral"
+    assert text_of(answer) == (
+        ":bar_chart: I posted *Customer funnel* here: 4 customers by stage, with the "
+        "conversion between stages over the last 60 days."
+    )
+    assert answer["text"].startswith("Customer funnel: 4 customers by stage on 2026-11-24")
+    (asked,) = slack.calls_to("files.getUploadURLExternal")
+    assert asked.body["filename"] == "funnel.png"
+    (done,) = slack.calls_to("files.completeUploadExternal")
+    assert done.body["channel_id"] == "C0CS"  # aggregates only: the channel it was asked in
+    assert not slack.calls_to("conversations.open")
+    (png,) = slack.uploads.values()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+
+
+def test_a_funnel_chart_where_the_bot_is_not_says_how_to_fix_it(bot, slack, customers):
+    slack.not_in.add("C0ELSEWHERE")
+    seen = text_of(bot.command("funnel chart", channel="C0ELSEWHERE"))
+    assert "I could not upload Customer funnel: I am not in this channel" in seen
 
 
 def test_several_matches_are_listed_with_how_to_be_exact(bot, customers):
@@ -130,6 +155,8 @@ def test_unknown_subcommand_suggests_and_shows_help(bot):
         ("stage A1 vip", "`vip` is not a stage; use one of: awareness", "/clm stage"),
         ("funnel since", "Say since when: e.g. 2024-05-01, 30d", "/clm funnel [since"),
         ("funnel since next week", "`next week` is not a date or a period", "/clm funnel"),
+        ("funnel chart chart", "Say `chart` once.", "/clm funnel [since"),
+        ("funnel since 30d chart junk", "I don't know what `chart junk` means", "[chart]"),
     ],
 )
 def test_wrong_arguments_get_the_usage(bot, customers, typed, problem, usage):

@@ -1,9 +1,10 @@
-"""The funnel: customers per stage, conversions as bars, median stays."""
+"""The funnel: customers per stage, conversions as bars, median stays; and what is said when
+it was posted as a picture."""
 
 from __future__ import annotations
 
 from clmbot import plain
-from clmbot.results import FunnelResult
+from clmbot.results import FunnelChartResult, FunnelResult
 from clmbot.slack.views.base import Block, Where, context, esc, fields, header, section
 
 
@@ -17,7 +18,7 @@ def bar(rate: float | None, width: int = 10) -> str:
 
 def funnel_blocks(result: FunnelResult, where: Where) -> list[Block]:
     f, zone = result.funnel, where.zone
-    days = round((f.now - f.since).total_seconds() / 86400)
+    days = plain.period_days(f.since, f.now)
     cells = []
     for s in f.stages:
         median = "—" if s.median_days is None else f"{s.median_days:.1f} days (of {s.stays})"
@@ -46,7 +47,20 @@ def funnel_blocks(result: FunnelResult, where: Where) -> list[Block]:
                 "counts the stays that ended in the period."
             )
         )
+    blocks.append(context(f"`{esc(where.prefix)}funnel chart` posts the funnel as a picture"))
     return blocks
 
 
-VIEWS = {FunnelResult: funnel_blocks}
+def funnel_chart_blocks(result: FunnelChartResult, where: Where) -> list[Block]:
+    """Only the asker sees this; the picture itself went to the channel."""
+    f = result.funnel
+    return [
+        section(
+            f":bar_chart: I posted *{esc(result.file.title)}* here: {f.total:,} customers by "
+            f"stage, with the conversion between stages over the last "
+            f"{plain.period_days(f.since, f.now)} days."
+        )
+    ]
+
+
+VIEWS = {FunnelResult: funnel_blocks, FunnelChartResult: funnel_chart_blocks}

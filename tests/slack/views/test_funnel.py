@@ -1,6 +1,6 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from clmbot.results import Funnel, FunnelResult, StageStats
+from clmbot.results import CHANNEL, FileOut, Funnel, FunnelChartResult, FunnelResult, StageStats
 from clmbot.slack.views import render
 
 
@@ -10,3 +10,21 @@ def test_a_long_stage_list_splits_into_sections_of_ten_fields():
     msg = render(FunnelResult(Funnel(now.replace(month=10), now, stages, [])), UTC, now)
     field_blocks = [b for b in msg.blocks if "fields" in b]
     assert [len(b["fields"]) for b in field_blocks] == [10, 3]
+
+
+def test_a_funnel_chart_answer_says_where_it_went_and_carries_the_file():
+    now = datetime(2026, 11, 24, tzinfo=UTC)
+    stages = [StageStats("awareness", 1_200, 0, None, 0), StageStats("churned", 34, 0, None, 0)]
+    funnel = Funnel(now - timedelta(days=30), now, stages, [], ("churned",))
+    file = FileOut("funnel.png", b"\x89PNG", "Customer funnel", CHANNEL)
+    msg = render(FunnelChartResult(funnel, file), UTC, now)
+    assert msg.upload is file  # uploaded before the answer is sent
+    (block,) = msg.blocks
+    assert block["text"]["text"] == (
+        ":bar_chart: I posted *Customer funnel* here: 1,234 customers by stage, with the "
+        "conversion between stages over the last 30 days."
+    )
+    assert msg.text == (
+        "Customer funnel: 1,234 customers by stage on 2026-11-24, with the conversion between "
+        "stages since 2026-10-25 (30 days), in funnel.png."
+    )
