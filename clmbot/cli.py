@@ -33,6 +33,7 @@ from clmbot.periods import ACCEPTED, PeriodError, parse_since
 from clmbot.results import (
     AuditResult,
     ChartResult,
+    FunnelChartResult,
     HelpResult,
     MatchesResult,
     NoMatchResult,
@@ -256,10 +257,26 @@ def _lower_first(text: str) -> str:
 
 @cli.command("funnel")
 @since_option("90 days")
+@click.option(
+    "--chart",
+    is_flag=True,
+    help="Write the funnel as a picture, funnel.png, here (as /clm funnel chart posts it).",
+)
 @pass_runtime
-def funnel_command(rt: Runtime, since_text: str | None) -> None:
+def funnel_command(rt: Runtime, since_text: str | None, chart: bool) -> None:
     """Customers per stage, conversion between stages, median days in each stage."""
-    show(rt, ask(rt, ["funnel", *(["since", since_text] if since_text else [])]))
+    words = [
+        "funnel",
+        *(["since", since_text] if since_text else []),
+        *(["chart"] if chart else []),
+    ]
+    result = ask(rt, words)
+    if isinstance(result, FunnelChartResult):
+        # Private like every file clmbot writes, though the chart holds counts only.
+        path = files.write_private_bytes(Path.cwd() / result.file.filename, result.file.content)
+        click.echo(f"{plain.render(result, rt.settings.timezone)} Written to {path}")
+        return
+    show(rt, result)
 
 
 @cli.command("stage")
@@ -588,6 +605,49 @@ def sample_command(folder: Path, seed: int, customers: int, today: datetime | No
         raise Failure(f"cannot write the sample to {folder}: {exc.strerror or exc}") from None
     for path in written:
         click.echo(str(path))
+
+
+@cli.command("demo")
+@click.option(
+    "--script",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Run the lines of FILE instead of a prompt (as typed, one per line; # comments).",
+)
+@click.option("--seed", type=int, default=7, show_default=True, help="Another seed, another shop.")
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Keep the database in this new file, to explore later with the real commands.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Keep the charts in this folder (default: removed with the demo).",
+)
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The day the sample ends on (default: today); with --seed, the same demo again.",
+)
+def demo_command(
+    script: Path | None, seed: int, db: Path | None, out: Path | None, today: datetime | None
+) -> None:
+    """The whole bot in this terminal, without Slack: a sample shop of 500 customers, /clm
+    commands, customers answering surveys (:dm), buttons (:click) and a clock you move
+    (:advance 1d runs the morning digest). Nothing needs configuring; nothing is left behind.
+    """
+    from clmbot.demo.console import ScriptError
+    from clmbot.demo.play import DemoRefused, play
+
+    try:
+        play(
+            today=today.date() if today else now().date(), seed=seed, script=script, db=db, out=out
+        )
+    except DemoRefused as exc:
+        raise Failure(str(exc), EXIT_USAGE) from None
+    except ScriptError as exc:
+        raise Failure(str(exc), EXIT_USAGE) from None
 
 
 @cli.command("run")

@@ -132,7 +132,7 @@ class SampleBusiness:
                         c.owner,
                         c.plan,
                         c.region,
-                        f"{c.mrr:.2f}",
+                        f"{c.mrr:.2f}" if c.mrr else "",
                         c.signup.isoformat(),
                         ";".join(c.tags),
                         c.locale,
@@ -254,10 +254,17 @@ def _live(c: SampleCustomer, rng: random.Random, start: datetime, end: datetime)
     for stage, keep, days in (("consideration", 0.75, 9), ("purchase", 0.7, 16)):
         at = at + timedelta(days=rng.expovariate(1 / days) + 1)
         if rng.random() > keep or at >= end:
+            last = start
             for _ in range(rng.randint(0, 4)):  # they looked around before going quiet
                 seen = start + timedelta(days=rng.uniform(0, max((min(at, end) - start).days, 1)))
                 if seen < end:
                     c.events.append((seen, "page_view", None))
+                    last = max(last, seen)
+            # A lead gone quiet is closed as lost after a few months, as a CRM's owner does.
+            lost = last + timedelta(days=rng.uniform(60, 120))
+            if lost < end:
+                c.moves.append((lost, "churned", c.owner))
+            c.mrr = 0.0  # never bought: no revenue to lose
             return
         c.moves.append((at, stage, c.owner))
     _buy(c, rng, at, end)

@@ -22,6 +22,7 @@ from clmbot.alerts.actions import act
 from clmbot.commands.run import run_command
 from clmbot.commands.spec import Actor
 from clmbot.config import Settings
+from clmbot.dashboard import dashboard
 from clmbot.results import RefusedResult, SurveyQueuedResult
 from clmbot.slack import conversation
 from clmbot.slack.access import Gatekeeper
@@ -31,7 +32,9 @@ from clmbot.slack.survey_sender import SurveySender
 from clmbot.slack.text_in import from_slack
 from clmbot.slack.uploads import UploadFailed, deliver
 from clmbot.slack.views import render
-from clmbot.slack.views.base import IN_CHANNEL, IN_DM, Message, apology, section
+from clmbot.slack.views.base import IN_CHANNEL, IN_DM, Block, Message, Where, apology, section
+from clmbot.slack.views.help import refused_blocks
+from clmbot.slack.views.home import apology_blocks, home_blocks
 from clmbot.store.db import session_scope
 
 log = logging.getLogger("clmbot.slack")
@@ -108,6 +111,27 @@ class Bot:
                 return self._run(session, text, decision.is_admin, user_id, channel_id, in_dm)
         except Exception:
             return self._apology(text, user_id)
+
+    def home(self, user_id: str) -> list[Block]:
+        """The blocks of `user_id`'s Home tab, built afresh: their dashboard, or why not, with
+        the same gate as a command (guests and other workspaces, then a customer the team
+        does not name); or an apology with an error id that the log shows beside the
+        traceback. Never an exception: the tab always says something."""
+        try:
+            decision = self.gate.check(user_id)
+            now = self.clock()
+            where = Where(self.settings.timezone, now, IN_CHANNEL, self.settings.display)
+            if not decision.allowed:
+                return refused_blocks(RefusedResult(decision.message or "Not allowed."), where)
+            with session_scope(self.engine) as session:
+                if not decision.named and conversation.is_customer(session, user_id):
+                    return refused_blocks(RefusedResult(FOR_THE_TEAM), where)
+                board = dashboard(session, self.settings, user_id, now)
+            return home_blocks(board, where)
+        except Exception:
+            error_id = new_error_id()
+            log.exception("error %s: building the Home tab of %s", error_id, user_id)
+            return apology_blocks(error_id)
 
     def dm_reply(self, event: dict[str, Any], event_id: str | None) -> Message | None:
         """The answer to a DM, or None when this event was answered already.

@@ -53,22 +53,6 @@ def test_a_server_error_is_retried_too(bot, slack):
     assert len(slack.wait_for("chat.postMessage", count=2)) == 2
 
 
-def test_app_home_shows_the_commands(bot, slack):
-    event = {"type": "app_home_opened", "user": MEMBER, "channel": "D0HOME", "tab": "home"}
-    assert bot.event(event, event_id="Ev6").status == 200
-    (publish,) = slack.wait_for("views.publish")
-    assert publish.body["user_id"] == MEMBER
-    assert "/clm customer" in text_of(publish.body["view"])
-
-
-def test_app_home_for_a_guest_says_why_not(bot, slack):
-    slack.add_user("U0GUEST", is_restricted=True)
-    event = {"type": "app_home_opened", "user": "U0GUEST", "channel": "D0HOME", "tab": "home"}
-    bot.event(event, event_id="Ev7")
-    (publish,) = slack.wait_for("views.publish")
-    assert "Guest accounts cannot use clmbot" in text_of(publish.body["view"])
-
-
 def test_an_answer_that_could_not_be_sent_is_sent_on_slacks_retry(bot, slack, engine):
     from tests.helpers import rows
 
@@ -148,11 +132,3 @@ def test_in_a_dm_the_help_uses_bare_words_and_a_leading_clm_is_fine(bot, slack, 
     assert "/clm " not in help_.split("Coming later")[0]
     assert "Acme Corp" in card and "Acme Corp" in slash_card
     assert "I don't know `fnnel`. Did you mean `funnel`?" in unknown
-
-
-def test_app_home_help_escapes_its_placeholders(bot, slack):
-    event = {"type": "app_home_opened", "user": MEMBER, "channel": "D0HOME", "tab": "home"}
-    bot.event(event, event_id="EvH2")
-    (publish,) = slack.wait_for("views.publish")
-    seen = text_of(publish.body["view"])
-    assert "<external id" not in seen and "&lt;external id | e-mail | name&gt;" in seen

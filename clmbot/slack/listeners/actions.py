@@ -52,7 +52,7 @@ def register(app: App, bot: Bot) -> None:
     ) -> None:
         ack()
         user_id = body["user"]["id"]
-        words = _words(action.get("value", ""))
+        words = button_words(action.get("value", ""))
         channel_id = (body.get("channel") or {}).get("id")
 
         def answer() -> None:
@@ -106,7 +106,7 @@ def register(app: App, bot: Bot) -> None:
         bot.later(answer, f"taking a survey answer from {user_id}")
 
 
-def _words(value: str) -> str | list[str]:
+def button_words(value: str) -> str | list[str]:
     """A button's words (or text, as typed: filters whose positions matter); anything else
     (which Slack would not send) runs as `help`."""
     try:

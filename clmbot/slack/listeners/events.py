@@ -1,4 +1,5 @@
-"""Events: the App Home tab, and direct messages to the bot.
+"""Events: the App Home tab (a dashboard, see `clmbot.dashboard`), and direct messages to
+the bot.
 
 A team member can DM the bot the same words as after `/clm`; the answer stays in that
 one-to-one conversation. Anyone else (a customer, a guest) gets a polite answer, and nothing
@@ -9,10 +10,6 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
-
-from clmbot.commands.registry import help_result
-from clmbot.slack.views.base import IN_CHANNEL, Where, context, header, section
-from clmbot.slack.views.help import help_blocks
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,24 +25,14 @@ log = logging.getLogger("clmbot.slack")
 def register(app: App, bot: Bot) -> None:
     @app.event("app_home_opened")
     def home(event: dict[str, Any], client: WebClient) -> None:
+        """The Home tab, rebuilt for whoever opened it (the Messages tab needs nothing)."""
         if event.get("tab") not in (None, "home"):
             return
         user_id = event["user"]
 
         def publish() -> None:
-            decision = bot.gate.check(user_id)
-            if decision.allowed:
-                where = Where(bot.settings.timezone, bot.clock(), IN_CHANNEL)
-                blocks = [
-                    *help_blocks(help_result(), where),
-                    context(
-                        "You can also write these words to me here, in Messages: "
-                        "`customer Acme`, `funnel since 30d`."
-                    ),
-                ]
-            else:
-                blocks = [header("clmbot"), section(decision.message or "")]
-            client.views_publish(user_id=user_id, view={"type": "home", "blocks": blocks[:100]})
+            view = {"type": "home", "blocks": bot.home(user_id)}
+            client.views_publish(user_id=user_id, view=view)
 
         bot.later(publish, f"publishing the Home tab of {user_id}")
 

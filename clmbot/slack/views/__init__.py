@@ -46,4 +46,5 @@ def render(
     text = plain.render(result, zone, prefix=prefix, display=display, brief=True)
     # An export or a chart comes with its file: uploaded before the answer is sent.
     file = getattr(result, "file", None)
-    return Message(text, view(result, where), upload=file if isinstance(file, FileOut) else None)
+    upload = file if isinstance(file, FileOut) else None
+    return Message(text, view(result, where), upload=upload, result=result)

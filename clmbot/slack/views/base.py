@@ -50,6 +50,8 @@ class Message:
     # What to do once it is sent: wake the survey sender after a survey was queued or
     # answered, so that it goes out (or reaches the team) in seconds.
     after: Callable[[], None] | None = None
+    # The result it shows, when it shows one: the console demo prints it as plain text.
+    result: Any = None
 
     def sent(self) -> None:
         if self.after is not None:
