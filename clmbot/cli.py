@@ -611,7 +611,7 @@ def sample_command(folder: Path, seed: int, customers: int, today: datetime | No
 @click.option(
     "--script",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Run the lines of FILE instead of a prompt (as typed, one per line; # comments).",
+    help="Run the lines of FILE (- for stdin) instead of a prompt: as typed, one per line.",
 )
 @click.option("--seed", type=int, default=7, show_default=True, help="Another seed, another shop.")
 @click.option(
@@ -622,7 +622,7 @@ def sample_command(folder: Path, seed: int, customers: int, today: datetime | No
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Keep the charts in this folder (default: removed with the demo).",
+    help="Keep the charts and exports in this folder (default: removed with the demo).",
 )
 @click.option(
     "--today",
@@ -641,12 +641,8 @@ def demo_command(
     from clmbot.demo.play import DemoRefused, play
 
     try:
-        play(
-            today=today.date() if today else now().date(), seed=seed, script=script, db=db, out=out
-        )
-    except DemoRefused as exc:
-        raise Failure(str(exc), EXIT_USAGE) from None
-    except ScriptError as exc:
+        play(today=today.date() if today else None, seed=seed, script=script, db=db, out=out)
+    except (DemoRefused, ScriptError) as exc:
         raise Failure(str(exc), EXIT_USAGE) from None
 
 

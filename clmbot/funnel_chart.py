@@ -11,7 +11,7 @@ write.
 from __future__ import annotations
 
 from datetime import tzinfo
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from clmbot.feedback.chart import (
     DPI,
@@ -90,6 +90,7 @@ def funnel_png(funnel: Funnel, *, title: str, zone: tzinfo) -> bytes:
         if gone:
             tick.set_color(_MUTED)
     ax.tick_params(axis="y", length=0, pad=6)
+    _fit_labels(fig, ax)
     ax.xaxis.set_visible(False)
     for side in ("top", "right", "bottom"):
         ax.spines[side].set_visible(False)
@@ -222,4 +223,20 @@ def _subtitle(funnel: Funnel, zone: tzinfo) -> str:
 
 
 def _label(stage: str) -> str:
-    return stage if len(stage) <= _LABEL_CHARS else stage[: _LABEL_CHARS - 1] + "…"
+    """A long stage name cut in its middle: `customer_onb…week1`, `…week2` stay apart."""
+    if len(stage) <= _LABEL_CHARS:
+        return stage
+    head = (_LABEL_CHARS - 1) // 2
+    return stage[:head] + "…" + stage[-(_LABEL_CHARS - 1 - head) :]
+
+
+def _fit_labels(fig: Any, ax: Any) -> None:
+    """A stage name in smaller type when it would not fit left of the bars (wide letters,
+    `mmmm…`, take twice the room of narrow ones): never cut by the image's edge, and the
+    names that fit keep their size."""
+    renderer = fig.canvas.get_renderer()
+    room = _AXES[0] * WIDTH_PX - 12  # the margin, less the ticks' pad and a little air
+    for label in ax.get_yticklabels():
+        width = label.get_window_extent(renderer).width
+        if width > room:
+            label.set_fontsize(max(4.0, label.get_fontsize() * room / width))

@@ -55,6 +55,7 @@ class FakeSlack:
         self._failures: dict[str, list[tuple[int, str | None]]] = {}
         # Methods that answer `{"ok": false, "error": …}` (HTTP 200), as Slack refuses.
         self.refusals: dict[str, str] = {}
+        self._refuse_next: dict[str, list[str]] = {}
         self._delays: dict[str, float] = {}
         self._cond = threading.Condition()
         fake = self
@@ -96,6 +97,11 @@ class FakeSlack:
             self._failures.setdefault(method, []).extend(
                 [(status, None if retry_after is None else str(retry_after))] * times
             )
+
+    def refuse_next(self, method: str, error: str) -> None:
+        """The next call of `method` is refused with `error` (HTTP 200, ok false)."""
+        with self._cond:
+            self._refuse_next.setdefault(method, []).append(error)
 
     def delay(self, method: str, seconds: float) -> None:
         self._delays[method] = seconds
@@ -164,6 +170,11 @@ class FakeSlack:
         self._send(req, 200, answer, {})
 
     def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+        with self._cond:
+            once = self._refuse_next.get(method)
+            refused = once.pop(0) if once else None
+        if refused is not None:
+            return {"ok": False, "error": refused}
         if method in self.refusals:
             return {"ok": False, "error": self.refusals[method]}
         if method == "auth.test":

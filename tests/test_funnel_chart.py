@@ -107,3 +107,20 @@ def test_drawn_without_pyplot():
     """pyplot's global state is shared by requests drawing at once: never imported."""
     funnel_png(TYPICAL, title="Customer funnel", zone=UTC)
     assert "matplotlib.pyplot" not in sys.modules
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["mmmmmmmmmmmmmmm", "customer_retention", "WWWWWWWWWWWWWWWWWW"],
+        ["customer_onboarding_week1", "customer_onboarding_week2", "customer_onboarding_week3"],
+    ],
+)
+def test_long_stage_names_stay_inside_the_image_and_apart(names):
+    from clmbot.funnel_chart import _label
+
+    funnel = a_funnel([(n, 100 - i) for i, n in enumerate(names)], [(10, 5), (10, 5)], ())
+    image = pixels(funnel_png(funnel, title="Customer funnel", zone=ZoneInfo("UTC")))
+    # The first columns are the background: no letter was cut by the image's edge.
+    assert (image[:, :3, :3] > 0.95).all()
+    assert len({_label(n) for n in names}) == len(names)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from clmbot.demo.session import Demo, DemoError
-from clmbot.demo.terminal import Style
+from clmbot.demo.terminal import Style, printable
 
 log = logging.getLogger("clmbot.demo")
 
@@ -25,7 +26,8 @@ HELP = """\
 :as NAME            who is typing: sari (admin), budi, maya, tom (team), rudi (not on the
                     team), gina (a guest)
 :dm CUSTOMER TEXT   a customer writes to the bot in their DM (answers a survey: 9 great)
-:click N            press button N of the last message that had buttons
+:click N            press button N of the last message you see with buttons (an answer
+                    of yours, the digest); :click C0001 N presses one in C0001's DM
 :advance SPAN       move the clock (30m, 12h, 1d, 1w) and run what the scheduler runs on
                     the way: the survey sender, reminders, the 09:00 risk pass and digest
 :home               the Home tab of clmbot, as the one typing sees it
@@ -44,26 +46,50 @@ def style_for(stream: TextIO) -> Style:
 
 def run(demo: Demo, lines: Iterable[str], *, echo: bool, source: str = "") -> None:
     """Every line in turn. `echo`: print each line after a prompt (a script's transcript).
-    In a script (`source` names it) a line that cannot be done stops the run."""
+    In a script (`source` names it) a line that cannot be done stops the run; at the
+    prompt, it is explained and the next line is read, and Ctrl-C stops only the line."""
     for number, raw in enumerate(lines, 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if echo:
-            demo.say(f"\n{prompt(demo)}{line}")
+            demo.say(f"\n{prompt(demo)}{clipped(line)}")
         try:
             if not do(demo, line):
                 return
         except DemoError as exc:
             if source:
-                raise ScriptError(f"{source} line {number}: {exc}") from None
-            demo.say(demo.style.warn(f"! {exc}"))
+                raise ScriptError(f"{source} line {number}: {clipped(str(exc))}") from None
+            demo.say(demo.style.warn(f"! {clipped(str(exc))}"))
+        except KeyboardInterrupt:
+            if source:
+                raise
+            demo.say(demo.style.warn(f"! stopped; it is {demo.when()} in the demo now"))
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): the command line ends quietly
         except Exception:  # a bug of ours: said in one line, the details in the log
             log.exception("the demo failed on a line")
             problem = "that went wrong inside clmbot (the details are above)"
             if source:
                 raise ScriptError(f"{source} line {number}: {problem}") from None
             demo.say(demo.style.warn(f"! {problem}; the demo carries on"))
+
+
+def clipped(text: str, limit: int = 300) -> str:
+    """What was typed, shown back: without control characters, and not a page long."""
+    text = printable(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def decoded(stream: BinaryIO, source: str) -> Iterator[str]:
+    """A script's lines as text; a line that is not UTF-8 stops it, naming the line."""
+    for number, raw in enumerate(stream, 1):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ScriptError(
+                f"{source} line {number} is not UTF-8 text: save the script as UTF-8"
+            ) from None
 
 
 def do(demo: Demo, line: str) -> bool:
@@ -103,7 +129,14 @@ def do(demo: Demo, line: str) -> bool:
 
 
 def prompt(demo: Demo) -> str:
+    """Who is typing, as the line a transcript shows them typing after."""
     return demo.style.bold(f"{demo.me.name} > ")
+
+
+def for_readline(text: str) -> str:
+    """A prompt's colour codes marked as taking no room (\\001…\\002), or readline would
+    count them and put the cursor in the wrong place on a long line."""
+    return re.sub(r"(\x1b\[[0-9;]*m)", "\x01\\1\x02", text)
 
 
 def typed(demo: Demo) -> Iterator[str]:
@@ -113,7 +146,7 @@ def typed(demo: Demo) -> Iterator[str]:
         import readline  # noqa: F401 (input() edits lines once it is loaded)
     while True:
         try:
-            yield input(prompt(demo))
+            yield input(for_readline(prompt(demo)))
         except EOFError:
             print()
             return
@@ -122,14 +155,14 @@ def typed(demo: Demo) -> Iterator[str]:
             continue
 
 
-def start(demo: Demo, *, script: TextIO | None, source: str) -> None:
+def start(demo: Demo, *, script: BinaryIO | None, source: str) -> None:
     """The banner, then the script's lines, stdin's (piped), or the terminal's."""
     for line in demo.banner():
         demo.say(line)
     if script is not None:
-        run(demo, script, echo=True, source=source)
+        run(demo, decoded(script, source), echo=True, source=source)
     elif not sys.stdin.isatty():
-        run(demo, sys.stdin, echo=True, source="stdin")
+        run(demo, decoded(sys.stdin.buffer, "stdin"), echo=True, source="stdin")
     else:
         demo.say("Type :help for the console's verbs, /clm help for the bot's commands.")
         run(demo, typed(demo), echo=False)

@@ -40,7 +40,9 @@ PEOPLE: tuple[Person, ...] = (
     Person("maya", OWNERS[2], "team member"),
     Person("tom", OWNERS[3], "team member"),
     Person("rudi", "U0RUDI005", "in the workspace, not on the clmbot team", on_team=False),
-    Person("gina", "U0GINA006", "a guest account (Slack Connect partner)", False, guest=True),
+    Person(
+        "gina", "U0GINA006", "a guest account (Slack Connect partner)", on_team=False, guest=True
+    ),
 )
 BY_NAME = {p.name: p for p in PEOPLE}
 BY_ID = {p.slack_id: p for p in PEOPLE}

@@ -9,13 +9,12 @@ the same `Bot` methods the Slack listeners call, with the demo's workspace as Sl
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -55,8 +54,9 @@ CUSTOMERS = 500
 MONTHS = 18
 SENDER_EVERY = timedelta(minutes=15)  # the real bot runs it every 5 s; a demo step is coarser
 LONGEST_ADVANCE = timedelta(days=31)
-_SPAN = re.compile(r"^(\d{1,3})\s*(m|min|h|d|w)$")
-_UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_SPAN = re.compile(r"^(\d{1,3})\s*(m|mins?|minutes?|h|hours?|d|days?|w|weeks?)$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_SLASH = re.compile(r"^/clm(\s+|$)", re.I)
 _TOML = """\
 # The demo's settings (see clmbot.toml in the repository for every setting).
 [display]
@@ -77,19 +77,6 @@ class DemoError(ValueError):
     """What was typed cannot be done; the message says why and what to type instead."""
 
 
-class InPlace(Executor):
-    """The bot's work pool, run in the caller's thread: in the demo every answer is printed
-    before the next line is read."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # the future carries it, as a pool's would
-            future.set_exception(exc)
-        return future
-
-
 @dataclass
 class Target:
     """A message whose buttons `:click N` may press: an answer only its asker sees, or a
@@ -99,6 +86,12 @@ class Target:
     channel: str | None = None  # posted (else an answer only the typist saw)
     ts: str | None = None
     seq: int = 0  # which came last
+
+
+def as_slack_sends(text: str) -> str:
+    """Text as Slack delivers what a person typed: &, < and > escaped (the bot unescapes
+    them; without this, `mrr<100` would read as the start of a link)."""
+    return html.escape(text, quote=False)
 
 
 def demo_day(today: date) -> date:
@@ -113,13 +106,17 @@ def parse_span(text: str) -> timedelta:
         raise DemoError(
             f"`{text}` is not a span of time: write a number and a unit, e.g. 1d, 12h, 30m, 1w"
         )
-    span = timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    span = timedelta(**{_UNITS[match.group(2)[0]]: int(match.group(1))})
     if not timedelta(0) < span <= LONGEST_ADVANCE:
         raise DemoError("advance by a minute up to 31 days at a time (e.g. :advance 1d)")
     return span
 
 
 class Demo:
+    """The demo's state: its settings, database, Slack, bot and clock, who is typing, and
+    which buttons `:click` would press. Built whole at once (the sample loaded, the morning
+    before stored), so that the first line typed is answered at once."""
+
     def __init__(
         self,
         folder: Path,
@@ -142,6 +139,7 @@ class Demo:
         # team's channels, each customer's DM (by their Slack id).
         self.targets: dict[str, Target] = {}
         self._seq = 0
+        self._events = 0  # the DMs customers wrote: each gets an event id, as in Slack
         database = db or folder / "demo.db"
         (folder / "clmbot.toml").write_text(_TOML.format(channel=ALERT_CHANNEL), encoding="utf-8")
         self.settings: Settings = load_settings(
@@ -168,7 +166,6 @@ class Demo:
             self.engine,
             self.clock,
             Gatekeeper(self.workspace, self.settings, self.clock),  # type: ignore[arg-type]
-            work=InPlace(),  # type: ignore[arg-type]
         )
         self.sender = SurveySender(
             self.engine,
@@ -183,7 +180,6 @@ class Demo:
         # today's digest still to come at 09:00.
         yesterday = self.day - timedelta(days=1)
         self._daily(yesterday, post=False)
-        self._events = 0
 
     # --- setting up --------------------------------------------------------------------------
 
@@ -211,11 +207,10 @@ class Demo:
     # --- what the console shows --------------------------------------------------------------
 
     def names(self, some_id: str) -> str:
-        return (
-            self.workspace.channel_name(some_id)
-            if some_id[:1] in "CDG"
-            else (self.workspace.person_name(some_id))
-        )
+        """A user's or a channel's name, as Slack shows them in a message."""
+        if some_id[:1] in ("C", "D", "G"):
+            return self.workspace.channel_name(some_id)
+        return self.workspace.person_name(some_id)
 
     def local(self, at: datetime | None = None) -> datetime:
         return (at or self.now).astimezone(ZONE)
@@ -225,7 +220,7 @@ class Demo:
 
     def banner(self) -> list[str]:
         business = self.business
-        stages: dict[str, int] = {}
+        stages = dict.fromkeys(self.settings.lifecycle.stages, 0)  # in funnel order
         for c in business.customers:
             stages[c.stage] = stages.get(c.stage, 0) + 1
         example = self.example_contact()
@@ -263,9 +258,16 @@ class Demo:
             if lines:  # the answer's first line says what it is: bold on a terminal
                 lines[0] = self.style.bold(lines[0])
             _, buttons = blocks_text(message.blocks, self.style, self.names)
-            if buttons:
+            if buttons:  # under the text, each with what it opens when the label does not say
                 lines.append(
-                    "  " + "  ".join(self.style.button(f"[{b.number}] {b.label}") for b in buttons)
+                    "  "
+                    + "  ".join(
+                        self.style.button(
+                            f"[{b.number}] {b.label}"
+                            + (f" {b.value}" if b.action_id.startswith(OPEN_PROFILE) else "")
+                        )
+                        for b in buttons
+                    )
                 )
         else:
             lines, buttons = blocks_text(
@@ -338,9 +340,15 @@ class Demo:
     # --- verbs -------------------------------------------------------------------------------
 
     def command(self, text: str) -> None:
-        """`/clm …` typed in #retention by whoever `:as` made us."""
-        words = text.strip().removeprefix("/clm").strip()
-        self._answer(words)
+        """`/clm …` (or the same words alone) typed in #retention by whoever `:as` made us,
+        delivered as Slack delivers it."""
+        words = text.strip()
+        slash = _SLASH.match(words)
+        if slash:
+            words = words[slash.end() :]
+        elif words.startswith("/"):
+            raise DemoError("the only slash command here is /clm, e.g. /clm funnel")
+        self._answer(as_slack_sends(words))
 
     def _answer(self, words: str | list[str]) -> None:
         user = self.me.slack_id
@@ -357,6 +365,8 @@ class Demo:
         self.flush()
 
     def become(self, name: str) -> None:
+        """Who types next: one of the demo's people, each seen by the bot as Slack shows
+        them (an admin, the team, a member who is not on it, a guest)."""
         person = BY_NAME.get(name.strip().lower().lstrip("@"))
         if person is None:
             raise DemoError(
@@ -378,29 +388,26 @@ class Demo:
                 f"── {contact.name} ({contact.external_id}) in their DM with clmbot · {self.when()}"
             )
         )
-        self.say(f"  {text}")
+        self.say(f"  {printable(text)}")
         self._events += 1
+        event_id = f"EvDEMO{self._events:06d}"
         event = {
             "type": "message",
             "channel_type": "im",
             "channel": channel,
             "user": contact_id,
-            "text": text,
+            "text": as_slack_sends(text),
             "ts": f"{self.now.timestamp():.6f}",
         }
-        reply = self.bot.dm_reply(event, f"EvDEMO{self._events:06d}")
-        if reply is None:
-            return
-        reply = self.bot.with_files(
-            self.workspace,  # type: ignore[arg-type]
-            reply,
-            user_id=contact_id,
-            channel_id=channel,
-        )
-        self.workspace.chat_postMessage(channel=channel, **reply.as_kwargs())
-        reply.sent()
-        for edit in reply.edits:
-            self.workspace.chat_update(**edit)
+        reply = self.bot.dm_reply(event, event_id)
+        if reply is not None:
+            self.bot.send_dm_reply(
+                self.workspace,  # type: ignore[arg-type]
+                reply,
+                user_id=contact_id,
+                channel_id=channel,
+                event_id=event_id,
+            )
         self.flush()
 
     def _contact(self, ref: str) -> str:
@@ -421,6 +428,8 @@ class Demo:
         """`N`: button N of the last message the one typing sees (their answers, the team's
         channels); `CUSTOMER N`: as that customer, in their DM (a survey's score)."""
         who, _, number = text.strip().rpartition(" ")
+        if not number.isdigit():
+            raise DemoError("say which button: :click 1, or :click C0001 10 for a customer's")
         if who:
             viewer = self._contact(who)
             target = self.targets.get(viewer)
@@ -433,7 +442,9 @@ class Demo:
             if not shown:
                 raise DemoError("no message with buttons yet: ask for one, e.g. /clm at-risk")
             target = max(shown, key=lambda t: t.seq)
-        if not number.isdigit() or not 1 <= int(number) <= len(target.buttons):
+        if not target.buttons:
+            raise DemoError("that message has no buttons left")
+        if not 1 <= int(number) <= len(target.buttons):
             raise DemoError(
                 f"that message has buttons 1 to {len(target.buttons)}: :click one of them"
             )
@@ -487,11 +498,12 @@ class Demo:
         start, end = self.now, self.now + span
         self.say(self.style.frame(f"⏩ {self.when(start)} → {self.when(end)}"))
         totals = SendReport()
-        mornings: list[str] = []
         for at, morning in _steps(start, end, self.settings.alert_time):
             self.now = at
             if morning is not None:
-                mornings.append(self._daily(morning, post=True))
+                line = self._daily(morning, post=True)
+                self.flush()
+                self.say(self.style.dim(line))
             report = self.sender.run_once(at)
             for key, value in vars(report).items():
                 if isinstance(value, int):
@@ -501,8 +513,6 @@ class Demo:
         sent = {k: v for k, v in vars(totals).items() if isinstance(v, int) and v}
         done = ", ".join(f"{k} {v}" for k, v in sent.items()) or "nothing to send"
         self.say(self.style.dim(f"It is {self.when()}. Survey sender: {done}."))
-        for line in mornings:
-            self.say(self.style.dim(line))
 
     def _daily(self, day: date, *, post: bool) -> str:
         report = run_day(
@@ -517,12 +527,12 @@ class Demo:
         )
         if not report.ran:
             return f"The morning pass of {day:%a %d %b} had run already."
-        posted = ", ".join(f"{route} {n}" for route, n in report.posted.items())
+        posted = ", ".join(
+            f"{n:,} raised in the digest of route {route}" for route, n in report.posted.items()
+        )
         return (
             f"The morning pass of {day:%a %d %b}: {report.scored:,} scored, "
-            f"{report.at_risk:,} at risk"
-            + (f"; raised in the digest: {posted}" if posted else "")
-            + "."
+            f"{report.at_risk:,} at risk" + (f"; {posted}" if posted else "") + "."
         )
 
     def _send_now(self) -> None:
@@ -531,20 +541,27 @@ class Demo:
         self.flush()
 
 
-_TEAM_ID = re.compile(r"\b(U0[A-Z0-9]{7})\b")
+_TEAM_ID = re.compile(r"<?@?\b(U0[A-Z0-9]{7})\b>?")
 
 
 def _named(line: str) -> str:
-    """The team's Slack ids in plain text as the names Slack would show."""
-    return _TEAM_ID.sub(
-        lambda m: BY_ID[m.group(1)].name if m.group(1) in BY_ID else m.group(1), line
-    )
+    """The team's Slack ids in plain text as the names Slack would show (a mention,
+    `<@U…>`, as @name)."""
+
+    def name(match: re.Match[str]) -> str:
+        person = BY_ID.get(match.group(1))
+        if person is None:
+            return match.group(0)
+        return f"@{person.name}" if "@" in match.group(0) else person.name
+
+    return _TEAM_ID.sub(name, line)
 
 
 def _steps(start: datetime, end: datetime, at: time) -> list[tuple[datetime, date | None]]:
     """The sender's runs in (start, end], and the mornings (their day) that fall between."""
     times: dict[datetime, date | None] = {}
-    step = start + SENDER_EVERY
+    every = int(SENDER_EVERY.total_seconds())
+    step = datetime.fromtimestamp((int(start.timestamp()) // every + 1) * every, UTC)
     while step < end:
         times[step] = None
         step += SENDER_EVERY

@@ -24,6 +24,8 @@ _BOLD = re.compile(r"(?<![\w*])\*(?!\s)([^*\n]+?)(?<!\s)\*(?![\w*])")
 _ITALIC = re.compile(r"(?<![\w_])_(?!\s)([^_\n]+?)(?<!\s)_(?![\w_])")
 _CODE = re.compile(r"`([^`\n]+)`")
 _FENCE = re.compile(r"```\n?(.*?)\n?```", re.S)
+_QUOTE = re.compile(r"(?m)^>[ ]?")
+_STRIKE = re.compile(r"(?<![\w~])~(?!\s)([^~\n]+?)(?<!\s)~(?![\w~])")
 _LINK = re.compile(r"<([^<>|]+)(?:\|([^<>]*))?>")
 
 
@@ -101,6 +103,8 @@ def mrkdwn(text: str, style: Style, names: Callable[[str], str]) -> str:
         return f"\x00{len(fences) - 1}\x00"
 
     out = _FENCE.sub(keep_fence, text)
+    out = _QUOTE.sub("│ ", out)  # a quote (a customer's comment); an escaped &gt; stays text
+    out = _STRIKE.sub(lambda m: style.dim(m.group(1)), out)
     out = _LINK.sub(link, out)
     out = _CODE.sub(lambda m: style.code(m.group(1)), out)
     out = _BOLD.sub(lambda m: style.bold(m.group(1)), out)

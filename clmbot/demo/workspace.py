@@ -12,6 +12,7 @@ posting from any real `WebClient`, with Slack's address; this one must stay itse
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,8 +74,7 @@ class Workspace:
     contacts: dict[str, Contact] = field(default_factory=dict)  # by Slack user id
     messages: dict[tuple[str, str], Posted] = field(default_factory=dict)  # (channel, ts)
     unseen: list[Shown] = field(default_factory=list)
-    calls: list[str] = field(default_factory=list)  # every method called, in order
-    _ts: Any = field(default_factory=lambda: itertools.count(1))
+    _ts: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     # --- what the console reads -------------------------------------------------------------
 
@@ -108,11 +108,9 @@ class Workspace:
     # --- the Web API the bot calls -----------------------------------------------------------
 
     def auth_test(self, **_: Any) -> dict[str, Any]:
-        self.calls.append("auth.test")
         return {"ok": True, "team_id": TEAM_ID, "team": "Demo Shop", "user_id": BOT_USER}
 
     def users_info(self, *, user: str, **_: Any) -> dict[str, Any]:
-        self.calls.append("users.info")
         if user in BY_ID:
             p = BY_ID[user]
             about = {"is_restricted": p.guest, "tz": "Asia/Jakarta", "locale": "en-US"}
@@ -124,15 +122,12 @@ class Workspace:
         raise _error("users.info", "user_not_found")
 
     def usergroups_users_list(self, **_: Any) -> dict[str, Any]:
-        self.calls.append("usergroups.users.list")
         return {"ok": True, "users": []}
 
     def conversations_open(self, *, users: str, **_: Any) -> dict[str, Any]:
-        self.calls.append("conversations.open")
         return {"ok": True, "channel": {"id": self.dm_channel(users.split(",")[0])}}
 
     def conversations_history(self, *, channel: str, limit: int = 100, **_: Any) -> dict[str, Any]:
-        self.calls.append("conversations.history")
         found = [m for (c, _), m in self.messages.items() if c == channel and not m.thread_ts]
         found.sort(key=lambda m: float(m.ts), reverse=True)
         return {
@@ -153,7 +148,6 @@ class Workspace:
         metadata: dict[str, Any] | None = None,
         **_: Any,
     ) -> dict[str, Any]:
-        self.calls.append("chat.postMessage")
         if channel.startswith(("U", "W")):  # posted to a user: their DM with the bot
             channel = self.dm_channel(channel)
         ts = f"{1_700_000_000 + next(self._ts)}.000100"
@@ -171,7 +165,6 @@ class Workspace:
         blocks: list[dict[str, Any]] | None = None,
         **_: Any,
     ) -> dict[str, Any]:
-        self.calls.append("chat.update")
         message = self.messages.get((channel, ts))
         if message is None:
             raise _error("chat.update", "message_not_found")
@@ -181,21 +174,19 @@ class Workspace:
         return {"ok": True, "channel": channel, "ts": ts}
 
     def views_publish(self, *, user_id: str, view: dict[str, Any], **_: Any) -> dict[str, Any]:
-        self.calls.append("views.publish")
         self.unseen.append(Published(user_id, list(view.get("blocks") or [])))
         return {"ok": True}
 
     def files_upload_v2(
         self, *, channel: str, file: bytes, filename: str, title: str, **_: Any
     ) -> dict[str, Any]:
-        """A file the bot would upload is written to the demo's folder instead."""
-        self.calls.append("files.upload")
-        stem, dot, ext = Path(filename).name.partition(".")
-        for n in itertools.count(1):
-            path = self.files_dir / (f"{stem}{dot}{ext}" if n == 1 else f"{stem}-{n}{dot}{ext}")
-            if not path.exists():
-                break
-        written = write_private_bytes(path, file)
+        """A file the bot would upload is written to the demo's folder instead (the same
+        name again replaces it, as the answer that names it says). A folder that cannot be
+        written is Slack refusing the upload: the bot says so to the person who asked."""
+        try:
+            written = write_private_bytes(self.files_dir / Path(filename).name, file)
+        except OSError:
+            raise _error("files.upload", "not_writable") from None
         self.unseen.append(Uploaded(channel, written, title))
         return {"ok": True}
 

@@ -261,6 +261,31 @@ class Bot:
             return Message(str(exc), [section(f":warning: {exc}")])
         return message
 
+    def send_dm_reply(
+        self,
+        client: WebClient,
+        message: Message,
+        *,
+        user_id: str,
+        channel_id: str,
+        event_id: str | None,
+    ) -> None:
+        """Send the answer to a DM in it: its file first (an export or a chart asked for in
+        the DM lands there), then the answer, then the survey questions it redraws. When the
+        answer cannot be sent, the event is released so that Slack's retry may succeed."""
+        answer = self.with_files(client, message, user_id=user_id, channel_id=channel_id)
+        try:
+            client.chat_postMessage(channel=channel_id, **answer.as_kwargs())
+        except Exception:
+            self.not_delivered(event_id)
+            raise
+        message.sent()
+        for edit in message.edits:  # a survey question redrawn with a typed score
+            try:
+                client.chat_update(**edit)
+            except Exception as exc:  # the answer is stored and said; the old look stays
+                log.warning("a survey question could not be redrawn (%s)", type(exc).__name__)
+
     def not_delivered(self, event_id: str | None) -> None:
         """Forget that an event was taken when its answer could not be sent, so that Slack's
         retry may succeed."""

@@ -64,3 +64,22 @@ def test_a_terminal_gets_a_prompt_with_colour_and_history(tmp_path):
 def test_help_names_every_verb():
     for verb in (":as", ":dm", ":click", ":advance", ":home", ":help", ":quit"):
         assert verb in HELP
+
+
+def test_ctrl_c_during_a_verb_stops_the_verb_not_the_demo(demo, transcript, monkeypatch):
+    from clmbot.demo.console import run
+
+    def interrupted(_text: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, "advance", interrupted)
+    transcript.take()
+    run(demo, [":advance 1w", "/clm funnel"], echo=False)
+    out = transcript.take()
+    assert "! stopped; it is Fri 04 Dec 08:30 in the demo now" in out and "Funnel on" in out
+
+
+def test_the_prompt_tells_readline_which_characters_take_no_room():
+    from clmbot.demo.console import for_readline
+
+    assert for_readline("\x1b[1msari > \x1b[0m") == "\x01\x1b[1m\x02sari > \x01\x1b[0m\x02"

@@ -104,7 +104,7 @@ def test_charts_can_be_kept(private_tmp):
     result = demo("--out", "charts", "--today", "2026-12-07", stdin="/clm nps chart\n")
     assert result.exit_code == 0, result.output
     assert (work / "charts" / "nps-trend.png").read_bytes()[:4] == b"\x89PNG"
-    assert f"Charts are in {work / 'charts'}." in result.stdout
+    assert f"Charts and exports are in {work / 'charts'}." in result.stdout
 
 
 def test_the_same_seed_and_day_give_the_same_demo(private_tmp):
@@ -112,7 +112,82 @@ def test_the_same_seed_and_day_give_the_same_demo(private_tmp):
     first = demo(*args, stdin="/clm at-risk\n/clm feedback\n")
     second = demo(*args, stdin="/clm at-risk\n/clm feedback\n")
     assert first.stdout == second.stdout
-    other = demo("--seed", "12", "--today", "2026-12-07", stdin="/clm at-risk\n")
-    assert other.stdout.splitlines()[:1] != first.stdout.splitlines()[:1] or (
-        other.stdout != first.stdout
+    other = demo("--seed", "12", "--today", "2026-12-07", stdin="/clm at-risk\n/clm feedback\n")
+    assert other.stdout != first.stdout
+
+
+def test_a_database_name_a_url_would_misread_is_refused(private_tmp):
+    for name in ("real.db?", "x?mode=ro.db", "pct%20.db", "a#b.db"):
+        result = demo("--db", name)
+        assert result.exit_code == 2 and "without ?, # or %" in result.stderr
+    assert list(private_tmp[0].iterdir()) == []
+
+
+@pytest.mark.parametrize("day", ["1970-01-01", "2101-01-01"])
+def test_a_day_the_sample_cannot_count_back_from_is_refused(private_tmp, day):
+    result = demo("--today", day)
+    assert result.exit_code == 2 and "--today must be between" in result.stderr
+
+
+def test_a_script_that_is_not_utf8_names_its_line(private_tmp):
+    work, _ = private_tmp
+    (work / "bad.txt").write_bytes(b"/clm funnel\n:dm C0001 9 caf\xe9\n")
+    result = demo("--script", "bad.txt", "--today", "2026-12-07")
+    assert result.exit_code == 2
+    assert result.stderr == "clmbot: bad.txt line 2 is not UTF-8 text: save the script as UTF-8\n"
+    assert "Funnel on" in result.stdout  # line 1 ran
+
+
+def test_a_demo_killed_or_hung_up_on_leaves_nothing_behind(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    env.pop("DATABASE_URL", None)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "clmbot.cli", "demo", "--today", "2026-12-07"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while not any(p.name.startswith("clmbot-demo-") for p in temp.iterdir()):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # the banner: the demo is up, waiting for lines
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + sig, err
+        left = [p.name for p in temp.iterdir() if p.name.startswith("clmbot-demo")]
+        assert left == [], (sig, err, [list((temp / n).rglob("*")) for n in left])
+
+
+def test_a_reader_that_stops_early_ends_the_demo_quietly(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    command = (
+        f"printf '/clm funnel\\n/clm nps\\n/clm csat\\n' | {sys.executable} -m clmbot.cli demo"
     )
+    out = subprocess.run(
+        f"{command} --today 2026-12-07 | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
+    assert out.stdout.startswith("clmbot demo:")
+    assert "Traceback" not in out.stderr and "went wrong" not in out.stderr

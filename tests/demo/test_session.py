@@ -185,3 +185,38 @@ def test_the_home_tab_is_the_one_slack_would_publish_for_whoever_types(typed):
     assert "YOUR CUSTOMERS AT RISK" in out and "FUNNEL" in out
     out = typed(":as gina", ":home")
     assert "Guest accounts cannot use clmbot" in out and "FUNNEL" not in out
+
+
+def test_typed_text_reaches_the_bot_as_slack_delivers_it(demo: Demo, typed):
+    out = typed("/clm segment mrr<100 nps>8")
+    assert "not a filter" not in out and "customers" in out
+    out = typed("/CLM funnel", "/clmfunnel", "/remind me")
+    assert out.count("Funnel on") == 1
+    assert "the only slash command here is /clm" in out
+    ref = demo.example_contact().external_id
+    typed(f"/clm survey nps {ref}", ":advance 1d")
+    typed(f":dm {ref} 9 <3 love it, <b>x</b> & more")
+    assert rows(demo, Feedback, Feedback.comment == "<3 love it, <b>x</b> & more")
+
+
+def test_control_characters_typed_are_not_echoed_to_the_terminal(demo: Demo, typed):
+    ref = demo.example_contact().external_id
+    out = typed(f":dm {ref} \x1b[2Jhello", ":as \x1b[31mnobody")
+    assert "\x1b" not in out and "[2Jhello" in out
+
+
+def test_spans_read_as_people_write_them():
+    assert parse_span("2 days") == timedelta(days=2)
+    assert parse_span("90 minutes") == parse_span("90m") == timedelta(minutes=90)
+    assert parse_span("1 week") == timedelta(weeks=1)
+
+
+def test_the_sender_runs_on_the_quarter_hours_whatever_the_start():
+    from datetime import time
+
+    from clmbot.demo.session import _steps
+
+    start = datetime(2026, 12, 4, 1, 37, tzinfo=UTC)  # 08:37 in Jakarta
+    steps = _steps(start, start + timedelta(hours=1), time(9, 0))
+    assert [f"{at:%H:%M}" for at, _ in steps] == ["01:45", "02:00", "02:15", "02:30", "02:37"]
+    assert [day for _, day in steps if day] == [date(2026, 12, 4)]  # 09:00 WIB is 02:00 UTC

@@ -70,3 +70,9 @@ def test_control_characters_from_data_never_reach_the_terminal():
     assert mrkdwn(f"*{evil}*", COLOUR, names) == "\x1b[1mAcme[2J]0;owned Corp31m\x1b[0m"
     header = {"type": "header", "text": {"type": "plain_text", "text": evil}}
     assert blocks_text([header], PLAIN, names)[0] == ["ACME[2J]0;OWNED CORP31M"]
+
+
+def test_a_quote_is_drawn_as_one_and_an_escaped_bracket_stays_text():
+    assert mrkdwn(">great support\n&gt; not a quote ~old~", PLAIN, names) == (
+        "│ great support\n> not a quote old"
+    )

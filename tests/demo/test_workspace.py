@@ -54,6 +54,14 @@ def test_an_upload_is_a_private_file_that_never_follows_a_planted_link(slack, tm
     (tmp_path / "chart.png").symlink_to(target)
     slack.files_upload_v2(channel="C0RETAIN1", file=b"png", filename="chart.png", title="Chart")
     (uploaded,) = slack.take_unseen()
-    assert isinstance(uploaded, Uploaded) and uploaded.path.name == "chart-2.png"
+    assert isinstance(uploaded, Uploaded) and uploaded.path == tmp_path / "chart.png"
+    assert not uploaded.path.is_symlink() and uploaded.path.read_bytes() == b"png"
     assert target.read_text() == "keep"
     assert os.stat(uploaded.path).st_mode & 0o777 == 0o600
+
+
+def test_a_folder_that_cannot_be_written_is_slack_refusing_the_upload(tmp_path):
+    slack = Workspace(tmp_path / "gone")
+    with pytest.raises(SlackApiError) as raised:
+        slack.files_upload_v2(channel="C0RETAIN1", file=b"png", filename="c.png", title="C")
+    assert raised.value.response["error"] == "not_writable"

@@ -360,3 +360,16 @@ def test_a_failure_shows_an_apology_with_an_error_id(
     error_id = re.search(r"error id `([0-9a-f]{10})`", said)
     assert error_id and "could not be built" in said
     assert error_id[1] in caplog.text
+
+
+def test_a_view_slack_refuses_is_replaced_by_an_apology(
+    bot: Any, slack: Any, customers: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    slack.refuse_next("views.publish", "invalid_blocks")
+    event = {"type": "app_home_opened", "user": MEMBER, "channel": "D0HOME", "tab": "home"}
+    assert bot.event(event, event_id="EvRefusedHome").status == 200
+    first, second = slack.wait_for("views.publish", count=2)[:2]
+    assert part(first.body["view"], "Funnel")
+    said = text_of(second.body["view"])
+    error_id = re.search(r"error id `([0-9a-f]{10})`", said)
+    assert error_id and error_id[1] in caplog.text and "invalid_blocks" in caplog.text

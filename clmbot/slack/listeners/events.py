@@ -11,6 +11,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from slack_sdk.errors import SlackApiError
+
+from clmbot.slack.bot import new_error_id
+from clmbot.slack.views.home import apology_blocks
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -32,7 +37,20 @@ def register(app: App, bot: Bot) -> None:
 
         def publish() -> None:
             view = {"type": "home", "blocks": bot.home(user_id)}
-            client.views_publish(user_id=user_id, view=view)
+            try:
+                client.views_publish(user_id=user_id, view=view)
+            except SlackApiError as exc:
+                # Refused (a view Slack will not take): the viewer gets an apology with an
+                # id to quote, not an old or empty tab; the log says why, under that id.
+                error_id = new_error_id()
+                log.error(
+                    "error %s: Slack refused the Home tab of %s (%s)",
+                    error_id,
+                    user_id,
+                    exc.response.get("error"),
+                )
+                apology = {"type": "home", "blocks": apology_blocks(error_id)}
+                client.views_publish(user_id=user_id, view=apology)
 
         bot.later(publish, f"publishing the Home tab of {user_id}")
 
@@ -58,20 +76,12 @@ def register(app: App, bot: Bot) -> None:
         event_id = context.get("dm_event_id")
 
         def send() -> None:
-            # An export or a chart asked for in the DM lands in the DM, before the answer.
-            answer = bot.with_files(
-                client, message, user_id=event["user"], channel_id=event["channel"]
+            bot.send_dm_reply(
+                client,
+                message,
+                user_id=event["user"],
+                channel_id=event["channel"],
+                event_id=event_id,
             )
-            try:
-                client.chat_postMessage(channel=event["channel"], **answer.as_kwargs())
-            except Exception:
-                bot.not_delivered(event_id)  # let Slack's retry try again
-                raise
-            message.sent()
-            for edit in message.edits:  # a survey question redrawn with a typed score
-                try:
-                    client.chat_update(**edit)
-                except Exception as exc:  # the answer is stored and said; the old look stays
-                    log.warning("a survey question could not be redrawn (%s)", type(exc).__name__)
 
         bot.later(send, f"answering a DM from {event.get('user')}")

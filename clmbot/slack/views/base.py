@@ -97,6 +97,21 @@ def context(*markdown: str) -> Block:
     return {"type": "context", "elements": elements}
 
 
+def sections(title: str, lines: list[str], limit: int = 3000) -> list[Block]:
+    """`title` and `lines` in as many sections as their length needs (a section holds 3,000
+    characters): a long list is split between lines, never cut off."""
+    blocks: list[Block] = []
+    chunk = title
+    for line in lines:
+        if chunk and len(chunk) + 1 + len(line) > limit:
+            blocks.append(section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        blocks.append(section(chunk))
+    return blocks
+
+
 def header(title: str) -> Block:
     return {
         "type": "header",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from clmbot import plain
 from clmbot.results import FunnelChartResult, FunnelResult
-from clmbot.slack.views.base import Block, Where, context, esc, fields, header, section
+from clmbot.slack.views.base import Block, Where, context, esc, fields, header, section, sections
 
 
 def bar(rate: float | None, width: int = 10) -> str:
@@ -39,7 +39,7 @@ def funnel_blocks(result: FunnelResult, where: Where) -> list[Block]:
             f"*{plain.percent(c.rate)}* ({c.converted:,} of {c.base:,})"
             for c in f.conversions
         ]
-        blocks.append(section("*Conversion in the period*\n" + "\n".join(lines)))
+        blocks += sections("*Conversion in the period*", lines)
         blocks.append(
             context(
                 "Of the customers in a stage during the period, the share who "

@@ -35,6 +35,7 @@ from clmbot.slack.views.base import (
     fields,
     header,
     section,
+    sections,
 )
 from clmbot.slack.views.funnel import bar
 from clmbot.slack.views.survey import status_blocks
@@ -87,7 +88,13 @@ def risk_blocks(risk: MyRisk, where: Where) -> list[Block]:
             )
         )
         return blocks
+    age = (where.now.astimezone(where.zone).date() - risk.day).days
     when = f"the pass of {_day(risk.day)}"
+    if age > 1:  # the morning job has not run for a while: say so, or the list looks current
+        when = (
+            f"the pass of {risk.day:%a %d %b %Y}, {age} days ago (is the bot's morning job "
+            "running?)"
+        )
     if risk.owned == 0:
         blocks.append(
             section(
@@ -109,8 +116,9 @@ def risk_blocks(risk: MyRisk, where: Where) -> list[Block]:
     blocks.append(
         section(
             f"*{risk.total:,} of your {owned}* {'is' if risk.total == 1 else 'are'} at risk "
-            f"({risk.threshold} or more) in {when}, holding MRR *{esc(money(risk.mrr))}*. "
-            "Highest first:"
+            f"({risk.threshold} or more) in {when}, "
+            + (f"holding MRR *{esc(money(risk.mrr))}*. " if risk.mrr else "with no MRR on record. ")
+            + "Highest first:"
         )
     )
     blocks += [_risk_line(line, risk, where) for line in risk.lines[:RISK_SHOWN]]
@@ -248,11 +256,11 @@ def funnel_blocks(f: FunnelGlance, where: Where) -> list[Block]:
             f"{esc(s.to_stage)} ({s.converted:,} of {s.base:,})"
             for s in f.steps
         ]
-        blocks.append(section(f"*Conversion, last {days} days*\n" + "\n".join(lines)))
+        blocks += sections(f"*Conversion, last {days} days*", lines)
     blocks.append(
         context(
             f"{total:,} customers now. Conversion: of the customers in a stage during the last "
-            f"{days} days, the share who reached the next stage or a later one in them. "
+            f"{days} days, the share who reached the next stage or a later one by now. "
             f"`{where.prefix}funnel` adds how long stays last; `{where.prefix}funnel since 30d` "
             "another period."
         )
