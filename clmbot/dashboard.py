@@ -35,7 +35,8 @@ from clmbot.feedback.reports import MonthScore
 from clmbot.feedback.scores import Score
 from clmbot.feedback.trend import month_counts
 from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD
-from clmbot.risk.stored import AtRisk, at_risk, latest_run_id
+from clmbot.risk.stored import latest_run_id
+from clmbot.segments.query import _can_materialise
 from clmbot.store.models import (
     QUEUED,
     SENDING,
@@ -199,28 +200,44 @@ def dashboard(session: Session, settings: Settings, viewer: str, now: datetime) 
 
 def my_risk(session: Session, viewer: str, *, now: datetime, threshold: int) -> MyRisk:
     """The viewer's customers at or above `threshold` in the latest pass, as `/clm at-risk
-    owner:@me` lists them (highest first), with the change since the pass before."""
-    mine = Customer.owner_slack_id == viewer
-    page = at_risk(session, now=now, threshold=threshold, where=mine, limit=RISK_SHOWN)
-    if page.day is None:
+    owner:@me` lists them (highest first), with the change since the pass before.
+
+    The latest pass is looked up once, and every later statement reads that run by its id:
+    on PostgreSQL each statement sees what was committed when it began, so a pass finishing
+    meanwhile would otherwise lend the others its risks, its MRR or its "pass before"."""
+    run = session.execute(
+        select(_R.c.id, _R.c.day, _R.c.as_of).where(_R.c.id == latest_run_id(now))
+    ).first()
+    if run is None:
         return MyRisk(None, threshold, (), 0, 0.0, _owned(session, viewer))
-    latest = latest_run_id(now)
-    scored = and_(_S.c.customer_id == Customer.id, _S.c.run_id == latest)
-    owned, mrr = session.execute(
+    mine = and_(Customer.owner_slack_id == viewer, Customer.forgotten_at.is_(None))
+    high = _S.c.risk >= threshold
+    owned, total, mrr = session.execute(
         select(
             func.count(),
-            func.coalesce(func.sum(Customer.mrr).filter(_S.c.risk >= threshold), 0),
+            func.count().filter(high),
+            func.coalesce(func.sum(Customer.mrr).filter(high), 0),
         )
         .select_from(Customer.__table__)
-        .outerjoin(_S, scored)
-        .where(mine, Customer.forgotten_at.is_(None))
+        .outerjoin(_S, and_(_S.c.customer_id == Customer.id, _S.c.run_id == run.id))
+        .where(mine)
     ).one()
-    previous_day, before = _previous_risks(session, now, page.rows)
+    rows = session.execute(
+        select(Customer.external_id, Customer.name, _S.c.risk, _S.c.reasons, Customer.mrr)
+        .join(_S, _S.c.customer_id == Customer.id)
+        .where(_S.c.run_id == run.id, high, mine)
+        # `clmbot.risk.stored.at_risk`'s order (which takes no run): the test compares them.
+        .order_by(_S.c.risk.desc(), Customer.mrr.desc().nulls_last(), Customer.external_id)
+        .limit(RISK_SHOWN)
+    ).all()
+    previous_day, before = _previous_risks(session, run.as_of, [r.external_id for r in rows])
     lines = tuple(
-        RiskLine(r.external_id, r.name, r.risk, before.get(r.external_id), r.reasons, r.mrr)
-        for r in page.rows
+        RiskLine(
+            r.external_id, r.name, r.risk, before.get(r.external_id), tuple(r.reasons or ()), r.mrr
+        )
+        for r in rows
     )
-    return MyRisk(page.day, threshold, lines, page.total, float(mrr or 0), int(owned), previous_day)
+    return MyRisk(run.day, threshold, lines, int(total), float(mrr or 0), int(owned), previous_day)
 
 
 def _owned(session: Session, viewer: str) -> int:
@@ -235,11 +252,11 @@ def _owned(session: Session, viewer: str) -> int:
 
 
 def _previous_risks(
-    session: Session, now: datetime, rows: list[AtRisk]
+    session: Session, latest_as_of: datetime, external_ids: list[str]
 ) -> tuple[date | None, dict[str, int]]:
-    """The pass before the latest (the one finished last with an earlier `as_of`, as the
-    digest measures a rise), and the risk it gave each of `rows`."""
-    latest_as_of = select(_R.c.as_of).where(_R.c.id == latest_run_id(now)).scalar_subquery()
+    """The pass before the latest (the one finished last with an earlier `as_of` than the
+    latest's, `latest_as_of`, as the digest measures a rise), and the risk it gave each of
+    `external_ids`."""
     before = session.execute(
         select(_R.c.id, _R.c.day)
         .where(_R.c.finished_at.is_not(None), _R.c.as_of < latest_as_of)
@@ -248,12 +265,12 @@ def _previous_risks(
     ).first()
     if before is None:
         return None, {}
-    if not rows:
+    if not external_ids:
         return before.day, {}
     risks = session.execute(
         select(Customer.external_id, _S.c.risk)
         .join(_S, _S.c.customer_id == Customer.id)
-        .where(_S.c.run_id == before.id, Customer.external_id.in_([r.external_id for r in rows]))
+        .where(_S.c.run_id == before.id, Customer.external_id.in_(external_ids))
     ).all()
     return before.day, {external_id: risk for external_id, risk in risks}
 
@@ -296,17 +313,29 @@ def funnel_glance(
     `lifecycle.funnel` counts them (see there for what they mean), without working out
     every stay.
 
-    A customer's stage is the one their latest history row entered: every writer keeps it
-    so (moves, and the imports of customers and of stage history). So the customers per
-    stage are one index scan of `customers`, corrected by the history of the few whose
-    stage changed since `since` (see `_movers`): those with a row in the period, whose order
-    decides the conversions, and those with a row after `now` (an earlier `now`), whose
-    stage then was another. Everyone else was in their stage all through the period: they
-    count in its conversion base, and convert nowhere.
+    The customers per stage start from one index scan of `customers.stage`, corrected by
+    the history of the few whose stage changed since `since` (see `_movers`): those with a
+    row in the period, whose order decides the conversions, and those with a row after
+    `now` (an earlier `now`), whose stage then was another. Each of these is taken out of
+    the stage `customers.stage` gives and put in the one their history gives at `now`:
+    the two differ when a move was written before an import's future-dated first stage
+    (`stage_since` may be up to a day ahead), and `lifecycle.funnel` goes by the history.
+    A history row in a stage clmbot.toml no longer names puts its customer in no stage.
 
-    This takes every customer to have a history: the imports, the one way customers come
-    in, write their first stage. (One written by another tool without any would count in
-    its stage's base here, and not in `lifecycle.funnel`'s.)
+    Everyone else was in their stage all through the period: they count in its conversion
+    base, and convert nowhere. That takes `customers.stage` to be the stage their latest
+    row entered, which every writer keeps, save the move before a future-dated first stage
+    above: once both rows are before `since`, such a customer counts in the stage of the
+    move here and in that of the import's row in `lifecycle.funnel`.
+
+    It also takes every customer to have a history: the imports, the one way customers
+    come in, write their first stage. One written by another tool without any counts here
+    in its stage's base, and in its stage even at a `now` before it was created, where
+    `lifecycle.funnel` counts it in no base, and only from its creation. Finding them
+    means looking in the history for every customer (a NOT EXISTS on its customer index:
+    about 55 ms at 100,000 customers, on SQLite as on PostgreSQL, bench/bench_home.py's
+    data), and `customers.created_at` has no index (reading it: 60 ms more on SQLite): too
+    dear for a tab rebuilt at every opening, for customers no writer of ours makes.
     """
     if since >= now:
         raise ValueError("the period must start before it ends")
@@ -321,11 +350,11 @@ def funnel_glance(
     stayed = dict(at_now)  # in the stage since before `since`, and still at `now`
     base, converted = [0] * pairs, [0] * pairs
     for row in _movers(session, since, now, lifecycle):
-        current, then, count, counts = row[0], row[1], int(row[2]), row[3:]
-        if current is not None:
-            at_now[lifecycle.stages[current]] -= count
-            stayed[lifecycle.stages[current]] -= count
-        if then is not None:
+        stage, then, count, counts = row[0], row[1], int(row[2]), row[3:]
+        if stage in at_now:
+            at_now[stage] -= count
+            stayed[stage] -= count
+        if then is not None and then != _UNCONFIGURED:
             at_now[lifecycle.stages[then]] += count
         for i in range(pairs):
             base[i] += int(counts[2 * i] or 0)
@@ -339,28 +368,36 @@ def funnel_glance(
     )
 
 
+# A history row's stage that `clmbot.toml` no longer names (renamed, or dropped): not NULL,
+# which stands for "no row" (before a customer's first), and matches no configured stage.
+_UNCONFIGURED = -1
+
+
 def _movers(
     session: Session, since: datetime, now: datetime, lifecycle: LifecycleConfig
 ) -> list[Any]:
     """The customers with a history row at or after `since` ("movers"), counted by their
-    stage now (the one their latest row entered) and their stage at `now` (their latest row
-    up to then; None before their first), as indexes in `lifecycle.stages`: (current, then,
-    movers, then for each pair of consecutive funnel stages A → B: those in A at some time
-    in [since, now], and of them those who, after first being in A in it, entered B or a
-    later funnel stage in it).
+    `customers.stage` and their stage at `now` (their latest row up to then, as an index in
+    `lifecycle.stages`: `_UNCONFIGURED` for a stage not in it, None before their first
+    row): (stage, then, movers, then for each pair of consecutive funnel stages A → B:
+    those in A at some time in [since, now], and of them those who, after first being in A
+    in it, entered B or a later funnel stage in it).
 
     A mover's period is the stage they were in when it began (`s0`: their latest row before
     it, if any), then their rows in it, in order (time, then id, as `lifecycle.funnel`
     orders them). A is reached when s0 or one of the rows is A; converted when a row entering
     a later stage follows. (A row that enters the stage the row before it entered starts no
     stay in `lifecycle.funnel`, and changes neither answer: the stay it continues counts
-    already, and the first row entering a later stage always follows one of another stage.)
+    already, and the first row entering a later stage always follows one of another stage.
+    A row in a stage outside the funnel, unconfigured ones included, is neither A nor
+    later: it only separates stays.)
 
     A mover's rows in the period are numbered from the latest back (`back`: 1 is the
-    latest), and apart from them their rows after `now` (when `now` is in the past): one
-    window gives the order in the period, the stage at `now` and the stage now. s0 is looked
-    up once per mover, after the grouping; the grouped rows are materialised first, or
-    SQLite would inline the look-up into every expression that reads it.
+    latest), apart from their rows after `now` (when `now` is in the past), which only make
+    them movers: one window gives the order in the period and the stage at `now`. s0 is
+    looked up once per mover, after the grouping; the grouped rows are materialised first
+    where the database can be told to (older SQLites cannot), or SQLite would inline the
+    look-up into every expression that reads it. `customers.stage` comes last, by key.
     """
     stages = lifecycle.funnel_stages
     pairs = max(len(stages) - 1, 0)
@@ -372,7 +409,7 @@ def _movers(
             _H.c.customer_id,
             in_period.label("in_period"),
             case(position, value=_H.c.to_stage).label("pos"),
-            case(every, value=_H.c.to_stage).label("stage"),
+            case(every, value=_H.c.to_stage, else_=_UNCONFIGURED).label("stage"),
             func.row_number()
             .over(
                 partition_by=(_H.c.customer_id, in_period),
@@ -387,7 +424,6 @@ def _movers(
     columns: list[Any] = [
         moves.c.customer_id,
         func.max(case((and_(period, moves.c.back == 1), moves.c.stage))).label("then_stage"),
-        func.max(case((and_(~period, moves.c.back == 1), moves.c.stage))).label("after_stage"),
     ]
     for i in range(pairs):
         columns.append(
@@ -406,18 +442,30 @@ def _movers(
         .correlate(grouped)
         .scalar_subquery()
     )
-    per = select(grouped, s0.label("s0")).cte("movers").prefix_with("MATERIALIZED")
+    per = select(grouped, s0.label("s0")).cte("movers")
+    if _can_materialise(session):
+        per = per.prefix_with("MATERIALIZED")
     p0 = case(position, value=per.c.s0)
+    # No row in the period: the stage of s0, when there is one.
+    at_start = case(
+        (per.c.s0.is_(None), None), else_=case(every, value=per.c.s0, else_=_UNCONFIGURED)
+    )
+    customers = Customer.__table__
     totals: list[Any] = [
-        func.coalesce(per.c.after_stage, per.c.then_stage).label("current"),
-        func.coalesce(per.c.then_stage, case(every, value=per.c.s0)).label("then"),
+        customers.c.stage,
+        func.coalesce(per.c.then_stage, at_start).label("then"),
         func.count(),
     ]
     for i in range(pairs):
         first, later = per.c[f"first{i}"], per.c[f"later{i}"]
         totals.append(func.count().filter(or_(p0 == i, first.is_not(None))))
         totals.append(func.count().filter(later.is_not(None), or_(p0 == i, later < first)))
-    return list(session.execute(select(*totals).group_by(totals[0], totals[1])))
+    query = (
+        select(*totals)
+        .select_from(per.join(customers, customers.c.id == per.c.customer_id))
+        .group_by(totals[0], totals[1])
+    )
+    return list(session.execute(query))
 
 
 # --- surveys -----------------------------------------------------------------------------------
