@@ -33,6 +33,7 @@ from clmbot.periods import ACCEPTED, PeriodError, parse_since
 from clmbot.results import (
     AuditResult,
     ChartResult,
+    ForgetConfirmResult,
     FunnelChartResult,
     HelpResult,
     MatchesResult,
@@ -605,6 +606,25 @@ def sample_command(folder: Path, seed: int, customers: int, today: datetime | No
         raise Failure(f"cannot write the sample to {folder}: {exc.strerror or exc}") from None
     for path in written:
         click.echo(str(path))
+
+
+@cli.command("forget", context_settings=_WORDS)
+@click.argument("ref", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--yes", is_flag=True, help="Forget without asking: it cannot be undone.")
+@pass_runtime
+def forget_command(rt: Runtime, ref: tuple[str, ...], yes: bool) -> None:
+    """Erase a customer's personal data (REF: external id, e-mail or name): name, e-mail,
+    Slack id, tags, attributes, comments and survey replies. Their scores, events and stage
+    history stay, anonymous. Recorded in the audit log without the erased values."""
+    words = ["forget", *ref] + (["confirm"] if yes and ref[-1].lower() != "confirm" else [])
+    result = ask(rt, words)
+    if isinstance(result, ForgetConfirmResult):
+        c = result.customer
+        raise Failure(
+            f"this would erase the personal data of {c.name} ({c.external_id}) for good; "
+            f"to go ahead: clmbot forget {c.external_id} --yes"
+        )
+    show(rt, result)
 
 
 @cli.command("demo")

@@ -21,6 +21,8 @@ from clmbot.results import (
     ChartResult,
     FeedbackReport,
     FeedbackResult,
+    ForgetConfirmResult,
+    ForgottenResult,
     Funnel,
     FunnelChartResult,
     FunnelResult,
@@ -146,6 +148,24 @@ def render(
             )
         case SurveyStatusResult():
             return survey_status_text(result, zone)
+        case ForgetConfirmResult():
+            c = result.customer
+            return (
+                f"This would erase the personal data of {c.name} ({c.external_id}) for good: "
+                "name, e-mail, Slack id, tags, attributes, comments and survey replies. Their "
+                "scores, events and stage history stay, anonymous. To go ahead: "
+                f"{prefix}{result.confirm}"
+            )
+        case ForgottenResult():
+            return (
+                f"Forgotten: {result.external_id}'s name, e-mail, Slack id, tags and attributes "
+                f"are erased, with {plural(result.comments, 'comment')}, "
+                f"{plural(result.survey_replies, 'survey comment')}, "
+                f"{plural(result.stage_reasons, 'reason')} given for their stage moves and "
+                f"the values in {result.audit_entries:,} "
+                f"{'entry' if result.audit_entries == 1 else 'entries'} of the audit log. An "
+                "import of an old file leaves them out, and says so."
+            )
         case AtRiskResult():
             return at_risk_text(result, display, prefix)
     raise TypeError(f"no plain rendering for {type(result).__name__}")

@@ -360,6 +360,26 @@ class SurveyConfirmResult:
 
 
 @dataclass(frozen=True)
+class ForgetConfirmResult:
+    """Forgetting cannot be undone: what it would erase, and the command that does it."""
+
+    customer: CustomerRef
+    confirm: str
+
+
+@dataclass(frozen=True)
+class ForgottenResult:
+    """A customer forgotten: `external_id` as it was (only the admin who asked sees it), and
+    how much besides their own fields was erased."""
+
+    external_id: str
+    comments: int
+    survey_replies: int
+    stage_reasons: int
+    audit_entries: int
+
+
+@dataclass(frozen=True)
 class SurveyStatusResult:
     runs: list[RunStatus]
     total: int  # runs in all (only the latest are listed)
@@ -390,6 +410,8 @@ Result = (
     | NoMatchResult
     | ProfileResult
     | StageResult
+    | ForgetConfirmResult
+    | ForgottenResult
     | FunnelResult
     | FunnelChartResult
     | AuditResult

@@ -8,6 +8,7 @@ from clmbot.commands import (
     csat,
     customer,
     feedback,
+    forget,
     funnel,
     nps,
     segment,
@@ -20,10 +21,22 @@ from clmbot.commands.spec import CommandSpec
 from clmbot.results import HelpResult, Result
 
 HELP = CommandSpec("help", "help", "help", "every subcommand, with an example")
-_MODULES = (customer, stage, funnel, segment, segments, nps, csat, feedback, survey, at_risk)
+_MODULES = (
+    customer,
+    stage,
+    funnel,
+    segment,
+    segments,
+    nps,
+    csat,
+    feedback,
+    survey,
+    at_risk,
+    forget,
+)
 
 # In PRODUCT.md, not built yet: answered with "not yet", never with "unknown".
-PLANNED = ("forget",)
+PLANNED: tuple[str, ...] = ()
 
 
 def help_result(note: str | None = None) -> HelpResult:

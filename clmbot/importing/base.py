@@ -45,6 +45,8 @@ class ImportReport:
     unchanged: int = 0
     rejected: int = 0
     customers_created: int = 0
+    # Rows of customers who were forgotten (`clmbot forget`): left out, never brought back.
+    forgotten: int = 0
     seconds: float = 0.0
     rejected_path: Path | None = None
     strict_aborted: bool = False
@@ -53,7 +55,7 @@ class ImportReport:
 
     @property
     def ok(self) -> bool:
-        return self.rejected == 0
+        return self.rejected == 0 and self.forgotten == 0
 
     def summary(self) -> str:
         if self.strict_aborted:
@@ -72,6 +74,11 @@ class ImportReport:
         lines = [head]
         if self.rejected_path is not None:
             lines.append(f"rejected rows, each with its reason: {self.rejected_path}")
+        if self.forgotten:
+            lines.append(
+                f"{self.forgotten} rows left out: they are of customers who were forgotten "
+                "(clmbot forget), whom an import does not bring back"
+            )
         lines.extend(self.notes)
         return "\n".join(lines)
 

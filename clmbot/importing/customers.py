@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from sqlalchemy import bindparam, insert, select, update
 
 from clmbot import history as stage_history
+from clmbot.forget import forgotten_ids
 from clmbot.importing import fields as f
 from clmbot.importing.base import (
     CUSTOMERS,
@@ -152,6 +153,12 @@ class CustomersImport:
         if not ctx.writing:
             return
         existing = self._existing([v["external_id"] for v in parsed])
+        gone = forgotten_ids(
+            ctx.conn, [v["external_id"] for v in parsed if v["external_id"] not in existing]
+        )
+        if gone:
+            report.forgotten += sum(1 for v in parsed if v["external_id"] in gone)
+            parsed = [v for v in parsed if v["external_id"] not in gone]
         histories = self._histories([old["id"] for old in existing.values()])
         inserts: list[dict[str, Any]] = []
         starts: list[dict[str, Any]] = []  # the first stage of each new customer, in order

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from sqlalchemy import bindparam, insert, text, update
 
 from clmbot import history as stage_history
+from clmbot.forget import forgotten_ids
 from clmbot.importing import fields as f
 from clmbot.importing.base import (
     CUSTOMERS,
@@ -204,6 +205,13 @@ class EventsImport:
             return
         ids = self.ids.cache
         missing = {item[0] for item in items if item[0] not in ids}
+        if missing:
+            # A customer forgotten is not created again from their events: left out, said.
+            gone = forgotten_ids(self.ctx.conn, missing - set(self.ids.known(missing)))
+            if gone:
+                self.ctx.report.forgotten += sum(1 for item in items if item[0] in gone)
+                items = [item for item in items if item[0] not in gone]
+                missing -= gone
         if missing or self.created:
             self._settle_customers(items, missing)
         extras = self.header.extras

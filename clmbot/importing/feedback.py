@@ -7,6 +7,7 @@ from collections.abc import Hashable
 from datetime import datetime
 from typing import Any, ClassVar
 
+from clmbot.forget import FORGOTTEN, forgotten_ids
 from clmbot.importing import fields as f
 from clmbot.importing.base import CustomerIds, ImportContext, KeyedChecker
 from clmbot.importing.bulk import Upsert
@@ -73,11 +74,15 @@ class FeedbackImport:
     def write(self, items: list[_Answer]) -> None:
         ctx = self.ctx
         ids = self.ids.known(item[1] for item in items)
+        gone = forgotten_ids(ctx.conn, {item[1] for item in items} - set(ids))
         values = []
         for row, ext, kind, score, comment, at, attrs in items:
             if ext not in ids:
                 ctx.reject(
-                    row, f"no customer has external_id {ext}; import them with customers.csv first"
+                    row,
+                    FORGOTTEN
+                    if ext in gone
+                    else f"no customer has external_id {ext}; import them with customers.csv first",
                 )
                 continue
             row_values = (ids[ext], kind, score, comment, at, "import")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Connection, select, update
 
 from clmbot import history
+from clmbot.forget import FORGOTTEN, forgotten_ids
 from clmbot.importing import fields as f
 from clmbot.importing.base import CUSTOMERS, IN_BATCH, CustomerIds, ImportContext, KeyedChecker
 from clmbot.importing.csvstream import Header, Row
@@ -74,12 +75,16 @@ class StagesImport:
     def write(self, items: list[_Move]) -> None:
         ctx = self.ctx
         ids = self.ids.known(item[1] for item in items)
+        gone = forgotten_ids(ctx.conn, {item[1] for item in items} - set(ids))
         values = []
         for row, ext, stage, at, by, reason, attrs in items:
             customer_id = ids.get(ext)
             if customer_id is None:
                 ctx.reject(
-                    row, f"no customer has external_id {ext}; import them with customers.csv first"
+                    row,
+                    FORGOTTEN
+                    if ext in gone
+                    else f"no customer has external_id {ext}; import them with customers.csv first",
                 )
                 continue
             values.append(

@@ -10,7 +10,6 @@ from clmbot.results import (
     FunnelResult,
     HelpResult,
     MatchesResult,
-    NotYetResult,
     ProfileResult,
     RefusedResult,
     StageResult,
@@ -61,7 +60,7 @@ def test_help_and_unknown(run):
     assert isinstance(unknown, HelpResult) and "Did you mean `customer`?" in unknown.note
     assert isinstance(run("xyzzy"), HelpResult) and "Did you mean" not in run("xyzzy").note
     assert "quote is not closed" in run('customer "Acme').note
-    assert isinstance(run("forget"), NotYetResult) and run("forget").command == "forget"
+    assert isinstance(run("forget"), UsageResult)  # built now: it asks which customer
 
 
 def test_stage_finds_the_stage_word_after_a_name_with_spaces(run, engine):

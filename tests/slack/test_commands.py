@@ -164,8 +164,13 @@ def test_wrong_arguments_get_the_usage(bot, customers, typed, problem, usage):
     assert problem in seen and usage in seen and "*Example:*" in seen
 
 
-def test_planned_subcommands_say_not_yet(bot):
-    assert "`/clm forget` is not available yet" in text_of(bot.command("forget"))
+def test_forget_asks_an_admin_first_and_refuses_a_member(bot, customers):
+    asked = text_of(bot.command("forget A1", user=ADMIN))
+    assert "Forget *Acme Corp* `A1`?" in asked and "for good" in asked
+    assert "admins" in text_of(bot.command("forget A1 confirm")).lower()
+    done = text_of(bot.command("forget A1 confirm", user=ADMIN))
+    assert "Forgotten: A1's name, e-mail, Slack id" in done
+    assert "No customer" in text_of(bot.command("customer Acme Corp", user=ADMIN))
 
 
 def test_an_internal_failure_is_an_apology_with_an_error_id_in_the_log(

@@ -14,6 +14,7 @@ from clmbot.slack.views import (
     at_risk,
     customer,
     feedback,
+    forget,
     funnel,
     help,
     segment,
@@ -22,7 +23,7 @@ from clmbot.slack.views import (
 )
 from clmbot.slack.views.base import IN_CHANNEL, Block, Message, Where
 
-_MODULES = (help, customer, stage, funnel, segment, feedback, survey, at_risk)
+_MODULES = (help, customer, stage, funnel, segment, feedback, survey, at_risk, forget)
 VIEWS: dict[type, Callable[[Any, Where], list[Block]]] = {
     kind: view for module in _MODULES for kind, view in module.VIEWS.items()
 }
