@@ -20,7 +20,6 @@ from sqlalchemy import Connection, Engine, Table, insert
 
 from clmbot.config import Settings
 from clmbot.importing.base import ImportContext, ImportReport
-from clmbot.importing.bulk import count_rows
 from clmbot.importing.checking import checked_chunks
 from clmbot.importing.csvstream import (
     CsvSource,
@@ -139,11 +138,9 @@ def import_file(
     try:
         with _gc_paused(), engine.begin() as conn:
             _take_import_lock(conn, wait, waiting)
+            # The upserts say how many rows they inserted (see `Upsert.run`): the table is
+            # never counted, so a small file into a large table costs what the file costs.
             table = _COUNTED.get(kind)
-            # SQLite's driver cannot say inserted from updated; its single writer makes the
-            # table's growth exact. PostgreSQL's upserts say it themselves.
-            counted = table is not None and conn.dialect.name == "sqlite"
-            before = count_rows(conn, table) if counted else 0
             ctx = ImportContext(
                 conn=conn,
                 now=now,
@@ -181,8 +178,7 @@ def import_file(
                 report.inserted = report.updated = report.unchanged = 0
                 report.customers_created = 0
             elif table is not None:
-                grown = count_rows(conn, table) - before if counted else None
-                report.inserted = ctx.inserted if ctx.inserted is not None else (grown or 0)
+                report.inserted = ctx.inserted or 0
                 report.updated = ctx.changed - report.inserted
                 report.unchanged = valid - ctx.changed
             if actor and not report.strict_aborted:
