@@ -35,7 +35,7 @@ from clmbot.feedback.reports import MonthScore
 from clmbot.feedback.scores import Score
 from clmbot.feedback.trend import month_counts
 from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD
-from clmbot.risk.stored import latest_run_id
+from clmbot.risk.stored import AT_RISK_ORDER, latest_run_id
 from clmbot.segments.query import _can_materialise
 from clmbot.store.models import (
     QUEUED,
@@ -226,8 +226,7 @@ def my_risk(session: Session, viewer: str, *, now: datetime, threshold: int) -> 
         select(Customer.external_id, Customer.name, _S.c.risk, _S.c.reasons, Customer.mrr)
         .join(_S, _S.c.customer_id == Customer.id)
         .where(_S.c.run_id == run.id, high, mine)
-        # `clmbot.risk.stored.at_risk`'s order (which takes no run): the test compares them.
-        .order_by(_S.c.risk.desc(), Customer.mrr.desc().nulls_last(), Customer.external_id)
+        .order_by(*AT_RISK_ORDER)
         .limit(RISK_SHOWN)
     ).all()
     previous_day, before = _previous_risks(session, run.as_of, [r.external_id for r in rows])

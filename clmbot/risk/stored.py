@@ -67,6 +67,11 @@ class AtRiskPage:
     has_more: bool
 
 
+# How an at-risk list is ordered wherever it is shown (`/clm at-risk`, the Home tab): the
+# highest risk first, then the most MRR, then by id so that pages never overlap.
+AT_RISK_ORDER = (_S.c.risk.desc(), Customer.mrr.desc().nulls_last(), Customer.external_id)
+
+
 def at_risk(
     session: Session,
     *,
@@ -101,7 +106,7 @@ def at_risk(
         )
         .join(Customer.__table__, Customer.id == _S.c.customer_id)
         .where(and_(*conditions), Customer.forgotten_at.is_(None))
-        .order_by(_S.c.risk.desc(), Customer.mrr.desc().nulls_last(), Customer.external_id)
+        .order_by(*AT_RISK_ORDER)
         .offset(offset)
         .limit(limit + 1)
     ).all()
