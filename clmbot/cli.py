@@ -45,7 +45,7 @@ from clmbot.results import (
     UsageResult,
 )
 from clmbot.sample.business import generate
-from clmbot.store import migrate
+from clmbot.store import backup, migrate
 from clmbot.store.db import make_engine, session_scope
 
 EXIT_REJECTED = 1
@@ -97,7 +97,7 @@ class Group(click.Group):
             raise Failure(str(exc)) from None
         except FileProblem as exc:
             raise Failure(str(exc), EXIT_REJECTED) from None
-        except (ImportBusy, OutputProblem) as exc:
+        except (ImportBusy, OutputProblem, backup.BackupProblem) as exc:
             raise Failure(str(exc), EXIT_USAGE) from None
         except KeyboardInterrupt:
             raise Failure("stopped (Ctrl-C); what was under way was not saved", 130) from None
@@ -177,6 +177,16 @@ def db_current(rt: Runtime) -> None:
     current, head = migrate.current_revision(rt.existing_engine), migrate.head_revision()
     state = "up to date" if current == head else "behind: run clmbot db upgrade"
     click.echo(f"database: {current or 'no clmbot tables'}; clmbot needs: {head} ({state})")
+
+
+@db.command("backup")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_runtime
+def db_backup(rt: Runtime, file: Path) -> None:
+    """Copy the SQLite database to FILE (private), safely while the bot runs."""
+    made = backup.backup_sqlite(rt.existing_engine, file)
+    size = f"{made.bytes / 1_048_576:.1f} MB"
+    click.echo(f"{made.path}: a copy of the database at revision {made.revision} ({size})")
 
 
 @cli.command("import")
