@@ -1,6 +1,7 @@
 """A Slack stand-in for the tests: the Web API and response URLs on 127.0.0.1 (a free port),
 recording every call with its body, answering the methods clmbot uses, and failing on demand
-(429 with Retry-After, or 500); plus requests signed exactly as Slack signs them."""
+(429 with Retry-After, or 5xx; before doing the work, or after it, as a Slack that posted and
+then lost its answer); plus requests signed exactly as Slack signs them."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ class FakeSlack:
         # Messages posted, by channel, oldest first: what conversations.history answers.
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self._ts = 0
-        self._failures: dict[str, list[tuple[int, str | None]]] = {}
+        self._failures: dict[str, list[tuple[int, str | None, bool] | None]] = {}
         # Methods that answer `{"ok": false, "error": …}` (HTTP 200), as Slack refuses.
         self.refusals: dict[str, str] = {}
         self._refuse_next: dict[str, list[str]] = {}
@@ -90,12 +91,25 @@ class FakeSlack:
         self.users[user_id] = {"id": user_id, "team_id": team_id, "name": user_id.lower(), **flags}
 
     def fail(
-        self, method: str, status: int, *, retry_after: int | None = None, times: int = 1
+        self,
+        method: str,
+        status: int,
+        *,
+        retry_after: int | None = None,
+        times: int = 1,
+        done: bool = False,
+        after: int = 0,
     ) -> None:
-        """The next `times` calls of `method` answer `status` (429 with Retry-After, 500)."""
+        """The next `times` calls of `method` answer `status` (429 with Retry-After, 500,
+        503…). `done`: the call did its work first (a message posted), and only the answer
+        failed, as when Slack times out after posting. `method` "response_url" fails the
+        response URLs, "upload" the file bytes' upload URL. `after`: that many calls succeed
+        first."""
         with self._cond:
-            self._failures.setdefault(method, []).extend(
-                [(status, None if retry_after is None else str(retry_after))] * times
+            queue = self._failures.setdefault(method, [])
+            queue.extend([None] * after)
+            queue.extend(
+                [(status, None if retry_after is None else str(retry_after), done)] * times
             )
 
     def refuse_next(self, method: str, error: str) -> None:
@@ -136,6 +150,14 @@ class FakeSlack:
         data = req.rfile.read(length) if length else b""
         if parsed.path.startswith("/upload/"):  # the file's bytes, not a form
             with self._cond:
+                failures = self._failures.get("upload")
+                failure = failures.pop(0) if failures else None
+                self.calls.append(Call("upload", {}, parsed.path, {}, time.monotonic()))
+                self._cond.notify_all()
+            if failure is not None and not failure[2]:
+                self._send(req, failure[0], {"ok": False}, {})
+                return
+            with self._cond:
                 self.uploads[parsed.path.removeprefix("/upload/")] = data
                 self._cond.notify_all()
             self._send(req, 200, {"ok": True}, {})
@@ -159,10 +181,10 @@ class FakeSlack:
             )
             self._cond.notify_all()
         # Done on arrival (a message posted is in the channel), answered late.
-        answer = self._answer(method, body) if failure is None else None
+        answer = self._answer(method, body) if failure is None or failure[2] else None
         time.sleep(self._delays.get(method, 0))
         if failure is not None:
-            status, retry_after = failure
+            status, retry_after, _ = failure
             payload = {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}
             self._send(req, status, payload, {"Retry-After": retry_after} if retry_after else {})
             return
@@ -195,6 +217,8 @@ class FakeSlack:
                 self._ts += 1
                 ts = f"{int(time.time())}.{self._ts:06d}"
                 stored = {"ts": ts, "text": body.get("text"), "blocks": body.get("blocks")}
+                if body.get("thread_ts"):
+                    stored["thread_ts"] = body["thread_ts"]
                 if body.get("metadata"):
                     meta = body["metadata"]
                     stored["metadata"] = json.loads(meta) if isinstance(meta, str) else meta
@@ -210,11 +234,30 @@ class FakeSlack:
         if method == "conversations.history":
             with_meta = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
             with self._cond:
-                found = [dict(m) for m in reversed(self.messages.get(body.get("channel", ""), []))]
+                found = [
+                    dict(m)
+                    for m in reversed(self.messages.get(body.get("channel", ""), []))
+                    if m.get("thread_ts", m["ts"]) == m["ts"]  # a thread's replies are not here
+                ]
             if not with_meta:
                 for m in found:
                     m.pop("metadata", None)
             return {"ok": True, "messages": found[: int(body.get("limit") or 100)]}
+        if method == "conversations.replies":
+            with_meta = str(body.get("include_all_metadata", "")).lower() in ("1", "true")
+            parent = body.get("ts")
+            with self._cond:
+                found = [
+                    dict(m)
+                    for m in self.messages.get(body.get("channel", ""), [])
+                    if m["ts"] == parent or m.get("thread_ts") == parent
+                ]
+            if not found:
+                return {"ok": False, "error": "thread_not_found"}
+            if not with_meta:
+                for m in found:
+                    m.pop("metadata", None)
+            return {"ok": True, "messages": found[: int(body.get("limit") or 1000)]}
         if method == "conversations.open":
             return {"ok": True, "channel": {"id": "D" + str(body.get("users", "")).lstrip("UW")}}
         if method == "files.getUploadURLExternal":

@@ -25,6 +25,8 @@ def test_only_the_scopes_the_features_need():
             "chat:write",
             "im:write",
             "im:history",
+            "channels:history",
+            "groups:history",
             "users:read",
             "users:read.email",
             "files:write",

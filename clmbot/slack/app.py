@@ -8,10 +8,6 @@ from datetime import datetime
 
 from slack_bolt import App
 from slack_sdk import WebClient
-from slack_sdk.http_retry.builtin_handlers import (
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 from sqlalchemy import Engine
 
 from clmbot.config import Settings
@@ -19,24 +15,20 @@ from clmbot.slack import listeners
 from clmbot.slack.access import Gatekeeper
 from clmbot.slack.bot import Bot, utc_now
 from clmbot.slack.logs import quiet_bolt_logger
+from clmbot.slack.retries import web_client
 from clmbot.slack.survey_sender import SurveySender
 
 __all__ = ["Bot", "build_app", "make_client", "utc_now"]
 
 
 def make_client(settings: Settings) -> WebClient:
-    """A Web API client that rides out rate limits (429) and Slack's own hiccups (5xx).
+    """A Web API client that rides out rate limits (429), Slack's own hiccups (5xx) and a
+    lost connection, with backoff (see `clmbot.slack.retries`).
 
     slack_sdk retries only connection errors by default. The retries sleep in the calling
     thread: a thread of the bot's work pool (see `Bot.later`), never one that acks requests.
     """
-    kwargs = {"token": settings.slack_bot_token}
-    if settings.slack_api_url:
-        kwargs["base_url"] = settings.slack_api_url
-    client = WebClient(**kwargs)
-    client.retry_handlers.append(RateLimitErrorRetryHandler(max_retry_count=3))
-    client.retry_handlers.append(ServerErrorRetryHandler(max_retry_count=2))
-    return client
+    return web_client(settings.slack_bot_token, settings.slack_api_url)
 
 
 def build_app(

@@ -7,6 +7,7 @@ Listeners import this module; this module imports no listener, so there is no ci
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,6 @@ from typing import Any
 
 from slack_sdk import WebClient
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from clmbot.alerts.actions import act
 from clmbot.commands.run import run_command
@@ -32,12 +32,25 @@ from clmbot.slack.survey_sender import SurveySender
 from clmbot.slack.text_in import from_slack
 from clmbot.slack.uploads import UploadFailed, deliver
 from clmbot.slack.views import render
-from clmbot.slack.views.base import IN_CHANNEL, IN_DM, Block, Message, Where, apology, section
+from clmbot.slack.views.base import (
+    IN_CHANNEL,
+    IN_DM,
+    Block,
+    Message,
+    Where,
+    apology,
+    database_down,
+    section,
+)
 from clmbot.slack.views.help import refused_blocks
-from clmbot.slack.views.home import apology_blocks, home_blocks
+from clmbot.slack.views.home import apology_blocks, database_down_blocks, home_blocks
+from clmbot.store.db import database_down as is_database_down
 from clmbot.store.db import session_scope
 
 log = logging.getLogger("clmbot.slack")
+# Commands waiting for a work thread, at most; beyond, "try again" at once (see `Bot.later`).
+# About ten seconds of work at the commands' usual cost.
+MAX_WAITING = 200
 
 FOR_THE_TEAM = (
     "clmbot answers the customer team only. If you are on the team, ask an admin to add you "
@@ -72,14 +85,43 @@ class Bot:
     sender: SurveySender | None = None
     # Runs the survey sender now (set when the background jobs run); a no-op otherwise.
     wake_sender: Callable[[], None] = lambda: None
+    _waiting: int = 0
+    _waiting_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def later(self, job: Callable[[], object], what: str) -> None:
-        """Run `job` on the work pool; a failure is logged with an error id, never lost."""
+    def later(
+        self,
+        job: Callable[[], object],
+        what: str,
+        *,
+        busy: Callable[[], object] | None = None,
+    ) -> None:
+        """Run `job` on the work pool; a failure is logged with an error id, never lost.
+
+        With `busy`, a job that would wait behind MAX_WAITING others is not queued: `busy`
+        runs at once instead (a "try again" answer). More work than the bot can do, queued
+        anyway, is answered minutes late, to no one's use, while memory grows.
+        """
+        with self._waiting_lock:
+            if busy is not None and self._waiting >= MAX_WAITING:
+                full = True
+            else:
+                full = False
+                self._waiting += 1
+        if full:
+            log.warning("too busy: %s answered 'try again'", what)
+            assert busy is not None
+            busy()
+            return
 
         def run() -> None:
+            with self._waiting_lock:
+                self._waiting -= 1
             try:
                 job()
-            except Exception:
+            except Exception as exc:
+                if is_database_down(exc):  # the database's trouble, not a bug: one line
+                    self._database_down(exc, what)
+                    return
                 log.exception("error %s: %s", new_error_id(), what)
 
         self.work.submit(run)
@@ -109,7 +151,9 @@ class Bot:
                 if not decision.named and conversation.is_customer(session, user_id):
                     return self._render(RefusedResult(FOR_THE_TEAM), in_dm)
                 return self._run(session, text, decision.is_admin, user_id, channel_id, in_dm)
-        except Exception:
+        except Exception as exc:
+            if is_database_down(exc):
+                return database_down(self._database_down(exc, f"answering for {user_id}"))
             return self._apology(text, user_id)
 
     def home(self, user_id: str) -> list[Block]:
@@ -128,7 +172,9 @@ class Bot:
                     return refused_blocks(RefusedResult(FOR_THE_TEAM), where)
                 board = dashboard(session, self.settings, user_id, now)
             return home_blocks(board, where)
-        except Exception:
+        except Exception as exc:
+            if is_database_down(exc):
+                return database_down_blocks(self._database_down(exc, f"the Home tab of {user_id}"))
             error_id = new_error_id()
             log.exception("error %s: building the Home tab of %s", error_id, user_id)
             return apology_blocks(error_id)
@@ -168,9 +214,9 @@ class Bot:
                     message = decision.message or ""
                     return Message(message, [section(message)])
                 return NOT_FOR_YOU
-        except DBAPIError:
-            raise  # not answered, not taken: Slack's retry will find the database back
-        except Exception:
+        except Exception as exc:
+            if is_database_down(exc):
+                raise  # not answered, not taken: Slack's retry will find the database back
             answer = self._apology(text, user_id)
             with session_scope(self.engine) as session:  # taken, and answered with the apology
                 if event_id is not None and not claim_event(session.connection(), event_id, now):
@@ -221,6 +267,22 @@ class Bot:
         log.exception("error %s: answering %r for %s", error_id, command, user_id)
         return apology(error_id)
 
+    @staticmethod
+    def _database_down(exc: BaseException, what: str) -> str:
+        """Logged without a traceback (the database's trouble, not a bug), under an error id
+        the person is given; returns the id."""
+        error_id = new_error_id()
+        cause = getattr(exc, "orig", None) or exc
+        first = str(cause).strip().splitlines()[0][:200] if str(cause).strip() else ""
+        log.warning(
+            "error %s: the database did not answer (%s: %s), %s",
+            error_id,
+            type(cause).__name__,
+            first,
+            what,
+        )
+        return error_id
+
     def survey_click(self, user_id: str, value: str) -> tuple[Message, bool] | None:
         """A customer's score button: the question redrawn, and whether an answer changed.
         No gate: customers are not the team; the survey must be theirs."""
@@ -230,20 +292,31 @@ class Bot:
             )
 
     def alert_click(self, client: WebClient, user_id: str, verb: str, value: str) -> Message | None:
-        """A digest button: the refusal to show the person, or None when it was done (the
-        message redrawn for everyone)."""
+        """A digest button: the refusal (or "try again") to show the person, or None when it
+        was done (the message redrawn for everyone)."""
         decision = self.gate.check(user_id)
         if not decision.allowed:
             return self._render(RefusedResult(decision.message or "Not allowed."), False)
         if not (value.isascii() and value.isdigit()):
             return None
         now = self.clock()
-        with session_scope(self.engine) as session:
-            if not decision.named and conversation.is_customer(session, user_id):
-                return self._render(RefusedResult(FOR_THE_TEAM), False)
-            acted = act(
-                session, int(value), verb, by=user_id, now=now, snooze=self.settings.alerts.snooze
-            )
+        try:
+            with session_scope(self.engine) as session:
+                if not decision.named and conversation.is_customer(session, user_id):
+                    return self._render(RefusedResult(FOR_THE_TEAM), False)
+                acted = act(
+                    session,
+                    int(value),
+                    verb,
+                    by=user_id,
+                    now=now,
+                    snooze=self.settings.alerts.snooze,
+                )
+        except Exception as exc:
+            if not is_database_down(exc):
+                raise
+            # nothing stored: the person is told, and the button still works in a minute
+            return database_down(self._database_down(exc, f"an alert button of {user_id}"))
         if acted is not None and acted.channel_id and acted.message_ts:
             redraw(self.engine, client, self.settings, acted.channel_id, acted.message_ts)
         return None

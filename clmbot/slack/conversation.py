@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from clmbot.config import Settings
@@ -17,9 +17,13 @@ from clmbot.surveys import answers
 
 
 def is_customer(session: Session, slack_user_id: str) -> bool:
-    return bool(
-        session.execute(select(exists().where(Customer.slack_user_id == slack_user_id))).scalar()
-    )
+    """Asked of nearly every request. Written as a one-row look-up, not `EXISTS(…)`: when most
+    customers have no Slack id, ANALYZE tells SQLite the column holds one value, and it then
+    scanned the whole table for the `EXISTS` (34 ms at 100,000 customers) instead of the index."""
+    found = session.execute(
+        select(Customer.id).where(Customer.slack_user_id == slack_user_id).limit(1)
+    ).first()
+    return found is not None
 
 
 def redraw(settings: Settings, reply: answers.Reply) -> Message | None:

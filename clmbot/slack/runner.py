@@ -12,9 +12,11 @@ import logging
 import os
 import re
 import signal
+import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
@@ -25,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 
 from clmbot.config import Settings
 from clmbot.slack.app import build_app, make_client, utc_now
-from clmbot.slack.digest import run_day
+from clmbot.slack.digest import Pending, run_day
 from clmbot.slack.logs import ScrubbingFormatter, guard_handlers
 from clmbot.slack.scheduler import Jobs
 from clmbot.slack.server import HttpServer, wsgi_app
@@ -38,6 +40,13 @@ _SECRET = re.compile(r"^[0-9a-f]{32}$")
 
 class StartError(RuntimeError):
     """The bot cannot start; the message is one line saying what to fix."""
+
+
+# Connections per copy: the 16 work threads, the replay checks before acks, the survey sender
+# and the daily job each hold one at times. With SQLAlchemy's default of 5 (and 10 more), a
+# burst of commands left the acks queueing for a connection behind the work.
+POOL_SIZE = 20
+POOL_OVERFLOW = 10
 
 
 def check_tokens(settings: Settings, *, http: bool) -> None:
@@ -87,7 +96,13 @@ def run_bot(
     """
     check_tokens(settings, http=http)
     where = _check_slack(settings, socket_mode=not http)
-    engine = make_engine(settings.database_url, create=True, pool_pre_ping=True)
+    engine = make_engine(
+        settings.database_url,
+        create=True,
+        pool_pre_ping=True,
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_OVERFLOW,
+    )
     _bring_schema_up(settings, engine)
     configure_logging()
     log.info("database schema at revision %s", migrate.current_revision(engine))
@@ -98,12 +113,19 @@ def run_bot(
     app, bot = build_app(settings, engine, clock=clock, socket_mode=not http, executor=listeners)
     assert bot.sender is not None
     client = make_client(settings)
-    worker = f"bot:{os.getpid()}"
+    # This process alone: several copies (containers all run as pid 1) must not share it.
+    worker = f"bot:{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     def daily(now: datetime, day: date) -> None:
-        report = run_day(engine, client, settings, day=day, as_of=now, now=now, by=worker)
+        report = run_day(
+            engine, client, settings, day=day, as_of=now, now=now, by=worker, retake_own=True
+        )
         if report.ran:
             log.info("risk pass of %s: %s scored, digests %s", day, report.scored, report.posted)
+        elif report.posted:
+            log.info("digests of %s posted on a later try: %s", day, report.posted)
+        if report.pending:
+            raise Pending(f"digests of {day} not posted yet: {', '.join(report.pending)}")
 
     jobs = Jobs(bot.sender, clock, daily=daily, at=settings.alert_time, zone=settings.timezone)
     bot.wake_sender = jobs.wake

@@ -4,6 +4,12 @@ digests, at CLMBOT_ALERT_TIME in CLMBOT_TIMEZONE; and at start, the latest day w
 time has passed (today's, else yesterday's), when no copy has run it: a morning missed while
 the bot was down runs then, and only the latest (a week away does not post seven digests).
 
+When the database does not answer, or Slack does not take a digest, the daily job tries
+again with backoff (1 s, 2 s, 4 s … at most 5 minutes apart, for up to 6 hours) on its own
+thread: the survey sender goes on meanwhile, and the digest is posted once when they are
+back (see `clmbot.slack.digest` for the "once"). Any other failure is a bug: logged, and tried
+at the next morning or restart.
+
 The job store is in memory, on purpose: APScheduler 3 must not share a job store between
 processes. Several copies of the bot each run their own sender; the queue's claims (see
 `clmbot.surveys.outbox`) make sure each survey is sent by one of them.
@@ -12,12 +18,16 @@ processes. Several copies of the bot each run their own sender; the queue's clai
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from clmbot.slack.digest import Pending
 from clmbot.slack.survey_sender import SurveySender
+from clmbot.store.db import database_down
 
 log = logging.getLogger("clmbot.surveys")
 
@@ -26,6 +36,23 @@ _SENDER = "survey-sender"
 
 
 _DAILY = "daily-risk-pass"
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Seconds between the daily job's tries, doubling from `first` to `most`; it stops
+    trying once the waits add up to `give_up_after`."""
+
+    first: float = 1.0
+    most: float = 300.0
+    give_up_after: float = 6 * 3600.0
+
+    def delays(self) -> Iterator[float]:
+        delay, total = self.first, 0.0
+        while total + delay <= self.give_up_after:
+            yield delay
+            total += delay
+            delay = min(delay * 2, self.most)
 
 
 class Jobs:
@@ -37,8 +64,13 @@ class Jobs:
         daily: Callable[[datetime, date], object] | None = None,
         at: time = time(9, 0),
         zone: tzinfo = UTC,
+        backoff: Backoff = Backoff(),
     ) -> None:
         self._sender = sender
+        self._backoff = backoff
+        self._stopping = threading.Event()
+        # One daily try at a time (the catch-up and the morning's job may meet at a start).
+        self._daily_lock = threading.Lock()
         self._clock = clock
         self._daily = daily
         self._at = at
@@ -79,11 +111,38 @@ class Jobs:
 
     def _run_daily(self, day: date | None = None) -> None:
         assert self._daily is not None
-        now = self._clock()
-        try:
-            self._daily(now, day or now.astimezone(self._zone).date())
-        except Exception:
-            log.exception("the daily risk pass failed; it runs again tomorrow, or at a restart")
+        the_day = day or self._clock().astimezone(self._zone).date()
+        delays = self._backoff.delays()
+        with self._daily_lock:
+            while not self._stopping.is_set():
+                try:
+                    self._daily(self._clock(), the_day)
+                    return
+                except Exception as exc:
+                    if not (database_down(exc) or isinstance(exc, Pending)):
+                        log.exception(
+                            "the daily risk pass of %s failed; it runs again tomorrow, or at a "
+                            "restart",
+                            the_day,
+                        )
+                        return
+                    why = str(exc) if isinstance(exc, Pending) else "the database is not answering"
+                delay = next(delays, None)
+                if delay is None:
+                    log.error(
+                        "the daily risk pass of %s gave up (%s); it runs again tomorrow, or at "
+                        "a restart",
+                        the_day,
+                        why,
+                    )
+                    return
+                log.warning(
+                    "the daily risk pass of %s did not finish (%s); trying again in %ss",
+                    the_day,
+                    why,
+                    delay,
+                )
+                self._stopping.wait(delay)
 
     def wake(self) -> None:
         """Run the sender now (a survey was queued or answered): not in 5 seconds."""
@@ -93,13 +152,20 @@ class Jobs:
             log.debug("the survey sender could not be woken", exc_info=True)
 
     def stop(self) -> None:
+        self._stopping.set()  # a daily job waiting to try again stops waiting
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
 
     def _send(self) -> None:
         try:
             report = self._sender.run_once(self._clock())
-        except Exception:
+        except Exception as exc:
+            if database_down(exc):  # not a bug: one line, not a traceback every 5 seconds
+                log.warning(
+                    "the survey sender waits for the database; it runs again in %ss",
+                    SENDER_EVERY_SECONDS,
+                )
+                return
             log.exception("the survey sender failed; it runs again in %ss", SENDER_EVERY_SECONDS)
             return
         done = {k: v for k, v in vars(report).items() if v and k != "errors"}

@@ -18,6 +18,8 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +44,10 @@ WORKER_THREADS = 32
 log = logging.getLogger("clmbot.http")
 _SEEN = SeenRequest.__table__
 _QUICK_MS = 50  # how long a replay check waits for SQLite's write lock
+# How long a replay check waits for PostgreSQL, and for how long after it did not answer the
+# check leaves it alone.
+DB_WAIT_SECONDS = 1.0
+DOWN_FOR = timedelta(seconds=10)
 # A client that sends its body slowly holds a worker: not for longer than this.
 READ_TIMEOUT_SECONDS = 5
 
@@ -59,7 +65,15 @@ def database_answers(engine: Engine) -> bool:
 class ReplayGuard:
     """Remembers the signed requests taken in the last five minutes, in the database, so a
     replay is refused by whichever copy of the bot it reaches. When the database does not
-    answer, this process remembers on its own until it does."""
+    answer, this process remembers on its own until it does.
+
+    The check comes before the acknowledgement, which Slack wants within 3 seconds. A
+    PostgreSQL server that drops packets instead of refusing would hold it for the whole
+    connect timeout (5 s): the check waits DB_WAIT_SECONDS at most, then this process's
+    memory stands in, and the database is left alone for DOWN_FOR before being asked again
+    (a replay sent to another copy meanwhile is not caught, and the log says the check ran
+    without the database).
+    """
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
         self._engine = engine
@@ -69,6 +83,10 @@ class ReplayGuard:
         self._pruned = datetime.min.replace(tzinfo=UTC)
         self._warned = datetime.min.replace(tzinfo=UTC)
         self._sqlite_writer = threading.Lock()
+        self._down_until = datetime.min.replace(tzinfo=UTC)
+        # A few threads for the database's part of the check: one that hangs on a silent
+        # server is waited for no longer than DB_WAIT_SECONDS.
+        self._workers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="replay-check")
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         self._insert = dialect.insert(_SEEN).on_conflict_do_nothing(
             index_elements=["signature_hash"]
@@ -83,14 +101,18 @@ class ReplayGuard:
             self._memory[key] = now
             if len(self._memory) > 10_000:
                 self._memory = {k: t for k, t in self._memory.items() if now - t < FRESH_FOR}
+        if now < self._down_until:
+            return True  # the database did not answer a moment ago: memory holds meanwhile
         try:
             if self._engine.dialect.name == "sqlite":
                 # One writer at a time here (SQLite has one anyway), so that the requests of
                 # a burst do not fail each other's short waits below.
                 with self._sqlite_writer:
                     return self._record(key, now)
-            return self._record(key, now)
+            return self._workers.submit(self._record, key, now).result(timeout=DB_WAIT_SECONDS)
         except Exception as exc:  # the database is down or busy: this process's memory holds
+            if isinstance(exc, FutureTimeout):
+                self._down_until = now + DOWN_FOR
             if now - self._warned > timedelta(minutes=1):
                 self._warned = now
                 log.warning("replay check without the database (%s)", type(exc).__name__)

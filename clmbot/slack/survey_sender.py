@@ -25,6 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from sqlalchemy import Engine
 
 from clmbot.config import Settings
@@ -70,17 +73,62 @@ class SendReport:
     errors: list[str] = field(default_factory=list)
 
 
+# A post must land well within the lease its renewal began (see `outbox.renew`): a sender
+# still waiting on Slack when the lease runs out could post after another copy of the bot
+# had looked in the DM, found nothing, and posted the same survey. A request waits at most
+# POST_TIMEOUT_SECONDS for its answer, and the 429s of one post are waited out only within
+# RATE_LIMIT_WAIT_SECONDS of the first: a minute in all at most (the first try, the waits,
+# the last try), half a lease.
+POST_TIMEOUT_SECONDS = 20
+RATE_LIMIT_WAIT_SECONDS = 20.0
+RATE_LIMIT_RETRIES = 3
+
+
+class ShortRateLimitRetries(RateLimitErrorRetryHandler):
+    """A 429 posted nothing: wait its Retry-After and try again, while the waits stay short.
+    A longer limit is raised, and `SurveySender._refused` puts the survey back in the queue
+    until Slack said to come back."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        # From the first answer on: the waits, and the tries that answered 429 slowly.
+        if state.custom_values is None:
+            state.custom_values = {}
+        since = state.custom_values.setdefault("first_429_at", time.monotonic())
+        wait = _retry_after(response) + 1  # slack_sdk adds up to a second of jitter
+        return time.monotonic() - since + wait <= RATE_LIMIT_WAIT_SECONDS
+
+
+def _retry_after(response: HttpResponse) -> int:
+    for name, values in response.headers.items():
+        if name.lower() == "retry-after":
+            value = values[0] if isinstance(values, list) and values else values
+            try:
+                return max(int(str(value)), 0)
+            except ValueError:
+                return 1
+    return 1
+
+
 def once(client: WebClient) -> WebClient:
-    """The same client, for posting: it waits out a 429 (Slack did not take the message)
-    but never retries a 5xx or a lost connection on its own, after which the message may
-    be in the DM already. The sender looks there before it posts again."""
+    """The same client, for posting: it waits out a short 429 (Slack did not take the
+    message) but never retries a 5xx or a lost connection on its own, after which the
+    message may be in the DM already. The sender looks there before it posts again."""
     if not isinstance(client, WebClient):
         return client  # a stand-in (the benchmark's)
     return WebClient(
         token=client.token,
         base_url=client.base_url,
-        timeout=client.timeout,
-        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)],
+        timeout=min(client.timeout, POST_TIMEOUT_SECONDS),
+        retry_handlers=[ShortRateLimitRetries(max_retry_count=RATE_LIMIT_RETRIES)],
     )
 
 

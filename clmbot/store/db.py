@@ -13,7 +13,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
 from clmbot.config import ConfigError
@@ -25,6 +31,18 @@ _EXAMPLES = "e.g. sqlite:///clmbot.db or postgresql://user@host:5432/dbname"
 
 # How long a SQLite connection waits for another's write to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# PostgreSQL that does not answer must fail a request in seconds, not hang it: libpq waits
+# forever for a connection by default, and a connection whose server vanished (a network
+# that drops packets rather than refusing them) waits for TCP's own timeout, many minutes.
+PG_CONNECT_ARGS: dict[str, int] = {
+    "connect_timeout": 5,  # seconds, for the whole connection start
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms: data sent and never acknowledged
+}
 
 
 class DatabaseMissing(ConfigError):
@@ -92,8 +110,12 @@ def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
             )
         _create_private(path)
     if url.startswith("postgresql"):
-        # libpq waits forever for a server that does not answer; a health check must not.
-        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
+        connect_args = kwargs.setdefault("connect_args", {})
+        for key, value in PG_CONNECT_ARGS.items():
+            connect_args.setdefault(key, value)
+        # A pooled connection that died with a server restart is noticed at check-out and
+        # replaced, instead of failing the request that drew it: the bot recovers by itself.
+        kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("hide_parameters", True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
@@ -199,6 +221,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
         _to_wal(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+_SQLITE_DOWN = ("locked", "busy", "unable to open", "disk i/o")
+
+
+def database_down(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) means the database did not answer (unreachable,
+    restarting, the connection lost, no pooled connection free, SQLite's file locked too
+    long): worth "try again in a minute", and a retry, rather than a bug report."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OperationalError) and isinstance(current.orig, sqlite3.Error):
+            # SQLite says "no such table" with the same class: only a busy file is down
+            return any(w in str(current.orig).lower() for w in _SQLITE_DOWN)
+        if isinstance(current, (OperationalError, InterfaceError, PoolTimeout)):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 @contextmanager

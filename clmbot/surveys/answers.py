@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -160,18 +160,24 @@ def message(
 def _take_score(
     session: Session, survey: Survey, score: int, comment: str, now: datetime, config: SurveyConfig
 ) -> Reply:
-    language = survey.language or "en"
+    language = survey.language or _customer_language(session, survey)
     assert survey.id is not None
-    if survey.status == SENT and not _expired(survey, now, config):
+    # A click on a question still `sending` is the proof it reached the customer: its sender
+    # stopped (killed, say) before it could mark it sent. The answer counts, and the sender
+    # that takes the claim over finds it answered and sends nothing. (A typed number is no
+    # such proof: `_open_survey` offers it only questions marked sent.)
+    if survey.status in (SENT, SENDING) and not _expired(survey, now, config):
         taken = session.execute(
             update(_S)
-            .where(_S.c.id == survey.id, _S.c.status == SENT)
+            .where(_S.c.id == survey.id, _S.c.status == survey.status)
             .values(
                 status=ANSWERED,
                 score=score,
                 answered_at=now,
                 comment=comment[:COMMENT_LIMIT] or None,
                 team_post_due=True,
+                sent_at=func.coalesce(_S.c.sent_at, now),
+                language=func.coalesce(_S.c.language, language),
             ),
             execution_options={"preserve_rowcount": True},
         ).rowcount
@@ -275,6 +281,14 @@ def _opt_out(session: Session, customer_ids: list[int], now: datetime) -> None:
         .where(_S.c.customer_id.in_(customer_ids), _S.c.status.in_((QUEUED, SENDING, SENT)))
         .values(status=CANCELLED, closed_at=now, error="opted out")
     )
+
+
+def _customer_language(session: Session, survey: Survey) -> str:
+    """The language of a question not marked sent yet (the sender records the one it used)."""
+    locale = session.execute(
+        select(Customer.locale).where(Customer.id == survey.customer_id)
+    ).scalar()
+    return language_of(locale)
 
 
 def _survey_of(session: Session, survey_id: int, slack_user_id: str) -> Survey | None:

@@ -72,14 +72,13 @@ def sender_process(db_url: str, slack, now, *extra: str) -> subprocess.Popen:
     )
 
 
-def test_killed_between_sending_and_marking_then_restarted_one_message(
-    db_url, engine, slack, bot_settings, tmp_path
-):
+def killed_while_posting_one(db_url, engine, slack, bot_settings, tmp_path) -> None:
+    """One survey queued (to Ana), and its sender, in a process of its own, killed while Slack
+    takes the message and answers late."""
     two_customers(engine, bot_settings, tmp_path, slack)
     with session_scope(engine) as session:
         session.execute(Customer.__table__.delete().where(Customer.external_id == "J1"))
     assert queue_all(engine, bot_settings) == 1
-    # Slack takes the message, and answers late: the sender is killed while it waits.
     slack.delay("chat.postMessage", 30)
     proc = sender_process(db_url, slack, NOW)
     try:
@@ -89,6 +88,12 @@ def test_killed_between_sending_and_marking_then_restarted_one_message(
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_killed_between_sending_and_marking_then_restarted_one_message(
+    db_url, engine, slack, bot_settings, tmp_path
+):
+    killed_while_posting_one(db_url, engine, slack, bot_settings, tmp_path)
     assert surveys(engine, "status", "message_ts") == [("sending", None)]
     slack.delay("chat.postMessage", 0)
     sender = SurveySender(engine, make_client(bot_settings), bot_settings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from clmbot.slack.listeners.reply import reply_privately
+from clmbot.slack.views.base import too_busy
 
 if TYPE_CHECKING:
     from slack_bolt import Ack, App, Respond
@@ -27,4 +28,7 @@ def register(app: App, bot: Bot) -> None:
             reply_privately(respond, message, user_id=user_id, replace=False)
             message.sent()
 
-        bot.later(answer, f"answering /clm for {user_id}")
+        def busy() -> None:
+            reply_privately(respond, too_busy(), user_id=user_id, replace=False)
+
+        bot.later(answer, f"answering /clm for {user_id}", busy=busy)

@@ -165,6 +165,25 @@ def strip_markup(markdown: str) -> str:
     return markdown.replace("`", "").replace("*", "")
 
 
+def database_down(error_id: str) -> Message:
+    """The database did not answer: nothing to report, only to wait for (the bot reconnects
+    by itself); the id still lets an admin find it in the log."""
+    body = (
+        ":hourglass: The database is not answering just now, so I could not do that. Try "
+        f"again in a minute. If it keeps happening, tell an admin: error id `{error_id}`."
+    )
+    return Message(strip_markup(body.replace(":hourglass: ", "")), [section(body)])
+
+
+def too_busy() -> Message:
+    """More commands at once than the bot can answer: said at once, rather than a minute late."""
+    body = (
+        ":hourglass: Many requests are arriving at once and I could not take yours. Nothing "
+        "was done: try again in a minute."
+    )
+    return Message(strip_markup(body.replace(":hourglass: ", "")), [section(body)])
+
+
 def apology(error_id: str) -> Message:
     body = (
         f":warning: Sorry, something went wrong on our side and your request was not "

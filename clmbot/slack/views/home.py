@@ -72,6 +72,16 @@ def apology_blocks(error_id: str) -> list[Block]:
     ]
 
 
+def database_down_blocks(error_id: str) -> list[Block]:
+    return [
+        section(
+            ":hourglass: The database is not answering just now, so this tab could not be "
+            "built. Reopen it in a minute; if it keeps happening, tell an admin: error id "
+            f"`{error_id}`."
+        )
+    ]
+
+
 # --- my customers at risk ---------------------------------------------------------------------
 
 
