@@ -1,6 +1,10 @@
 """What the risk score reads, as of a date, from data up to that date only: each customer's
 purchases, activity, latest answers and stage history, loaded in a few bulk queries into
-arrays (100,000 customers and millions of events are read once, never per customer).
+arrays (a million customers and ten million events are read once, never per customer).
+
+Times travel as integer microseconds since the epoch (`clmbot.risk.rows`), never as Python
+datetimes: building ten million of those cost more than the query. `to_days` turns them
+into the arrays' unit, bit for bit what `days` gives for the same time.
 """
 
 from __future__ import annotations
@@ -10,21 +14,41 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection
 
-from clmbot.store.models import EXACT, Customer, Event, Feedback, StageChange
+from clmbot.risk import rows as fetch
 
 DAY = 86_400.0
+US_PER_DAY = 86_400_000_000
 PURCHASE = "purchase"
-_E = Event.__table__
-_H = StageChange.__table__
-_F = Feedback.__table__
-_C = Customer.__table__
 
 
 def days(at: datetime) -> float:
     """A time as days since the epoch (the arrays' unit)."""
     return at.timestamp() / DAY
+
+
+def seconds(micros: np.ndarray) -> np.ndarray:
+    """Microseconds as seconds, bit for bit what `timedelta.total_seconds()` gives: it
+    divides the exact count by 10**6, and so does this (both round once, to the nearest
+    double). A count beyond 2**53 (285 years: a typo'd year) is no exact double, so those
+    few are divided as Python does, by integers."""
+    out = micros.astype(np.float64) / 1e6
+    far = np.flatnonzero(np.abs(micros) >= 2**53)
+    if len(far):
+        out[far] = [m / 1_000_000 for m in micros[far].tolist()]
+    return out
+
+
+def to_days(micros: np.ndarray) -> np.ndarray:
+    """`days` of times given in microseconds since the epoch (`timestamp()` is the
+    `total_seconds()` of the time since the epoch)."""
+    return seconds(micros) / DAY
+
+
+def micros(at: datetime) -> int:
+    delta = at - fetch.EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 @dataclass
@@ -41,82 +65,91 @@ class Purchases:
 
 
 @dataclass
-class StageFacts:
-    stage: str
-    since: datetime
-    moved_back_from: str | None = None  # the last move went to an earlier stage
-    moved_at: datetime | None = None
+class Stages:
+    """Per scored customer (aligned with `Facts.ids`): their stage on `as_of` and since when,
+    and the stage their last move came from when it went back (None otherwise)."""
+
+    stage: list[str]
+    since: np.ndarray  # microseconds; also when the last move happened
+    moved_back_from: list[str | None]
 
 
 @dataclass
 class Facts:
     as_of: datetime
-    customers: dict[int, tuple[str, str]]  # id -> (external id, name), scored on `as_of`
-    stages: dict[int, StageFacts]
+    # The customers scored on `as_of` (not forgotten, not in a terminal stage), by id.
+    ids: np.ndarray
+    external_ids: list[str]
+    names: list[str]
+    stages: Stages
     # (customer, time as days, value) of every purchase up to `as_of`, sorted by customer.
     purchase_rows: tuple[np.ndarray, np.ndarray, np.ndarray]
     # The same for every event of any kind (activity), sorted by customer.
     event_rows: tuple[np.ndarray, np.ndarray, np.ndarray]
-    recent_events: dict[int, int]  # events of any kind in the 30 days before `as_of`
-    earlier_events: dict[int, int]  # in the 180 days before those
+    recent_events: np.ndarray  # per scored customer: events in the 30 days before `as_of`
+    earlier_events: np.ndarray  # in the 180 days before those
     nps: dict[int, list[tuple[datetime, int]]] = field(default_factory=dict)  # latest first
     csat: dict[int, tuple[datetime, int]] = field(default_factory=dict)  # the latest
     # Completed stays per stage, in days (for "most move on within N days").
     stays: dict[str, list[float]] = field(default_factory=dict)
-    # When each customer's history begins (their first stage), in days.
-    first_seen: dict[int, float] = field(default_factory=dict)
+    # Everyone with a stage history (scored or not), and when it begins, in days.
+    first_seen_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    first_seen: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Facts:
     """Everything known before `as_of` (a day's end is the next day's midnight: nothing of
     that next day is read). Customers in a terminal stage then are not scored."""
-    stages, stays, first_seen = _stages(conn, as_of)
-    live = {cid for cid, s in stages.items() if s.stage not in terminal}
-    customers = {
-        row.id: (row.external_id, row.name)
-        for row in conn.execute(
-            select(_C.c.id, _C.c.external_id, _C.c.name).where(_C.c.forgotten_at.is_(None))
-        )
-        if row.id in live
-    }
-    rows = conn.execute(
-        select(_E.c.customer_id, _E.c.occurred_at, _E.c.value, _E.c.kind == PURCHASE)
-        .where(_E.c.occurred_at < as_of)
-        .order_by(_E.c.customer_id, _E.c.occurred_at)
-    ).all()
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    at = np.fromiter((days(r[1]) for r in rows), dtype=np.float64, count=len(rows))
-    value = np.fromiter((r[2] or 0.0 for r in rows), dtype=np.float64, count=len(rows))
+    with fetch.quiet_gc():
+        return _load(conn, as_of, terminal)
+
+
+def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...]) -> Facts:
+    as_of_us = micros(as_of)
+    history = fetch.stage_rows(conn, as_of)
+    hist_ids, stage, moved_back, since, stays, first_ids, first_us = _stages(*history)
+    del history
+    cust_ids, external_ids, names = fetch.customers(conn)
+    order = np.argsort(cust_ids, kind="stable")
+    cust_ids = cust_ids[order]
+    at = np.searchsorted(hist_ids, cust_ids)
+    has = at < len(hist_ids)
+    has[has] = hist_ids[at[has]] == cust_ids[has]
+    live = has.copy()
+    live[has] = [stage[i] not in terminal for i in at[has].tolist()]
+    keep = order[live]
+    scored_at = at[live]
+    stages = Stages(
+        [stage[i] for i in scored_at.tolist()],
+        since[scored_at],
+        [moved_back[i] for i in scored_at.tolist()],
+    )
+    ids, when, value, bought = fetch.event_rows(conn, as_of)
+    at_days = to_days(when)
     # An absurd amount (1e308 twice makes inf) must not turn every score into NaN.
-    value = np.clip(np.nan_to_num(value, nan=0.0), -1e9, 1e9)
-    bought = np.fromiter((bool(r[3]) for r in rows), dtype=bool, count=len(rows))
-    recent_from, earlier_from = as_of - timedelta(days=30), as_of - timedelta(days=210)
-    counts = conn.execute(
-        select(
-            _E.c.customer_id,
-            func.sum(case((_E.c.occurred_at > recent_from, 1), else_=0)),
-            func.sum(case((_E.c.occurred_at <= recent_from, 1), else_=0)),
-        )
-        .where(_E.c.occurred_at > earlier_from, _E.c.occurred_at < as_of)
-        .group_by(_E.c.customer_id)
-    ).all()
+    value = np.clip(np.nan_to_num(value, nan=0.0), -1e9, 1e9) + 0.0
+    scored = cust_ids[live]
+    recent_from = as_of_us - 30 * US_PER_DAY
+    earlier_from = as_of_us - 210 * US_PER_DAY
+    window = when > earlier_from
+    recent = window & (when > recent_from)
+    earlier = window & ~recent
     facts = Facts(
         as_of=as_of,
-        customers=customers,
+        ids=scored,
+        external_ids=[external_ids[i] for i in keep.tolist()],
+        names=[names[i] for i in keep.tolist()],
         stages=stages,
-        purchase_rows=(ids[bought], at[bought], value[bought]),
-        event_rows=(ids, at, value),
-        recent_events={c: int(r or 0) for c, r, _ in counts},
-        earlier_events={c: int(e or 0) for c, _, e in counts},
+        purchase_rows=(ids[bought], at_days[bought], value[bought]),
+        event_rows=(ids, at_days, value),
+        recent_events=_count(ids[recent], scored),
+        earlier_events=_count(ids[earlier], scored),
         stays=stays,
-        first_seen=first_seen,
+        first_seen_ids=first_ids,
+        first_seen=to_days(first_us),
     )
-    answers = conn.execute(
-        select(_F.c.customer_id, _F.c.kind, _F.c.responded_at, _F.c.score)
-        .where(_F.c.responded_at < as_of, _F.c.responded_at > as_of - timedelta(days=365))
-        .order_by(_F.c.customer_id, _F.c.responded_at.desc())
-    )
-    for cid, kind, at_, score in answers:
+    del when, window, recent, earlier
+    for cid, kind, at_, score in fetch.answers(conn, as_of):
         if kind == "nps":
             seen = facts.nps.setdefault(cid, [])
             if len(seen) < 2:
@@ -124,6 +157,17 @@ def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Fac
         elif kind == "csat" and cid not in facts.csat:
             facts.csat[cid] = (at_, score)
     return facts
+
+
+def _count(ids: np.ndarray, scored: np.ndarray) -> np.ndarray:
+    """How many of `ids` are each of `scored` (sorted)."""
+    if len(scored) == 0:
+        return np.zeros(0, dtype=np.int64)
+    at = np.searchsorted(scored, ids)
+    inside = at < len(scored)
+    at = at[inside]
+    at = at[scored[at] == ids[inside]]
+    return np.bincount(at, minlength=len(scored))
 
 
 def purchases(
@@ -160,27 +204,60 @@ def purchases(
 
 
 def _stages(
-    conn: Connection, as_of: datetime
-) -> tuple[dict[int, StageFacts], dict[str, list[float]], dict[int, float]]:
-    """Each customer's stage on `as_of` and since when, their last move if it went back,
-    and every completed stay per stage (up to `as_of`)."""
-    rows = conn.execute(
-        select(_H.c.customer_id, _H.c.to_stage, _H.c.at, _H.c.basis)
-        .where(_H.c.at < as_of)
-        .order_by(_H.c.customer_id, _H.c.at, _H.c.id)
-    )
-    stages: dict[int, StageFacts] = {}
+    cids: np.ndarray, stage_of: list[str], at: np.ndarray, exact: np.ndarray
+) -> tuple[
+    np.ndarray,
+    list[str],
+    list[str | None],
+    np.ndarray,
+    dict[str, list[float]],
+    np.ndarray,
+    np.ndarray,
+]:
+    """From the history (sorted by customer, time, id): each customer's stage on `as_of`
+    and since when, where their last move came from when it was a known move (an import's
+    guess is not a move back), every completed stay per stage, and when each history begins.
+
+    A row naming the stage the customer is already in restates it: it is no move, and the
+    stay goes on. So the moves are the first row of each run of equal stages."""
+    n = len(cids)
+    empty = np.zeros(0, dtype=np.int64)
+    if n == 0:
+        return empty, [], [], empty, {}, empty, empty
+    names = sorted(set(stage_of))
+    codes_of = {name: i for i, name in enumerate(names)}
+    code = np.fromiter(map(codes_of.__getitem__, stage_of), dtype=np.int64, count=n)
+    new_customer = np.r_[True, cids[1:] != cids[:-1]]
+    move = new_customer | np.r_[True, code[1:] != code[:-1]]
+    rows = np.flatnonzero(move)
+    first_move = new_customer[rows]
+    # A completed stay: from one move to the customer's next one.
+    ended = np.flatnonzero(~first_move)
+    length = seconds(at[rows[ended]] - at[rows[ended - 1]]) / DAY
     stays: dict[str, list[float]] = defaultdict(list)
-    first_seen: dict[int, float] = {}
-    for cid, to_stage, at, basis in rows:
-        current = stages.get(cid)
-        if current is None:
-            first_seen[cid] = days(at)
-        if current is not None and current.stage == to_stage:
-            continue  # a restatement of the stage they are in
-        if current is not None:
-            stays[current.stage].append((at - current.since).total_seconds() / DAY)
-        # Only a move known to have happened then is a move back (not an import's guess).
-        moved = current.stage if current is not None and basis == EXACT else None
-        stages[cid] = StageFacts(to_stage, at, moved, at)
-    return stages, dict(stays), first_seen
+    for c, d in zip(code[rows[ended - 1]].tolist(), length.tolist(), strict=True):
+        stays[names[c]].append(d)
+    # Each customer's last move (their current stage) and the one before it.
+    starts = np.flatnonzero(first_move)
+    last = np.r_[starts[1:], len(rows)] - 1
+    current = rows[last]
+    came_back = (~first_move[last]) & (exact[current])
+    before = code[rows[last - 1]]
+    back = [
+        names[b] if went else None
+        for b, went in zip(before.tolist(), came_back.tolist(), strict=True)
+    ]
+    heads = np.flatnonzero(new_customer)
+    return (
+        cids[current],
+        [names[c] for c in code[current].tolist()],
+        back,
+        at[current],
+        dict(stays),
+        cids[heads],
+        at[heads],
+    )
+
+
+def horizon_us(span: timedelta) -> int:
+    return (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds

@@ -16,7 +16,16 @@ from sqlalchemy import Connection
 
 from clmbot.config import LifecycleConfig
 from clmbot.risk import rhythm
-from clmbot.risk.facts import Facts, days, load, purchases
+from clmbot.risk.facts import (
+    US_PER_DAY,
+    Facts,
+    days,
+    horizon_us,
+    load,
+    micros,
+    purchases,
+    seconds,
+)
 from clmbot.risk.settings import RiskConfig
 
 # The rhythm is a reason once it is past the customer's usual gap and this likely.
@@ -33,37 +42,100 @@ class CustomerRisk:
     reasons: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class Scores:
+    """Everyone scored, highest risk first (then by external id), as columns: a million
+    `CustomerRisk` objects cost more than the scoring, and a stored run needs none."""
+
+    ids: list[int]
+    external_ids: list[str]
+    names: list[str]
+    risk: list[int]
+    reasons: list[tuple[str, ...]]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def at_or_above(self, threshold: int) -> int:
+        return sum(r >= threshold for r in self.risk)
+
+    def rows(self, start: int = 0, stop: int | None = None) -> list[CustomerRisk]:
+        stop = len(self.ids) if stop is None else min(stop, len(self.ids))
+        return [
+            CustomerRisk(
+                self.ids[i], self.external_ids[i], self.names[i], self.risk[i], self.reasons[i]
+            )
+            for i in range(start, stop)
+        ]
+
+
 def score_all(
     conn: Connection, as_of: datetime, *, config: RiskConfig, lifecycle: LifecycleConfig
 ) -> list[CustomerRisk]:
     """Everyone who was a customer (not in a terminal stage) on `as_of`, highest risk first."""
+    return score(conn, as_of, config=config, lifecycle=lifecycle).rows()
+
+
+def score(
+    conn: Connection, as_of: datetime, *, config: RiskConfig, lifecycle: LifecycleConfig
+) -> Scores:
+    """`score_all` as columns. Each customer's chance of going inactive is combined from its
+    parts by the same float operations in the same order as one customer at a time would
+    be, array by array, so the scores are the same to the last bit."""
     facts = load(conn, as_of, terminal=lifecycle.terminal)
+    n = len(facts.ids)
     base, said = _rhythm(facts, config)
-    order = {stage: i for i, stage in enumerate(lifecycle.stages)}
-    stuck_stages = (
-        config.stuck_stages if config.stuck_stages is not None else lifecycle.funnel_stages[:-2]
+    keep = np.ones(n) * (1 - base)
+    # Every reason of a customer with its weight, in the order the parts are combined: the
+    # rhythm first, then each signal (a stable sort by weight keeps that order for ties).
+    weights = base.tolist()
+    parts: dict[int, list[tuple[float, str]]] = {i: [(weights[i], t)] for i, t in said.items()}
+    for weight, hits in _signals(facts, config, lifecycle):
+        if weight <= 0:
+            continue
+        for i, text in hits.items():
+            keep[i] *= 1 - weight
+            parts.setdefault(i, []).append((weight, text))
+    risk = np.rint(100 * (1 - keep)).astype(np.int64)
+    reasons: list[tuple[str, ...]] = [()] * n
+    for i, listed in parts.items():
+        if len(listed) == 1:
+            reasons[i] = (listed[0][1],)
+        else:
+            reasons[i] = tuple(t for _, t in sorted(listed, key=lambda p: -p[0]))
+    # By external id within a risk: ranked by Python's own string order (a numpy string
+    # array would be as wide as the longest id, times a million).
+    by_id = np.empty(n, dtype=np.int64)
+    by_id[sorted(range(n), key=facts.external_ids.__getitem__)] = np.arange(n)
+    order = np.lexsort((by_id, -risk)).tolist()
+    ids = facts.ids.tolist()
+    risks = risk.tolist()
+    return Scores(
+        [ids[i] for i in order],
+        [facts.external_ids[i] for i in order],
+        [facts.names[i] for i in order],
+        [risks[i] for i in order],
+        [reasons[i] for i in order],
     )
-    limits = {
-        stage: float(np.quantile(stays, config.stuck_quantile))
-        for stage, stays in facts.stays.items()
-        if stage in stuck_stages and len(stays) >= MIN_STAYS
-    }
-    out = []
-    for cid, (external_id, name) in facts.customers.items():
-        parts: list[tuple[float, str]] = []
-        if cid in base:
-            parts.append((base[cid], said.get(cid, "")))
-        parts += _signals(facts, cid, config, order, limits)
-        keep = 1.0
-        for weight, _ in parts:
-            keep *= 1 - weight
-        reasons = tuple(text for weight, text in sorted(parts, key=lambda p: -p[0]) if text)
-        out.append(CustomerRisk(cid, external_id, name, round(100 * (1 - keep)), reasons))
-    out.sort(key=lambda r: (-r.risk, r.external_id))
-    return out
 
 
-def _rhythm(facts: Facts, config: RiskConfig) -> tuple[dict[int, float], dict[int, str]]:
+def _distinct(ids: np.ndarray) -> np.ndarray:
+    """`np.unique` of ids already sorted, without sorting them again."""
+    if len(ids) == 0:
+        return ids
+    return ids[np.r_[True, ids[1:] != ids[:-1]]]
+
+
+def _positions(scored: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of `ids` is among the `scored` (sorted): a mask of those that are, and
+    their positions."""
+    at = np.searchsorted(scored, ids)
+    inside = at < len(scored)
+    inside[inside] = scored[at[inside]] == ids[inside]
+    return inside, at[inside]
+
+
+def _rhythm(facts: Facts, config: RiskConfig) -> tuple[np.ndarray, dict[int, str]]:
     """How likely each customer is to go inactive within the horizon, and the reason when it
     is one: buyers by their purchase rhythm, those who never bought by their activity, and
     those with no activity at all by how such customers did before."""
@@ -75,123 +147,140 @@ def _rhythm(facts: Facts, config: RiskConfig) -> tuple[dict[int, float], dict[in
     learn_over = min(config.horizon.days, span / 2)
     then = now - learn_over
     learn = learn_over >= rhythm.MIN_DAYS_TO_LEARN
-    base: dict[int, float] = {}
+    base = np.full(len(facts.ids), np.nan)
     said: dict[int, str] = {}
     buyer_ids, buyer_at, _ = facts.purchase_rows
-    buyers_then, buyers_now = np.unique(buyer_ids[buyer_at <= then]), np.unique(buyer_ids)
+    buyers_then, buyers_now = _distinct(buyer_ids[buyer_at <= then]), _distinct(buyer_ids)
     for activity in (False, True):
         train = scored = None
         if activity:  # those who never bought, by any event
-            train = np.setdiff1d(np.unique(ids[at <= then]), buyers_then)
-            scored = np.setdiff1d(np.unique(ids), buyers_now)
+            train = np.setdiff1d(_distinct(ids[at <= then]), buyers_then, assume_unique=True)
+            scored = np.setdiff1d(_distinct(ids), buyers_now, assume_unique=True)
         rows_ids, rows_at, _ = facts.event_rows if activity else facts.purchase_rows
         before = purchases(facts, until=then, activity=activity, only=train)
         model = (
-            rhythm.fit(before, then, np.unique(rows_ids[rows_at > then]))
+            rhythm.fit(before, then, _distinct(rows_ids[rows_at > then]))
             if learn
             else rhythm.Model(None, np.zeros(0), np.zeros(0), 0)
         )
         current = purchases(facts, activity=activity, only=scored)
         p = model.p_inactive(current, now)
         r = rhythm.rhythm(current, now)
+        inside, at_ = _positions(facts.ids, current.ids)
+        base[at_] = p[inside]
+        gap = np.where(r.own, r.own_gap, r.gap)
+        says = np.flatnonzero(inside & ~(p < RHYTHM_SAYS) & ~(r.recency <= gap))
         what = "activity" if activity else "purchase"
-        for i, cid in enumerate(current.ids.tolist()):
-            if cid not in facts.customers:
-                continue
-            base[cid] = float(p[i])
-            recency = r.recency[i]
-            gap = r.own_gap[i] if r.own[i] else r.gap[i]
-            if p[i] < RHYTHM_SAYS or recency <= gap:
-                continue
-            if r.own[i]:
-                said[cid] = f"no {what} for {recency:.0f} days, usually every {gap:.0f}"
-            elif current.days_bought[i] == 1:
-                said[cid] = (
+        usually = "buy" if not activity else "are active"
+        everyone = f"{r.everyone:.0f}"
+        for i, recency, g, own, once in zip(
+            np.searchsorted(facts.ids, current.ids[says]).tolist(),
+            r.recency[says].tolist(),
+            gap[says].tolist(),
+            r.own[says].tolist(),
+            (current.days_bought[says] == 1).tolist(),
+            strict=True,
+        ):
+            if own:
+                said[i] = f"no {what} for {recency:.0f} days, usually every {g:.0f}"
+            elif once:
+                said[i] = (
                     f"no {what} since their first, {recency:.0f} days ago; customers who "
-                    f"come back usually do within {r.everyone:.0f}"
+                    f"come back usually do within {everyone}"
                 )
             else:
-                said[cid] = (
-                    f"no {what} for {recency:.0f} days; customers usually "
-                    f"{'buy' if not activity else 'are active'} every {r.everyone:.0f}"
+                said[i] = (
+                    f"no {what} for {recency:.0f} days; customers usually {usually} every "
+                    f"{everyone}"
                 )
     _never_active(facts, then, now, base, said)
     return base, said
 
 
 def _never_active(
-    facts: Facts, then: float, now: float, base: dict[int, float], said: dict[int, str]
+    facts: Facts, then: float, now: float, base: np.ndarray, said: dict[int, str]
 ) -> None:
     """Customers with no event at all: as likely to stay so as such customers were before."""
     ids, at, _ = facts.event_rows
-    active_then = set(np.unique(ids[at <= then]).tolist())
-    active_after = set(np.unique(ids[at > then]).tolist())
-    quiet_then = [
-        c for c, seen in facts.first_seen.items() if seen <= then and c not in active_then
-    ]
-    prior = sum(c not in active_after for c in quiet_then) / len(quiet_then) if quiet_then else 0.5
-    for cid in facts.customers:
-        if cid in base:
-            continue
-        base[cid] = prior
-        since = now - facts.first_seen.get(cid, now)
-        if prior >= RHYTHM_SAYS:
-            said[cid] = f"no activity recorded since they became a customer, {since:.0f} days ago"
+    active_then = _distinct(ids[at <= then])
+    active_after = _distinct(ids[at > then])
+    seen = facts.first_seen_ids[facts.first_seen <= then]
+    quiet_then = seen[~np.isin(seen, active_then, assume_unique=True)]
+    gone = int((~np.isin(quiet_then, active_after, assume_unique=True)).sum())
+    prior = gone / len(quiet_then) if len(quiet_then) else 0.5
+    rest = np.flatnonzero(np.isnan(base))
+    base[rest] = prior
+    if prior < RHYTHM_SAYS or len(rest) == 0:
+        return
+    _, at_ = _positions(facts.first_seen_ids, facts.ids[rest])
+    for i, since in zip(rest.tolist(), (now - facts.first_seen[at_]).tolist(), strict=True):
+        said[i] = f"no activity recorded since they became a customer, {since:.0f} days ago"
 
 
 def _signals(
-    facts: Facts,
-    cid: int,
-    config: RiskConfig,
-    order: dict[str, int],
-    limits: dict[str, float],
-) -> list[tuple[float, str]]:
-    out: list[tuple[float, str]] = []
-    nps = facts.nps.get(cid)
-    if nps:
+    facts: Facts, config: RiskConfig, lifecycle: LifecycleConfig
+) -> list[tuple[float, dict[int, str]]]:
+    """Each signal's weight and the customers it holds for (by position), with the reason."""
+    n = len(facts.ids)
+    position = dict(zip(facts.ids.tolist(), range(n), strict=True))
+    detractor: dict[int, str] = {}
+    for cid, nps in facts.nps.items():
+        i = position.get(cid)
+        if i is None or not nps:
+            continue
         (at, latest), previous = nps[0], (nps[1][1] if len(nps) > 1 else None)
         if previous is not None and previous - latest >= 3:
-            out.append((config.detractor, f"NPS fell from {previous} to {latest}"))
+            detractor[i] = f"NPS fell from {previous} to {latest}"
         elif latest <= 6:
-            out.append((config.detractor, f"NPS {latest} on {at:%Y-%m-%d}, a detractor"))
-    csat = facts.csat.get(cid)
-    if csat and csat[1] <= 2:
-        out.append((config.unhappy_csat, f"CSAT {csat[1]} on {csat[0]:%Y-%m-%d}"))
-    stage = facts.stages.get(cid)
-    if stage is not None:
-        stayed = (facts.as_of - stage.since).total_seconds() / 86400
-        limit = limits.get(stage.stage)
-        if limit is not None and stayed > limit:
-            out.append(
-                (
-                    config.stuck,
-                    f"in {stage.stage} for {stayed:.0f} days, most move on within "
-                    f"{max(limit, 1):.0f}",
-                )
+            detractor[i] = f"NPS {latest} on {at:%Y-%m-%d}, a detractor"
+    unhappy: dict[int, str] = {}
+    for cid, (at, csat) in facts.csat.items():
+        i = position.get(cid)
+        if i is not None and csat <= 2:
+            unhappy[i] = f"CSAT {csat} on {at:%Y-%m-%d}"
+    as_of_us = micros(facts.as_of)
+    stage = facts.stages
+    stuck_stages = (
+        config.stuck_stages if config.stuck_stages is not None else lifecycle.funnel_stages[:-2]
+    )
+    limits = {
+        name: float(np.quantile(stays, config.stuck_quantile))
+        for name, stays in facts.stays.items()
+        if name in stuck_stages and len(stays) >= MIN_STAYS
+    }
+    stuck: dict[int, str] = {}
+    if limits:
+        stayed = seconds(as_of_us - stage.since) / 86400
+        limit = np.array([limits.get(s, np.nan) for s in stage.stage])
+        for i in np.flatnonzero(stayed > limit).tolist():
+            stuck[i] = (
+                f"in {stage.stage[i]} for {stayed[i]:.0f} days, most move on within "
+                f"{max(float(limit[i]), 1):.0f}"
             )
-        back = stage.moved_back_from
-        if (
-            back is not None
-            and order.get(back, -1) > order.get(stage.stage, 99)
-            and stage.moved_at is not None
-            and facts.as_of - stage.moved_at <= config.horizon
-        ):
-            ago = (facts.as_of - stage.moved_at).days
-            out.append(
-                (
-                    config.moved_back,
-                    f"moved back from {back} to {stage.stage} {ago} days ago",
-                )
+    order = {name: i for i, name in enumerate(lifecycle.stages)}
+    horizon = horizon_us(config.horizon)
+    moved_back: dict[int, str] = {}
+    for i, back in enumerate(stage.moved_back_from):
+        if back is None or order.get(back, -1) <= order.get(stage.stage[i], 99):
+            continue
+        ago = as_of_us - int(stage.since[i])
+        if ago <= horizon:
+            moved_back[i] = (
+                f"moved back from {back} to {stage.stage[i]} {ago // US_PER_DAY} days ago"
             )
-    earlier = facts.earlier_events.get(cid, 0)
-    usual = earlier / 6  # a month's worth of the 180 days before the last 30
-    recent = facts.recent_events.get(cid, 0)
-    if usual >= 2 and recent <= usual / 2:
-        plural = "" if recent == 1 else "s"
-        out.append(
-            (
-                config.activity_fall,
-                f"activity fell: {recent} event{plural} in the last 30 days, usually {usual:.0f}",
-            )
+    usual = facts.earlier_events / 6  # a month's worth of the 180 days before the last 30
+    recent = facts.recent_events
+    fell: dict[int, str] = {}
+    for i in np.flatnonzero((usual >= 2) & (recent <= usual / 2)).tolist():
+        r = int(recent[i])
+        fell[i] = (
+            f"activity fell: {r} event{'' if r == 1 else 's'} in the last 30 days, "
+            f"usually {usual[i]:.0f}"
         )
-    return [(w, text) for w, text in out if w > 0]
+    return [
+        (config.detractor, detractor),
+        (config.unhappy_csat, unhappy),
+        (config.stuck, stuck),
+        (config.moved_back, moved_back),
+        (config.activity_fall, fell),
+    ]

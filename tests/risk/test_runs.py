@@ -65,3 +65,39 @@ def test_alerts_run_then_at_risk_on_the_command_line(db_url, engine, shop, tmp_p
     assert "More: clmbot at-risk page 2" in listed.stdout
     risky = CliRunner().invoke(cli, ["segment", "risk>=70"], env=env)
     assert risky.exit_code == 0 and "Segment risk>=70:" in risky.stdout
+
+
+def test_stored_reasons_come_back_as_written(engine, now):
+    """The run's rows go straight to the driver (COPY on PostgreSQL, whose text format has
+    its own escapes): any reason, whatever its characters, reads back the same."""
+    from sqlalchemy import insert, select
+
+    from clmbot.risk.score import Scores
+    from clmbot.store.models import Customer, RiskScore
+
+    odd = ('back\\slash "quoted"', "tab\there\nnewline", "café ✓ \u2028", "\\N", "")
+    with engine.begin() as conn:
+        ids = [
+            conn.execute(
+                insert(Customer).values(
+                    external_id=f"X{i}",
+                    name=f"X {i}",
+                    stage="retention",
+                    tags=[],
+                    attributes={},
+                    locale="",
+                    created_at=now,
+                    updated_at=now,
+                )
+            ).inserted_primary_key[0]
+            for i in range(3)
+        ]
+    run_id = runs.claim(engine, now.date(), as_of=now, now=now, by="t")
+    assert run_id is not None
+    reasons = [odd, (), odd[:1]]
+    scored = Scores(ids, ["X0", "X1", "X2"], ["X 0", "X 1", "X 2"], [90, 10, 50], reasons)
+    with engine.begin() as conn:
+        runs.store(conn, run_id, scored)
+    with engine.connect() as conn:
+        got = dict(conn.execute(select(RiskScore.customer_id, RiskScore.reasons)).all())
+    assert got == {i: list(r) for i, r in zip(ids, reasons, strict=True)}
