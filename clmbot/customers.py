@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, select, union_all
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Session
 
 from clmbot.results import CustomerInfo, CustomerRef
@@ -18,8 +23,13 @@ MAX_MATCHES = 10
 _CANDIDATES = 500
 _DIGITS = re.compile(r"(\d+)")
 _LONGEST_REF = 320  # an e-mail; external ids are at most 200, names 300
-# Names compared in Python for "closest names", at most.
-_CLOSE_CANDIDATES = 4000
+# "Closest names": the neighbours of what was typed read on each side in the name index, the
+# names read at each anchor, and the first letters a typo is looked for in (see `_anchors`).
+_NEIGHBOURS = 50
+_PER_ANCHOR = 3
+_TYPO_POSITIONS = 10
+# Letters outside ASCII looked up in both cases (2**n forms of a name; see `key_forms`).
+_CASED_LETTERS = 3
 
 
 def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
@@ -42,70 +52,190 @@ class Lookup:
         return self.matches[0] if len(self.matches) == 1 else None
 
 
-def _like_prefix(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
+def key_forms(text: str) -> list[str]:
+    """The forms lower(name) may take in the database for the names equal to `text` in any
+    case, full lower case first.
+
+    PostgreSQL lowers every letter (in a UTF-8 database); SQLite, and PostgreSQL with a "C"
+    ctype, only A-Z: there "Ölmez" stays "Ölmez" and "ölmez" stays "ölmez". So a letter
+    outside ASCII is looked up in both its cases (the first few such letters; the rest in
+    lower case), A-Z always in lower case.
+    """
+    lowered = text.lower()
+    forms = [lowered]
+    cased = [i for i, c in enumerate(text) if not c.isascii() and c.lower() != c.upper()]
+    cased = cased[:_CASED_LETTERS]
+    if not cased:
+        return forms
+    for mask in range(1 << len(cased)):
+        upper = {i for bit, i in enumerate(cased) if mask >> bit & 1}
+        form = "".join(c.upper() if i in upper else c.lower() for i, c in enumerate(text))
+        form = "".join(c.lower() if c.isascii() else c for c in form)
+        if form not in forms:
+            forms.append(form)
+    return forms
+
+
+def _after(prefix: str) -> str | None:
+    """The least string greater than every string that begins with `prefix` (in code point
+    order), or None when there is none."""
+    for i in range(len(prefix) - 1, -1, -1):
+        if ord(prefix[i]) < sys.maxunicode:
+            return prefix[:i] + chr(ord(prefix[i]) + 1)
+    return None
+
+
+class _OrderUsing(ColumnElement[str]):
+    """`expr USING op` in an ORDER BY: PostgreSQL walks an index in the order of its
+    operator class only when the ORDER BY names that class's operator."""
+
+    inherit_cache = True
+    _traverse_internals: ClassVar[list[tuple[str, Any]]] = [
+        ("expr", InternalTraversal.dp_clauseelement),
+        ("operator", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, expr: ColumnElement[str], operator: str) -> None:
+        self.expr = expr
+        self.operator = operator
+
+
+@compiles(_OrderUsing)
+def _order_using(element: _OrderUsing, compiler: Any, **kw: Any) -> str:
+    return f"{compiler.process(element.expr, **kw)} USING {element.operator}"
+
+
+@dataclass(frozen=True)
+class NameKey:
+    """lower(name), compared as ix_customers_name_key orders it: by code point. SQLite
+    always compares so; on PostgreSQL the index has the operator class text_pattern_ops
+    (migration 0009), whose operators are ~<~, ~>=~ …, whatever the database's collation."""
+
+    pattern_ops: bool
+    key: ColumnElement[str] = field(default_factory=lambda: func.lower(Customer.name))
+
+    @classmethod
+    def of(cls, session: Session) -> NameKey:
+        return cls(session.get_bind().dialect.name == "postgresql")
+
+    def ge(self, value: str) -> ColumnElement[bool]:
+        return self.key.op("~>=~")(value) if self.pattern_ops else self.key >= value
+
+    def lt(self, value: str) -> ColumnElement[bool]:
+        return self.key.op("~<~")(value) if self.pattern_ops else self.key < value
+
+    def begins(self, prefix: str) -> ColumnElement[bool]:
+        """Names that begin with `prefix`, as a range of the index: SQLite cannot use an
+        index on an expression for LIKE."""
+        upper = _after(prefix)
+        return self.ge(prefix) if upper is None else and_(self.ge(prefix), self.lt(upper))
+
+    def ascending(self) -> Any:
+        return _OrderUsing(self.key, "~<~") if self.pattern_ops else self.key.asc()
+
+    def descending(self) -> Any:
+        return _OrderUsing(self.key, "~>~") if self.pattern_ops else self.key.desc()
 
 
 def find_customers(session: Session, ref: str, *, limit: int = MAX_MATCHES) -> Lookup:
     """External id (exact), then e-mail (any case), then name: an exact name wins over
-    prefixes, so "Acme" finds "Acme" even when "Acme Labs" exists too."""
+    prefixes, so "Acme" finds "Acme" even when "Acme Labs" exists too.
+
+    Each step reads one index (migration 0009): e-mails and names by lower(...), names in
+    the byte order of `lower_bytes`, so that a prefix is a range and its first candidates
+    are the first entries of the range, however many customers share it."""
     ref = ref.strip()
     if not ref or len(ref) > _LONGEST_REF:
-        # Longer than any id, e-mail or name can be: nothing matches (and SQLite refuses a
-        # LIKE pattern over 50,000 bytes).
+        # Longer than any id, e-mail or name can be: nothing matches.
         return Lookup(ref, [], False)
     by_id = session.scalars(select(Customer).where(Customer.external_id == ref)).first()
     if by_id is not None:
         return Lookup(ref, [by_id], False)
     active = Customer.forgotten_at.is_(None)
+    forms = key_forms(ref)
     if "@" in ref:
         found = session.scalars(
             select(Customer)
-            .where(active, func.lower(Customer.email) == ref.lower())
-            .order_by(func.lower(Customer.name), Customer.external_id)  # no walk of the name index
+            .where(active, func.lower(Customer.email).in_(forms))
+            .order_by(Customer.id)
             .limit(limit + 1)
         ).all()
         if found:
-            ordered = sorted(found, key=lambda c: (natural_key(c.name), natural_key(c.external_id)))
-            return Lookup(ref, ordered[:limit], len(found) > limit)
-    exact = session.scalars(
-        select(Customer).where(active, func.lower(Customer.name) == ref.lower()).limit(2)
-    ).all()
+            return _ordered(ref, found, limit, len(found) > limit)
+    name = NameKey.of(session)
+    exact = session.scalars(select(Customer).where(active, name.key.in_(forms)).limit(2)).all()
     if len(exact) == 1:
         return Lookup(ref, list(exact), False)
-    found = session.scalars(
-        select(Customer)
-        .where(active, func.lower(Customer.name).like(_like_prefix(ref.lower()), escape="\\"))
-        .order_by(Customer.name, Customer.external_id)
-        .limit(max(_CANDIDATES, limit + 1))
-    ).all()
+    cap = max(_CANDIDATES, limit + 1)
+    found_by_id: dict[int | None, Customer] = {}
+    capped = False
+    for form in forms:
+        rows = session.scalars(
+            select(Customer).where(active, name.begins(form)).order_by(name.ascending()).limit(cap)
+        ).all()
+        capped = capped or len(rows) == cap
+        found_by_id.update((c.id, c) for c in rows)
+    found = list(found_by_id.values())
+    return _ordered(ref, found, limit, capped or len(found) > limit)
+
+
+def _ordered(ref: str, found: Sequence[Customer], limit: int, more: bool) -> Lookup:
     ordered = sorted(found, key=lambda c: (natural_key(c.name), natural_key(c.external_id)))
-    return Lookup(ref, ordered[:limit], len(found) > limit)
+    return Lookup(ref, ordered[:limit], more)
+
+
+def _anchors(lowered: str) -> list[str]:
+    """Where in the name index a typo of `lowered` may have come from, besides next to the
+    typo itself (where a wrong letter late in a name lands): the text with each of its
+    first letters dropped, swapped with the next, or a space put before it (an extra letter,
+    two letters crossed, a space left out), which is the name itself or its beginning."""
+    anchors = []
+    for i in range(1, _TYPO_POSITIONS + 1):
+        anchors.append(lowered[:i] + lowered[i + 1 :])
+        spaced = lowered[i - 1 : i + 1].strip() == lowered[i - 1 : i + 1]
+        anchors.append(f"{lowered[:i]} {lowered[i:]}" if spaced else lowered)
+        anchors.append(lowered[:i] + lowered[i + 1 : i + 2] + lowered[i : i + 1] + lowered[i + 2 :])
+    # Always as many (the same statement each time, compiled once), however long `lowered`.
+    return anchors
 
 
 def closest_names(session: Session, ref: str, *, count: int = 3) -> list[str]:
     """Names that look like `ref`, for "no customer matches …; did you mean …".
 
     The database narrows the names to those a typo could have come from, so that a customer
-    base of any size is never read into Python: names that begin like `ref` (its first two
-    letters), names of about its length that share its first letter, and names whose first
-    word begins like `ref`'s. A typo in the very first letter is not found; the external id
-    and the e-mail still are.
+    base of any size is never read into Python: among the names that begin with `ref`'s
+    first letter, the neighbours of `ref` in the name index, and the first names at or after
+    each of `_anchors(ref)`. Each is a short range of the index (one statement, a handful of
+    index seeks), so the cost does not grow with the customers. A typo in the very first
+    letter is not found, nor always one that drops a letter; the external id and the e-mail
+    still are.
     """
     lowered = " ".join(ref.strip().lower().split())
     if not lowered or len(lowered) > _LONGEST_REF:
         return []
-    low = func.lower(Customer.name)
+    name = NameKey.of(session)
     active = Customer.forgotten_at.is_(None)
-    near_length = func.length(Customer.name).between(len(lowered) - 3, len(lowered) + 3)
-    shapes = [
-        low.like(_like_prefix(lowered[:2]), escape="\\"),
-        and_(low.like(_like_prefix(lowered[:1]), escape="\\"), near_length),
-    ]
-    names = session.scalars(
-        select(Customer.name).where(active, or_(*shapes)).limit(_CLOSE_CANDIDATES)
-    ).all()
+    parts = []
+    for form in key_forms(lowered):
+        # One lower and one upper bound each: SQLite uses one of each for the range, and
+        # would walk the whole letter checking another.
+        after = _after(form[0])
+        end = [] if after is None else [name.lt(after)]
+        parts.append(
+            select(Customer.name)
+            .where(active, name.ge(form[0]), name.lt(form))
+            .order_by(name.descending())
+            .limit(_NEIGHBOURS)
+        )
+        parts.extend(
+            select(Customer.name)
+            .where(active, name.ge(anchor), *end)
+            .order_by(name.ascending())
+            .limit(limit)
+            for anchor, limit in [(form, _NEIGHBOURS)] + [(a, _PER_ANCHOR) for a in _anchors(form)]
+        )
+    subqueries = [part.subquery() for part in parts]
+    names = session.scalars(union_all(*(select(sub.c.name) for sub in subqueries))).all()
     by_lower = {name.lower(): name for name in names}
     close = difflib.get_close_matches(lowered, list(by_lower), n=count, cutoff=0.5)
     if len(close) < count:  # a typo in the first word of a longer name

@@ -13,19 +13,17 @@ commands use, for one viewer at one moment (`now`, the bot's clock):
 - the surveys in flight: what is queued, what waits for an answer, and each recent run.
 
 Rebuilt on every opening, so it has to be cheap at 100,000 customers
-(bench/bench_home.py). The costly part is the funnel: `lifecycle.funnel` works out every
-customer's stays from the whole stage history (2 s at that size). Here the same numbers come
-from the customers' stage and the history of those who moved in the period only;
-tests/test_dashboard.py checks that they equal `lifecycle.funnel`'s on random histories.
+(bench/bench_home.py). The costly part is the funnel: its counts come from the customers'
+stage and the history of those who moved in the period only (`lifecycle.funnel_counts`,
+which `/clm funnel` uses too).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, select
 from sqlmodel import Session
 
 from clmbot.config import LifecycleConfig, Settings
@@ -34,9 +32,8 @@ from clmbot.feedback.queries import KINDS, Kind, latest_answers, tallies, to_sco
 from clmbot.feedback.reports import MonthScore
 from clmbot.feedback.scores import Score
 from clmbot.feedback.trend import month_counts
-from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD
+from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD, funnel_counts
 from clmbot.risk.stored import AT_RISK_ORDER, latest_run_id
-from clmbot.segments.query import _can_materialise
 from clmbot.store.models import (
     QUEUED,
     SENDING,
@@ -44,7 +41,6 @@ from clmbot.store.models import (
     Customer,
     RiskRun,
     RiskScore,
-    StageChange,
     Survey,
 )
 from clmbot.surveys.status import RunStatus, run_statuses
@@ -61,7 +57,6 @@ FUNNEL_PERIOD = DEFAULT_FUNNEL_PERIOD
 # Survey runs listed, newest first.
 SURVEY_RUNS_SHOWN = 4
 
-_H = StageChange.__table__
 _S = RiskScore.__table__
 _R = RiskRun.__table__
 
@@ -308,163 +303,17 @@ def _current(session: Session, kind: Kind, since: datetime, now: datetime) -> Sc
 def funnel_glance(
     session: Session, *, since: datetime, now: datetime, lifecycle: LifecycleConfig
 ) -> FunnelGlance:
-    """Customers per stage at `now`, and the conversions over [since, now], as
-    `lifecycle.funnel` counts them (see there for what they mean), without working out
-    every stay.
-
-    The customers per stage start from one index scan of `customers.stage`, corrected by
-    the history of the few whose stage changed since `since` (see `_movers`): those with a
-    row in the period, whose order decides the conversions, and those with a row after
-    `now` (an earlier `now`), whose stage then was another. Each of these is taken out of
-    the stage `customers.stage` gives and put in the one their history gives at `now`:
-    the two differ when a move was written before an import's future-dated first stage
-    (`stage_since` may be up to a day ahead), and `lifecycle.funnel` goes by the history.
-    A history row in a stage clmbot.toml no longer names puts its customer in no stage.
-
-    Everyone else was in their stage all through the period: they count in its conversion
-    base, and convert nowhere. That takes `customers.stage` to be the stage their latest
-    row entered, which every writer keeps, save the move before a future-dated first stage
-    above: once both rows are before `since`, such a customer counts in the stage of the
-    move here and in that of the import's row in `lifecycle.funnel`.
-
-    It also takes every customer to have a history: the imports, the one way customers
-    come in, write their first stage. One written by another tool without any counts here
-    in its stage's base, and in its stage even at a `now` before it was created, where
-    `lifecycle.funnel` counts it in no base, and only from its creation. Finding them
-    means looking in the history for every customer (a NOT EXISTS on its customer index:
-    about 55 ms at 100,000 customers, on SQLite as on PostgreSQL, bench/bench_home.py's
-    data), and `customers.created_at` has no index (reading it: 60 ms more on SQLite): too
-    dear for a tab rebuilt at every opening, for customers no writer of ours makes.
-    """
-    if since >= now:
-        raise ValueError("the period must start before it ends")
-    at_now = dict.fromkeys(lifecycle.stages, 0)
-    for stage, count in session.execute(
-        select(Customer.stage, func.count()).group_by(Customer.stage)
-    ):
-        if stage in at_now:
-            at_now[stage] += int(count)
+    """Customers per stage at `now`, and the conversions over [since, now]: `/clm funnel`'s
+    own counts (`lifecycle.funnel_counts`), without the stays' medians."""
+    counts = funnel_counts(session, since=since, now=now, lifecycle=lifecycle)
     stages = lifecycle.funnel_stages
-    pairs = max(len(stages) - 1, 0)
-    stayed = dict(at_now)  # in the stage since before `since`, and still at `now`
-    base, converted = [0] * pairs, [0] * pairs
-    for row in _movers(session, since, now, lifecycle):
-        stage, then, count, counts = row[0], row[1], int(row[2]), row[3:]
-        if stage in at_now:
-            at_now[stage] -= count
-            stayed[stage] -= count
-        if then is not None and then != _UNCONFIGURED:
-            at_now[lifecycle.stages[then]] += count
-        for i in range(pairs):
-            base[i] += int(counts[2 * i] or 0)
-            converted[i] += int(counts[2 * i + 1] or 0)
     steps = tuple(
-        Step(stages[i], stages[i + 1], base[i] + stayed[stages[i]], converted[i])
-        for i in range(pairs)
+        Step(stages[i], stages[i + 1], counts.base[i], counts.converted[i])
+        for i in range(len(counts.base))
     )
     return FunnelGlance(
-        since, now, tuple(StageCount(s, at_now[s]) for s in lifecycle.stages), steps
+        since, now, tuple(StageCount(s, counts.at_now[s]) for s in lifecycle.stages), steps
     )
-
-
-# A history row's stage that `clmbot.toml` no longer names (renamed, or dropped): not NULL,
-# which stands for "no row" (before a customer's first), and matches no configured stage.
-_UNCONFIGURED = -1
-
-
-def _movers(
-    session: Session, since: datetime, now: datetime, lifecycle: LifecycleConfig
-) -> list[Any]:
-    """The customers with a history row at or after `since` ("movers"), counted by their
-    `customers.stage` and their stage at `now` (their latest row up to then, as an index in
-    `lifecycle.stages`: `_UNCONFIGURED` for a stage not in it, None before their first
-    row): (stage, then, movers, then for each pair of consecutive funnel stages A → B:
-    those in A at some time in [since, now], and of them those who, after first being in A
-    in it, entered B or a later funnel stage in it).
-
-    A mover's period is the stage they were in when it began (`s0`: their latest row before
-    it, if any), then their rows in it, in order (time, then id, as `lifecycle.funnel`
-    orders them). A is reached when s0 or one of the rows is A; converted when a row entering
-    a later stage follows. (A row that enters the stage the row before it entered starts no
-    stay in `lifecycle.funnel`, and changes neither answer: the stay it continues counts
-    already, and the first row entering a later stage always follows one of another stage.
-    A row in a stage outside the funnel, unconfigured ones included, is neither A nor
-    later: it only separates stays.)
-
-    A mover's rows in the period are numbered from the latest back (`back`: 1 is the
-    latest), apart from their rows after `now` (when `now` is in the past), which only make
-    them movers: one window gives the order in the period and the stage at `now`. s0 is
-    looked up once per mover, after the grouping; the grouped rows are materialised first
-    where the database can be told to (older SQLites cannot), or SQLite would inline the
-    look-up into every expression that reads it. `customers.stage` comes last, by key.
-    """
-    stages = lifecycle.funnel_stages
-    pairs = max(len(stages) - 1, 0)
-    position = {stage: i for i, stage in enumerate(stages)}
-    every = {stage: i for i, stage in enumerate(lifecycle.stages)}
-    in_period = case((_H.c.at <= now, 1), else_=0)
-    moves = (
-        select(
-            _H.c.customer_id,
-            in_period.label("in_period"),
-            case(position, value=_H.c.to_stage).label("pos"),
-            case(every, value=_H.c.to_stage, else_=_UNCONFIGURED).label("stage"),
-            func.row_number()
-            .over(
-                partition_by=(_H.c.customer_id, in_period),
-                order_by=(_H.c.at.desc(), _H.c.id.desc()),
-            )
-            .label("back"),
-        )
-        .where(_H.c.at >= since)
-        .subquery("moves")
-    )
-    period = moves.c.in_period == 1
-    columns: list[Any] = [
-        moves.c.customer_id,
-        func.max(case((and_(period, moves.c.back == 1), moves.c.stage))).label("then_stage"),
-    ]
-    for i in range(pairs):
-        columns.append(
-            func.max(case((and_(period, moves.c.pos == i), moves.c.back))).label(f"first{i}")
-        )
-        columns.append(
-            func.min(case((and_(period, moves.c.pos > i), moves.c.back))).label(f"later{i}")
-        )
-    grouped = select(*columns).group_by(moves.c.customer_id).subquery("grouped")
-    prior = _H.alias("prior")
-    s0 = (
-        select(prior.c.to_stage)
-        .where(prior.c.customer_id == grouped.c.customer_id, prior.c.at < since)
-        .order_by(prior.c.at.desc(), prior.c.id.desc())
-        .limit(1)
-        .correlate(grouped)
-        .scalar_subquery()
-    )
-    per = select(grouped, s0.label("s0")).cte("movers")
-    if _can_materialise(session):
-        per = per.prefix_with("MATERIALIZED")
-    p0 = case(position, value=per.c.s0)
-    # No row in the period: the stage of s0, when there is one.
-    at_start = case(
-        (per.c.s0.is_(None), None), else_=case(every, value=per.c.s0, else_=_UNCONFIGURED)
-    )
-    customers = Customer.__table__
-    totals: list[Any] = [
-        customers.c.stage,
-        func.coalesce(per.c.then_stage, at_start).label("then"),
-        func.count(),
-    ]
-    for i in range(pairs):
-        first, later = per.c[f"first{i}"], per.c[f"later{i}"]
-        totals.append(func.count().filter(or_(p0 == i, first.is_not(None))))
-        totals.append(func.count().filter(later.is_not(None), or_(p0 == i, later < first)))
-    query = (
-        select(*totals)
-        .select_from(per.join(customers, customers.c.id == per.c.customer_id))
-        .group_by(totals[0], totals[1])
-    )
-    return list(session.execute(query))
 
 
 # --- surveys -----------------------------------------------------------------------------------

@@ -7,14 +7,14 @@ import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session
 
 from clmbot.config import LifecycleConfig
-from clmbot.lifecycle import _customers_without_history
 from clmbot.results import Conversion, Funnel, StageStats
-from clmbot.store.models import IMPORTED, StageChange
+from clmbot.store.models import IMPORTED, Customer, StageChange
 
 
 @dataclass
@@ -66,9 +66,13 @@ def reference_funnel(
             ):
                 durations[stay.stage].append((stay.end - stay.start).total_seconds() / 86400)
         _count_conversions(stays, order, since, base, converted)
-    for stage, count in _customers_without_history(session, now):
+    # A customer without any history row (written by another tool) is taken to have been in
+    # their stage all along: counted in it at every `now`, and in its conversion base.
+    for (stage,) in session.execute(select(Customer.stage).where(~_has_history())):
         if stage in at_now:
-            at_now[stage] += count
+            at_now[stage] += 1
+        if order.get(stage, len(base)) < len(base):
+            base[order[stage]] += 1
 
     funnel_stages = lifecycle.funnel_stages
     return Funnel(
@@ -90,6 +94,10 @@ def reference_funnel(
         ],
         terminal=lifecycle.terminal,
     )
+
+
+def _has_history() -> Any:
+    return select(StageChange.id).where(StageChange.customer_id == Customer.id).exists()
 
 
 def _count_conversions(

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -73,6 +74,17 @@ class Customer(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     forgotten_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+
+
+# Look-ups in any case (clmbot/customers.py, migration 0009): an e-mail by equality, a name by
+# equality or by a prefix range. On PostgreSQL the name's operator class compares code points
+# whatever the database's collation, so that a prefix is one range of the index.
+Index("ix_customers_email_key", func.lower(Customer.__table__.c.email))
+Index(
+    "ix_customers_name_key",
+    func.lower(Customer.__table__.c.name).label("name_key"),
+    postgresql_ops={"name_key": "text_pattern_ops"},
+)
 
 
 # How the time of a stage change is known (`StageChange.basis`).
