@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select, update
 from sqlmodel import Session
 
+from clmbot.store.lookups import LOOKUP_BATCH, one_of, planned_for_values
 from clmbot.store.models import (
     AuditEntry,
     Customer,
@@ -34,7 +35,6 @@ from clmbot.store.models import (
 
 PREFIX = "forgotten:"
 ERASED_NAME = "a forgotten customer"
-IN_BATCH = 500
 # Why an import leaves a row out.
 FORGOTTEN = "this customer was forgotten (clmbot forget): an import does not bring them back"
 # What an audit entry about a forgotten customer keeps: what happened, never what was typed.
@@ -50,13 +50,16 @@ def tombstone(external_id: str) -> str:
 def forgotten_ids(conn: Connection, external_ids: Iterable[str]) -> set[str]:
     """Which of `external_ids` belong to customers who were forgotten."""
     stones = {tombstone(e): e for e in set(external_ids)}
-    found: set[str] = set()
     keys = list(stones)
-    table = Customer.__table__
-    for start in range(0, len(keys), IN_BATCH):
-        batch = keys[start : start + IN_BATCH]
-        query = select(table.c.external_id).where(table.c.external_id.in_(batch))
-        found.update(stones[stone] for (stone,) in conn.execute(query))
+    found: set[str] = set()
+    if not keys:
+        return found
+    column = Customer.__table__.c.external_id
+    with planned_for_values(conn):
+        for start in range(0, len(keys), LOOKUP_BATCH):
+            batch = keys[start : start + LOOKUP_BATCH]
+            query = select(column).where(one_of(column, batch, conn.dialect.name))
+            found.update(stones[stone] for (stone,) in conn.execute(query))
     return found
 
 

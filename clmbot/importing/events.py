@@ -32,14 +32,18 @@ from clmbot.importing.base import (
 )
 from clmbot.importing.bulk import Upsert
 from clmbot.importing.csvstream import MAX_CELL, Header, Row
+from clmbot.importing.spill import SpillMap
 from clmbot.store.models import SIGNUP, Event
 
 EVENTS = Event.__table__
 PURCHASE = "purchase"
-# external id, kind, occurred_at as bound (text on SQLite), value, extra columns, seq (None
+# external id, kind, occurred_at as text (see `EventsChecker`), value, extra columns, seq (None
 # when the row has an event id), event id. No datetime: rows cross a process boundary, and
 # pickling a datetime costs five times its text.
 _Event = tuple[str, str, Any, float | None, dict[str, str] | None, int | None, str | None]
+# A checked row waiting for its number: row, external id, kind, time, value, extra columns,
+# event id.
+_Pending = tuple[Row, str, str, Any, float | None, dict[str, str] | None, str | None]
 _WITH_EVENT_ID = text("event_id IS NOT NULL")
 
 
@@ -55,16 +59,33 @@ class _Created:
     written_signup: datetime | None = None
 
 
+def _postgresql_time(at: datetime) -> str:
+    """An aware datetime as the text PostgreSQL reads as that instant: the form of SQLite's
+    stored text, with its zone."""
+    return at.astimezone(UTC).isoformat(" ", "microseconds")[:26] + "+00"
+
+
 class EventsChecker:
     def __init__(self, header: Header, pctx: ParseContext) -> None:
         self.header = header
         self.pctx = pctx
-        # hash of (customer, time, kind) -> rows seen so far; a hash keeps a million keys in
-        # ~100 MB. And hash of (kind, event id) -> the line it was first seen on.
-        self.seen: dict[int, int] = {}
-        self.event_ids: dict[int, int] = {}
-        self.bind_time = pctx.bind_processor(EVENTS, "occurred_at")
+        # hash of (customer, time, kind) -> rows seen so far, and hash of (kind, event id) ->
+        # the line it was first seen on: an entry per row of the file, so kept in bounded
+        # memory (see `SpillMap`).
+        self.seen = SpillMap()
+        self.event_ids = SpillMap()
         self.sqlite = pctx.dialect == "sqlite"
+        # Times travel as text on both databases: SQLite stores it; PostgreSQL's COPY reads
+        # it (a datetime cost five times as much to pickle, and the checker is the slower
+        # side of a PostgreSQL import). One text per instant, either way: the seq key.
+        self.zone_suffix = "" if self.sqlite else "+00"
+        self.bind_time = (
+            pctx.bind_processor(EVENTS, "occurred_at") if self.sqlite else _postgresql_time
+        )
+
+    def close(self) -> None:
+        self.seen.close()
+        self.event_ids.close()
 
     def parse(self, rows: list[Row]) -> Parsed[_Event]:
         pctx, header = self.pctx, self.header
@@ -76,13 +97,15 @@ class EventsChecker:
         ncols = len(header.names)
         has_extras = bool(header.extras)
         zone, latest, earliest = pctx.zone, pctx.now + f.FUTURE_SLACK, f.EARLIEST_YEAR
-        seen, event_ids = self.seen, self.event_ids
         fromiso = datetime.fromisoformat
-        bind_time, sqlite_text = self.bind_time, self.sqlite
+        bind_time, suffix = self.bind_time, self.zone_suffix
         out: Parsed[_Event] = Parsed()
-        good, rejects = out.items, out.rejects
+        rejects = out.rejects
+        pending: list[_Pending] = []
+        plain: list[int] = []  # the keys of rows without an event id, in order
+        named: list[int] = []  # and of rows with one
         for row in rows:
-            line, cells = row
+            cells = row[1]
             # Fast path for the common row; the shared checks name the problem otherwise.
             joined = "".join(cells)
             if (
@@ -119,15 +142,14 @@ class EventsChecker:
                 except (ValueError, OverflowError):
                     at = f.timestamp("occurred_at", raw_time, zone, pctx.now)  # says why
                 if (
-                    sqlite_text
-                    and len(raw_time) == 20
+                    len(raw_time) == 20
                     and raw_time[19] == "Z"
                     and raw_time[10] == "T"
                     and raw_time[4] == raw_time[7] == "-"
                 ):
                     # 2024-05-01T10:00:00Z, checked above, is the stored text but for two
                     # cuts: formatting the datetime instead costs more than the insert.
-                    stored = raw_time[:10] + " " + raw_time[11:19] + ".000000"
+                    stored = raw_time[:10] + " " + raw_time[11:19] + ".000000" + suffix
                 else:
                     stored = bind_time(at)
                 value = f.number("value", raw_value) if raw_value else None
@@ -136,27 +158,60 @@ class EventsChecker:
             except f.FieldError as exc:
                 rejects.append((row, str(exc)))
                 continue
+            attrs = (extras(header, cells) or None) if has_extras else None
             if event_id:
-                key = hash((kind, event_id))
-                first = event_ids.get(key)
-                if first is not None:
-                    rejects.append(
-                        (
-                            row,
-                            f"event_id {f.show(event_id)} of kind {kind} already appears on line "
-                            f"{first}; an event id names one event",
-                        )
-                    )
-                    continue
-                event_ids[key] = line
-                seq = None
+                named.append(hash((kind, event_id)))
+                pending.append((row, ext, kind, stored, value, attrs, event_id))
             else:
-                key = hash((ext, stored, kind))  # stored: one text per instant
+                plain.append(hash((ext, stored, kind)))  # stored: one text per instant
+                pending.append((row, ext, kind, stored, value, attrs, None))
+        self._number(pending, plain, named, out)
+        return out
+
+    def _number(
+        self, pending: list[_Pending], plain: list[int], named: list[int], out: Parsed[_Event]
+    ) -> None:
+        """Number the rows of a chunk that share customer, time and kind, and refuse a second
+        row with an event id seen before, in file order. Apart from checking: the keys of
+        the whole chunk are first brought back from disk at once (see `SpillMap`)."""
+        self.seen.load(plain)
+        self.event_ids.load(named)
+        seen, event_ids = self.seen.memory, self.event_ids.memory
+        good, rejects = out.items, out.rejects
+        had_rejects = bool(rejects)
+        added = False
+        i_plain = i_named = 0
+        for row, ext, kind, stored, value, attrs, event_id in pending:
+            if event_id is None:
+                key = plain[i_plain]
+                i_plain += 1
                 seq = seen.get(key, 0)
                 seen[key] = seq + 1
-            attrs = (extras(header, cells) or None) if has_extras else None
-            good.append((ext, kind, stored, value, attrs, seq, event_id or None))
-        return out
+                good.append((ext, kind, stored, value, attrs, seq, None))
+                continue
+            key = named[i_named]
+            i_named += 1
+            first = event_ids.get(key)
+            if first is not None:
+                rejects.append(
+                    (
+                        row,
+                        f"event_id {f.show(event_id)} of kind {kind} already appears on line "
+                        f"{first}; an event id names one event",
+                    )
+                )
+                added = True
+                continue
+            event_ids[key] = row[0]
+            good.append((ext, kind, stored, value, attrs, None, event_id))
+        if added and had_rejects:
+            rejects.sort(key=_line)  # in file order, as they were found before
+        self.seen.settle()
+        self.event_ids.settle()
+
+
+def _line(reject: tuple[Row, str]) -> int:
+    return reject[0][0]
 
 
 class EventsImport:
@@ -250,10 +305,10 @@ class EventsImport:
             self._create(news)
 
     def _instant(self, stored: Any) -> datetime:
-        """The aware datetime of a bound time (SQLite's text, PostgreSQL's datetime)."""
+        """The aware datetime of a bound time (SQLite's text, or PostgreSQL's with "+00")."""
         if self.sqlite:
             return datetime.fromisoformat(stored).replace(tzinfo=UTC)
-        return stored
+        return datetime.fromisoformat(stored)
 
     def _create(self, news: dict[str, _Created]) -> None:
         ctx = self.ctx

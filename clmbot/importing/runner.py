@@ -155,17 +155,20 @@ def import_file(
             pctx = ctx.parse_context()
             checker = importer_cls.checker(source.header, pctx)
             valid = 0
-            for checked in checked_chunks(source, kind, checker, pctx, report.checking):
-                parsed = checked.parsed
-                for row, reason in parsed.rejects:
-                    ctx.reject(row, reason)
-                report.rows += checked.rows
-                rejected_before = report.rejected
-                if parsed.items:
-                    importer.write(parsed.items)
-                valid += len(parsed.items) - (report.rejected - rejected_before)
-                if progress:
-                    progress(checked.position, source.size)
+            try:
+                for checked in checked_chunks(source, kind, checker, pctx, report.checking):
+                    parsed = checked.parsed
+                    for row, reason in parsed.rejects:
+                        ctx.reject(row, reason)
+                    report.rows += checked.rows
+                    rejected_before = report.rejected
+                    if parsed.items:
+                        importer.write(parsed.items)
+                    valid += len(parsed.items) - (report.rejected - rejected_before)
+                    if progress:
+                        progress(checked.position, source.size)
+            finally:
+                checker.close()
             importer.finish()
             changed = changed_while_read(path, source.opened, report.checking.bytes_read)
             if changed:
