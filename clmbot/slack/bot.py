@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -86,6 +87,8 @@ class Bot:
     # Runs the survey sender now (set when the background jobs run); a no-op otherwise.
     wake_sender: Callable[[], None] = lambda: None
     _waiting: int = 0
+    _refused: int = 0  # commands told to try again since the last log line
+    _busy_logged: float = float("-inf")
     _waiting_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def later(
@@ -108,7 +111,7 @@ class Bot:
                 full = False
                 self._waiting += 1
         if full:
-            log.warning("too busy: %s answered 'try again'", what)
+            self._log_busy()
             assert busy is not None
             busy()
             return
@@ -125,6 +128,21 @@ class Bot:
                 log.exception("error %s: %s", new_error_id(), what)
 
         self.work.submit(run)
+
+    def _log_busy(self) -> None:
+        """One line a minute while too busy, with the count: a line per refused command
+        would flood the log just when it is needed."""
+        with self._waiting_lock:
+            self._refused += 1
+            at = time.monotonic()
+            if at - self._busy_logged < 60:
+                return
+            refused, self._refused, self._busy_logged = self._refused, 0, at
+        log.warning(
+            "too busy: more than %d commands waiting; answered 'try again' since the last line: %d",
+            MAX_WAITING,
+            refused,
+        )
 
     def stop(self) -> None:
         """Let the work already handed over finish."""
