@@ -53,9 +53,15 @@ def backup_sqlite(engine: Engine, destination: Path) -> Backup:
         raise BackupProblem(f"{destination} is the database itself; choose another file")
     if destination.is_dir():
         raise BackupProblem(f"{destination} is a directory; give a file name")
-    fd, tmp_name = tempfile.mkstemp(
-        dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
-    )
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            dir=destination.parent, prefix=f".{destination.name}.", suffix=".part"
+        )
+    except OSError as exc:
+        raise BackupProblem(
+            f"cannot write in {destination.parent}: {exc.strerror or exc}; give a file in a "
+            "folder that exists and you can write to"
+        ) from None
     os.close(fd)  # mkstemp made it 0600; SQLite writes into the empty file it finds
     tmp = Path(tmp_name)
     try:

@@ -106,3 +106,8 @@ def test_the_command_says_where_the_copy_is(db_url, engine, tmp_path, monkeypatc
         assert result.exit_code == 2
         assert result.stderr.startswith("clmbot: clmbot db backup copies SQLite files;")
         assert "Traceback" not in result.stderr
+
+
+def test_a_folder_that_does_not_exist_is_said_plainly(sqlite_engine, tmp_path):
+    with pytest.raises(BackupProblem, match=r"cannot write in .*No such file or directory"):
+        backup_sqlite(sqlite_engine, tmp_path / "missing" / "copy.db")
