@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import uuid
 from collections.abc import Callable
@@ -27,13 +28,19 @@ def each_database(
     """`bench(engine, label)` on each database asked for; True when every run met its target."""
     ok = True
     if not args.no_sqlite:
-        folder = args.dir or Path(tempfile.mkdtemp(prefix="clmbot-bench-"))
+        made = None if args.dir else Path(tempfile.mkdtemp(prefix="clmbot-bench-"))
+        folder = args.dir or made
         path = folder / f"{name}-{uuid.uuid4().hex[:8]}.db"
         engine = make_engine(f"sqlite:///{path}")
-        upgrade(engine)
-        ok &= bench(engine, "SQLite")
-        engine.dispose()
-        path.unlink()
+        try:
+            upgrade(engine)
+            ok &= bench(engine, "SQLite")
+        finally:  # a failed or interrupted run leaves no database (nor its folder) behind
+            engine.dispose()
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+            if made is not None:
+                shutil.rmtree(made, ignore_errors=True)
     if args.postgres:
         schema = f"bench_{uuid.uuid4().hex[:8]}"
         admin = make_engine(args.postgres)
