@@ -74,16 +74,25 @@ def web_client(token: str | None, base_url: str | None = None) -> WebClient:
     return WebClient(**kwargs)
 
 
-def once_client(client: WebClient) -> WebClient:
+def once_client(
+    client: WebClient,
+    *,
+    max_timeout: int | None = None,
+    rate_limit: RetryHandler | None = None,
+) -> WebClient:
     """The same client for sends that must not be repeated blindly: a 429 is retried (nothing
-    was posted), a 5xx or a lost connection is left to the caller, who looks first."""
+    was posted), a 5xx or a lost connection is left to the caller, who looks first.
+    `rate_limit` replaces the standard 429 handling; `max_timeout` caps each request."""
     if not isinstance(client, WebClient):
         return client  # a stand-in (the demo's workspace), which has no retries to drop
+    timeout = client.timeout if max_timeout is None else min(client.timeout, max_timeout)
     return WebClient(
         token=client.token,
         base_url=client.base_url,
-        timeout=client.timeout,
-        retry_handlers=handlers(server_errors=False, connection_errors=False),
+        timeout=timeout,
+        retry_handlers=[rate_limit]
+        if rate_limit is not None
+        else handlers(server_errors=False, connection_errors=False),
     )
 
 

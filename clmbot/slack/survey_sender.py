@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 
 from clmbot.config import Settings
 from clmbot.slack.access import Expiring
+from clmbot.slack.retries import RATE_LIMIT_RETRIES, once_client
 from clmbot.slack.views import survey_dm
 from clmbot.store.models import CANCELLED, FAILED
 from clmbot.surveys import outbox
@@ -81,7 +82,6 @@ class SendReport:
 # the last try), half a lease.
 POST_TIMEOUT_SECONDS = 20
 RATE_LIMIT_WAIT_SECONDS = 20.0
-RATE_LIMIT_RETRIES = 3
 
 
 class ShortRateLimitRetries(RateLimitErrorRetryHandler):
@@ -122,13 +122,10 @@ def once(client: WebClient) -> WebClient:
     """The same client, for posting: it waits out a short 429 (Slack did not take the
     message) but never retries a 5xx or a lost connection on its own, after which the
     message may be in the DM already. The sender looks there before it posts again."""
-    if not isinstance(client, WebClient):
-        return client  # a stand-in (the benchmark's)
-    return WebClient(
-        token=client.token,
-        base_url=client.base_url,
-        timeout=min(client.timeout, POST_TIMEOUT_SECONDS),
-        retry_handlers=[ShortRateLimitRetries(max_retry_count=RATE_LIMIT_RETRIES)],
+    return once_client(
+        client,
+        max_timeout=POST_TIMEOUT_SECONDS,
+        rate_limit=ShortRateLimitRetries(max_retry_count=RATE_LIMIT_RETRIES),
     )
 
 
