@@ -29,11 +29,12 @@ from sqlmodel import Session
 from clmbot.config import LifecycleConfig, Settings
 from clmbot.feedback.months import month_start, months
 from clmbot.feedback.queries import KINDS, Kind, latest_answers, tallies, to_score
-from clmbot.feedback.reports import MonthScore
+from clmbot.feedback.reports import FEEDBACK_TABLES, MonthScore
 from clmbot.feedback.scores import Score
 from clmbot.feedback.trend import month_counts
 from clmbot.lifecycle import DEFAULT_FUNNEL_PERIOD, funnel_counts
 from clmbot.risk.stored import AT_RISK_ORDER, latest_run_id
+from clmbot.store import cache
 from clmbot.store.models import (
     QUEUED,
     SENDING,
@@ -274,7 +275,18 @@ def _previous_risks(
 
 def score_card(session: Session, kind: Kind, *, now: datetime, zone: tzinfo) -> ScoreCard:
     """The team's `kind` over the last `SCORE_PERIOD`, the period before it, and the trend of
-    the last `TREND_MONTHS` calendar months (in `zone`), from the queries `/clm nps` runs."""
+    the last `TREND_MONTHS` calendar months (in `zone`), from the queries `/clm nps` runs;
+    kept while the answers are unchanged (`clmbot.store.cache`)."""
+    return cache.kept(
+        session,
+        ("score_card", kind, str(zone)),
+        tables=FEEDBACK_TABLES,
+        now=now,
+        compute=lambda: _score_card(session, kind, now, zone),
+    )
+
+
+def _score_card(session: Session, kind: Kind, now: datetime, zone: tzinfo) -> ScoreCard:
     since = now - SCORE_PERIOD
     # The period before ends just before this one starts: no answer counts in both.
     previous = _current(session, kind, since - SCORE_PERIOD, since - timedelta(microseconds=1))

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from clmbot.store import versions
 from clmbot.store.models import EXACT, IMPORTED, SIGNUP, AuditEntry, StageChange
 
 HISTORY = StageChange.__table__
@@ -87,7 +88,12 @@ def merge(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
         },
         where=and_(HISTORY.c.by == "import", HISTORY.c.basis != EXACT),
     ).returning(HISTORY.c.id)
-    return len(conn.execute(stmt, list(rows)).all())
+    merged = len(
+        conn.execute(stmt.execution_options(**versions.COUNTED_BY_CALLER), list(rows)).all()
+    )
+    if merged:
+        versions.touch(conn, HISTORY.name)
+    return merged
 
 
 def drop_replaced_guesses(conn: Connection, customer_ids: list[int], order: dict[str, int]) -> int:

@@ -30,6 +30,7 @@ from clmbot.feedback.queries import (
 )
 from clmbot.feedback.scores import Score
 from clmbot.feedback.trend import month_counts
+from clmbot.store import cache
 from clmbot.store.models import Customer
 
 Group = Literal["stage", "plan", "region", "owner"]
@@ -129,6 +130,34 @@ def report(
     """
     kind = check_kind(kind)
     check_period(since, now)
+    return cache.kept(
+        session,
+        ("report", kind, str(zone), cache.where_key(session, where)),
+        tables=_tables(where),
+        since=since,
+        now=now,
+        compute=lambda: _report(session, kind, since=since, now=now, zone=zone, where=where),
+    )
+
+
+def _tables(where: ColumnElement[bool] | None) -> tuple[str, ...]:
+    """What a report reads: the answers and the customers; with a segment, whatever its
+    filters read besides."""
+    return FEEDBACK_TABLES if where is None else cache.ALL_TABLES
+
+
+FEEDBACK_TABLES = ("feedback", "customers")
+
+
+def _report(
+    session: Session,
+    kind: Kind,
+    *,
+    since: datetime,
+    now: datetime,
+    zone: tzinfo,
+    where: ColumnElement[bool] | None,
+) -> FeedbackReport:
     latest = latest_answers(session, kind, since, now, where)
     n, good, bad = session.execute(select(*tallies(kind, latest.c.score))).one()
     current = to_score(kind, n, good, bad)
@@ -168,6 +197,25 @@ def report_by(
         column = GROUP_COLUMNS[group]
     except KeyError:
         raise ValueError(f"group by one of {', '.join(GROUP_COLUMNS)}, not {group!r}") from None
+    return cache.kept(
+        session,
+        ("report_by", kind, group, cache.where_key(session, where)),
+        tables=_tables(where),
+        since=since,
+        now=now,
+        compute=lambda: _report_by(session, kind, group, column, since, now, where),
+    )
+
+
+def _report_by(
+    session: Session,
+    kind: Kind,
+    group: Group,
+    column: Any,
+    since: datetime,
+    now: datetime,
+    where: ColumnElement[bool] | None,
+) -> GroupedReport:
     latest = latest_answers(session, kind, since, now, where, column)
     rows = session.execute(
         select(latest.c.grp, *tallies(kind, latest.c.score)).group_by(latest.c.grp)

@@ -30,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from clmbot.store import versions
+
 Processor = Callable[[Any], Any]
 
 
@@ -180,12 +182,15 @@ class Upsert:
                 (highest,) = cursor.fetchone()
                 cursor.executemany(self._sql, values)
                 changed = cursor.rowcount
+                if changed:
+                    versions.touch(self.conn, self.table.name)  # the driver's, unseen
                 cursor.execute(self._rows_after, (highest,))
                 (inserted,) = cursor.fetchone()
                 return changed, inserted
             finally:
                 cursor.close()
         if self._all_new and self._copied(values):
+            versions.touch(self.conn, self.table.name)  # a COPY, unseen
             return len(values), len(values)
         raw = self.conn.connection.driver_connection
         with raw.cursor() as cursor:
@@ -282,6 +287,7 @@ class Insert:
         return key -> new id."""
         if not rows:
             return {}
+        versions.touch(self.conn, self.table.name)  # the driver's writes go unseen
         values = _processed(self._processors, rows)
         if self.dialect.name == "sqlite":
             cursor = self.conn.connection.driver_connection.cursor()

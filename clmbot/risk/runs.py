@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from clmbot.config import Settings
 from clmbot.risk.score import CustomerRisk, Scores, score
+from clmbot.store import versions
 from clmbot.store.models import RiskRun, RiskScore
 
 STALE = timedelta(hours=1)
@@ -101,6 +102,7 @@ def store(conn: Connection, run_id: int, scored: Scores) -> None:
 
     reasons = [texts.get(r) or texts.setdefault(r, as_json(r)) for r in scored.reasons]
     if pg:
+        versions.touch(conn, "risk_scores")  # COPY goes unseen by SQLAlchemy
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(
             "COPY risk_scores (run_id, customer_id, risk, reasons) FROM STDIN"

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from sqlalchemy import ColumnElement, and_, func, select
 from sqlmodel import Session
 
+from clmbot.store import cache
 from clmbot.store.models import Customer, RiskRun, RiskScore
 
 _R = RiskRun.__table__
@@ -80,6 +81,29 @@ def at_risk(
     where: ColumnElement[bool] | None = None,
     offset: int = 0,
     limit: int = 10,
+) -> AtRiskPage:
+    """A page of the customers at or above `threshold` in the latest pass as of `now`, among
+    those `where` selects; kept while nothing it could read changed (`clmbot.store.cache`):
+    counting them all takes a scan of the pass."""
+    return cache.kept(
+        session,
+        ("at_risk", threshold, cache.where_key(session, where), offset, limit),
+        tables=AT_RISK_TABLES if where is None else cache.ALL_TABLES,
+        now=now,
+        compute=lambda: _at_risk(session, now, threshold, where, offset, limit),
+    )
+
+
+AT_RISK_TABLES = ("risk_runs", "risk_scores", "customers")
+
+
+def _at_risk(
+    session: Session,
+    now: datetime,
+    threshold: int,
+    where: ColumnElement[bool] | None,
+    offset: int,
+    limit: int,
 ) -> AtRiskPage:
     run_row = session.execute(
         select(_R.c.id, _R.c.day).where(_R.c.id == latest_run_id(now))

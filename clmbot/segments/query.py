@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from clmbot.files import neutralise
+from clmbot.store import cache
 from clmbot.store.models import Customer
 
 EXPORT_COLUMNS = (
@@ -92,8 +93,23 @@ def summarise(
     counted and sampled, because finding them is the expensive part (a subquery per customer
     for nps, inactive, …). Counts per stage are sums of CASEs rather than a GROUP BY, which
     SQLite would sort; stages the lifecycle no longer names are grouped apart (rarely any).
+    Kept while nothing it could read changed (`clmbot.store.cache`).
     """
-    stages = list(stages)
+    return cache.kept(
+        session,
+        ("segment", cache.where_key(session, where), tuple(stages), tuple(terminal), sample),
+        tables=cache.ALL_TABLES,
+        compute=lambda: _summarise(session, where, list(stages), terminal, sample),
+    )
+
+
+def _summarise(
+    session: Session,
+    where: ColumnElement[bool],
+    stages: list[str],
+    terminal: Sequence[str],
+    sample: int,
+) -> SegmentSummary:
     _plan_for_latency(session)
     rows = (
         select(
@@ -193,9 +209,19 @@ def _can_materialise(session: Session) -> bool:
 
 
 def count(session: Session, where: ColumnElement[bool]) -> int:
-    """How many customers `where` selects: for `/clm segments`, one number per saved one."""
-    _plan_for_latency(session)
-    return int(session.scalar(select(func.count()).select_from(Customer).where(where)) or 0)
+    """How many customers `where` selects: for `/clm segments`, one number per saved one;
+    kept while nothing it could read changed (`clmbot.store.cache`)."""
+
+    def work_out() -> int:
+        _plan_for_latency(session)
+        return int(session.scalar(select(func.count()).select_from(Customer).where(where)) or 0)
+
+    return cache.kept(
+        session,
+        ("segment_count", cache.where_key(session, where)),
+        tables=cache.ALL_TABLES,
+        compute=work_out,
+    )
 
 
 @dataclass(frozen=True)

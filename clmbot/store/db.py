@@ -23,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
 from clmbot.config import ConfigError
+from clmbot.store import versions
 
 _PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@")  # to the last @: a password may hold one
 _DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}
@@ -122,6 +123,7 @@ def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     else:
         event.listen(engine, "connect", _postgresql_settings)
+    versions.install(engine)
     return engine
 
 

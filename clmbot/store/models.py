@@ -238,6 +238,19 @@ class SeenRequest(SQLModel, table=True):
     received_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False, index=True))
 
 
+class DataVersion(SQLModel, table=True):
+    """How many commits have changed a table: the reports kept per version (the funnel, NPS,
+    segments) are worked out again once a table they read has a new count. Written only by
+    `clmbot.store.versions`, at commit."""
+
+    __tablename__ = "data_versions"
+
+    name: str = Field(sa_column=Column(String(40), primary_key=True))
+    version: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
+
+
 class SavedSegment(SQLModel, table=True):
     """A segment expression kept under a name (`/clm segment save vip plan:pro mrr>500`), so
     that the team says `vip` instead of retyping the filters.

@@ -1,0 +1,187 @@
+"""Team-wide reports kept in memory while the tables they read are unchanged.
+
+The funnel, NPS and CSAT, a segment's count and the at-risk list read whole tables: at a
+million customers the funnel takes seconds, and a team asks the same question many times
+a day (the Home tab asks it on every opening). Each report is kept under its arguments and
+the versions of the tables it reads (`clmbot.store.versions`, counted in the database, so a
+change made through another copy of the bot is seen too), and given again while
+
+- every table it reads has the same version: nothing that could change it was committed;
+- its period is the same to the minute (`REUSE`): a period that ends "now" moves on, and
+  a report worked out a minute ago for the last 90 days is the same report, shown by day.
+  A call for an earlier `now` (a backtest) is never given a later report. A report that
+  can tell cheaply that nothing happened between two periods (`carry`: the funnel, when no
+  stage move lies between their edges) is carried over to the new one instead, exactly;
+- it was worked out less than `KEEP_FOR` ago, by the clock: a copy of the bot still on a
+  release before the counts, writing uncounted, can hide a change that long at most.
+
+Only one thread works a report out at a time: others asking for it meanwhile wait for that
+answer rather than each reading the whole table again, which under a burst of commands
+would take every connection and every core.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Engine
+from sqlmodel import Session
+
+from clmbot.store import versions
+
+T = TypeVar("T")
+
+REUSE = timedelta(minutes=1)
+KEEP_FOR = 600.0  # seconds
+KEPT = 256  # reports per database; the one used longest ago goes first
+WAIT_SECONDS = 60.0  # for another thread's answer, before working it out anyway
+
+ALL_TABLES: tuple[str, ...] = versions.TRACKED
+
+# `carry(value, since, now)`: a value kept for [since, now] as it stands for the period now
+# asked (which `carry` closes over), or None when something happened between the two.
+Carry = Callable[[Any, datetime | None, datetime], Any]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    versions: tuple[int, ...]
+    since: datetime | None
+    now: datetime | None
+    value: Any
+    made: float  # time.monotonic()
+
+    def fresh(self, found: tuple[int, ...]) -> bool:
+        return found == self.versions and time.monotonic() - self.made <= KEEP_FOR
+
+    def serves(self, found: tuple[int, ...], since: datetime | None, now: datetime | None) -> bool:
+        if not self.fresh(found):
+            return False
+        return _close(self.since, since, later=False) and _close(self.now, now, later=True)
+
+
+def _close(kept: datetime | None, asked: datetime | None, *, later: bool) -> bool:
+    """Whether a report kept for `kept` serves one asked for `asked`: within `REUSE`, and
+    for the end of a period never earlier (`later`)."""
+    if kept is None or asked is None:
+        return kept is None and asked is None
+    if later:
+        return kept <= asked <= kept + REUSE
+    return abs(asked - kept) <= REUSE
+
+
+class _Kept:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[Hashable, list[_Entry]] = OrderedDict()
+        self.working: dict[Hashable, threading.Event] = {}
+
+    def find(
+        self,
+        key: Hashable,
+        found: tuple[int, ...],
+        since: datetime | None,
+        now: datetime | None,
+    ) -> _Entry | None:
+        for entry in self.entries.get(key, ()):
+            if entry.serves(found, since, now):
+                self.entries.move_to_end(key)
+                return entry
+        return None
+
+    def latest(self, key: Hashable, found: tuple[int, ...]) -> _Entry | None:
+        """The last kept for `key` at these versions, whatever its period: one to carry."""
+        usable = [e for e in self.entries.get(key, ()) if e.fresh(found) and e.now is not None]
+        return usable[-1] if usable else None
+
+    def put(self, key: Hashable, entry: _Entry) -> None:
+        # A few per key: one report asked for periods more than a minute apart.
+        kept = [e for e in self.entries.get(key, ()) if e.versions == entry.versions][-3:]
+        self.entries[key] = [*kept, entry]
+        self.entries.move_to_end(key)
+        while len(self.entries) > KEPT:
+            self.entries.popitem(last=False)
+
+
+_BY_ENGINE: weakref.WeakKeyDictionary[Engine, _Kept] = weakref.WeakKeyDictionary()
+_BY_ENGINE_LOCK = threading.Lock()
+
+
+def kept(
+    session: Session,
+    key: Hashable,
+    *,
+    tables: Sequence[str],
+    compute: Callable[[], T],
+    now: datetime | None = None,
+    since: datetime | None = None,
+    carry: Carry | None = None,
+) -> T:
+    """The report `compute()` gives, kept under `key` (everything it depends on besides the
+    tables, the period and the database) for the next calls while it holds (see the module's
+    docstring). `tables`: what it reads, among `versions.TRACKED`. Without `now`, the key
+    fixes the time itself (a segment's condition holds its cutoffs). `carry` may read the
+    database; it is called outside any lock."""
+    conn = session.connection()
+    if versions.pending(conn, tables):
+        return compute()  # this transaction's own changes are not in any kept report
+    found = versions.current(conn, tables)
+    if found is None:
+        return compute()
+    with _BY_ENGINE_LOCK:
+        store = _BY_ENGINE.setdefault(conn.engine, _Kept())
+    full_key = (key, tuple(tables))
+    while True:
+        with store.lock:
+            entry = store.find(full_key, found, since, now)
+            if entry is not None:
+                return entry.value  # type: ignore[no-any-return]
+            before = store.latest(full_key, found) if carry is not None else None
+            working = store.working.get(full_key)
+            if working is None:
+                working = store.working[full_key] = threading.Event()
+                break
+        # Another thread is working this report out: its answer is ours if it serves.
+        if not working.wait(WAIT_SECONDS):
+            return compute()
+        with store.lock:
+            entry = store.find(full_key, found, since, now)
+        if entry is not None:
+            return entry.value  # type: ignore[no-any-return]
+        return compute()  # it was for another period or version
+    try:
+        value: Any = None
+        if before is not None and carry is not None and before.now is not None:
+            value = carry(before.value, before.since, before.now)
+        if value is None:
+            value = compute()
+        with store.lock:
+            store.put(full_key, _Entry(found, since, now, value, time.monotonic()))
+        return value  # type: ignore[no-any-return]
+    finally:
+        with store.lock:
+            store.working.pop(full_key, None)
+        working.set()
+
+
+def forget_all() -> None:
+    """Drop every kept report, in every database: for a benchmark's "first ask after a
+    change", which must work each report out."""
+    with _BY_ENGINE_LOCK:
+        _BY_ENGINE.clear()
+
+
+def where_key(session: Session, where: ColumnElement[bool] | None) -> Hashable:
+    """A segment's compiled condition as part of a key: its SQL and its values (`now` among
+    them for `inactive:30d`, so such a segment is kept only while its cutoff is the same)."""
+    if where is None:
+        return None
+    compiled = where.compile(dialect=session.get_bind().dialect)
+    return (compiled.string, tuple(sorted((k, repr(v)) for k, v in compiled.params.items())))

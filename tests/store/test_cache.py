@@ -1,0 +1,189 @@
+"""Reports kept while nothing they read changed: given again to the same question, worked
+out again after a change committed by any copy of the bot, carried to a later period only
+when no move lies between, never given to an earlier `now`, worked out once under a burst."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from clmbot import lifecycle
+from clmbot.config import LifecycleConfig, Settings
+from clmbot.feedback.reports import report
+from clmbot.lifecycle import funnel, move_stage, work_out_funnel
+from clmbot.segments import count, resolve
+from clmbot.store import cache
+from clmbot.store.db import make_engine, session_scope
+from clmbot.store.models import Customer, Feedback, StageChange
+
+LIFECYCLE = LifecycleConfig()
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = T0 + timedelta(days=60)
+SINCE = NOW - timedelta(days=30)
+
+
+def shop(engine: Engine) -> None:
+    """Three customers; two moved within the 30 days before NOW."""
+    with session_scope(engine) as s:
+        for ext, stage in (("A1", "awareness"), ("A2", "awareness"), ("A3", "purchase")):
+            c = Customer(external_id=ext, name=ext, stage=stage, created_at=T0, updated_at=T0)
+            s.add(c)
+            s.flush()
+            s.add(StageChange(customer_id=c.id, to_stage=stage, at=T0, by="import"))
+        s.flush()
+        for ext, at in (("A1", NOW - timedelta(days=10)), ("A2", NOW - timedelta(days=5))):
+            moved = s.exec(select(Customer).where(Customer.external_id == ext)).one()
+            move_stage(s, moved, "consideration", by="U1", reason=None, now=at, lifecycle=LIFECYCLE)
+
+
+def ask(engine: Engine, since: datetime = SINCE, now: datetime = NOW):  # type: ignore[no-untyped-def]
+    with session_scope(engine) as s:
+        return funnel(s, since=since, now=now, lifecycle=LIFECYCLE)
+
+
+def truth(engine: Engine, since: datetime = SINCE, now: datetime = NOW):  # type: ignore[no-untyped-def]
+    with session_scope(engine) as s:
+        return work_out_funnel(s, since=since, now=now, lifecycle=LIFECYCLE)
+
+
+def test_the_same_question_gets_the_kept_answer(engine: Engine) -> None:
+    shop(engine)
+    first = ask(engine)
+    assert ask(engine) is first
+    assert ask(engine, SINCE + timedelta(seconds=30), NOW + timedelta(seconds=30)) is first
+    assert first == truth(engine)
+
+
+def test_a_move_through_another_copy_is_counted_at_once(engine: Engine, db_url: str) -> None:
+    shop(engine)
+    before = ask(engine)
+    other = make_engine(db_url)
+    try:
+        with session_scope(other) as s:
+            c = s.exec(select(Customer).where(Customer.external_id == "A3")).one()
+            at = NOW - timedelta(hours=1)
+            move_stage(s, c, "retention", by="U2", reason=None, now=at, lifecycle=LIFECYCLE)
+    finally:
+        other.dispose()
+    after = ask(engine)
+    assert after is not before and after == truth(engine)
+    assert {s.stage: s.customers for s in after.stages}["retention"] == 1
+
+
+def test_an_answer_counted_is_in_the_next_report(engine: Engine, settings: Settings) -> None:
+    shop(engine)
+
+    def nps() -> int:
+        with session_scope(engine) as s:
+            return report(s, "nps", since=SINCE, now=NOW, zone=settings.timezone).current.n
+
+    assert nps() == 0
+    with session_scope(engine) as s:
+        c = s.exec(select(Customer)).first()
+        assert c is not None
+        s.add(Feedback(customer_id=c.id, kind="nps", score=9, responded_at=NOW, source="t"))
+    assert nps() == 1
+
+
+def test_a_segment_count_follows_the_customers(engine: Engine, settings: Settings) -> None:
+    shop(engine)
+
+    def pro() -> int:
+        with session_scope(engine) as s:
+            _, where = resolve(s, "plan:pro", settings=settings, now=NOW)
+            return count(s, where)
+
+    assert pro() == 0
+    with session_scope(engine) as s:
+        for c in s.exec(select(Customer)).all():
+            c.plan = "pro"
+            s.add(c)
+    assert pro() == 3
+
+
+def test_own_uncommitted_changes_are_never_hidden(engine: Engine) -> None:
+    shop(engine)
+    ask(engine)
+    with Session(engine) as s:
+        c = s.exec(select(Customer).where(Customer.external_id == "A3")).one()
+        at = NOW - timedelta(hours=1)
+        move_stage(s, c, "retention", by="U2", reason=None, now=at, lifecycle=LIFECYCLE)
+        mine = funnel(s, since=SINCE, now=NOW, lifecycle=LIFECYCLE)
+        assert {st.stage: st.customers for st in mine.stages}["retention"] == 1
+        s.rollback()
+    assert {st.stage: st.customers for st in ask(engine).stages}["retention"] == 0
+
+
+def test_a_later_period_is_carried_only_when_no_move_lies_between(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop(engine)
+    worked: list[datetime] = []
+
+    def counted(session: Session, *, since: datetime, now: datetime, lifecycle: LifecycleConfig):  # type: ignore[no-untyped-def]
+        worked.append(now)
+        return work_out_funnel(session, since=since, now=now, lifecycle=lifecycle)
+
+    monkeypatch.setattr(lifecycle, "work_out_funnel", counted)
+    first = ask(engine)
+    # Two hours on: nothing moved in between, so the kept counts hold, for the new period.
+    later = NOW + timedelta(hours=2)
+    carried = ask(engine, SINCE + timedelta(hours=2), later)
+    assert worked == [NOW]
+    assert carried is not first and carried.now == later
+    assert carried == truth(engine, SINCE + timedelta(hours=2), later)
+    # Twenty-one days on, A1's move (ten days before NOW) has left the 30-day period.
+    far = NOW + timedelta(days=21)
+    moved_out = ask(engine, far - timedelta(days=30), far)
+    assert worked == [NOW, far]
+    assert moved_out == truth(engine, far - timedelta(days=30), far)
+    assert moved_out.stages != first.stages or moved_out.conversions != first.conversions
+
+
+def test_an_earlier_now_is_never_given_a_later_report(engine: Engine) -> None:
+    shop(engine)
+    ask(engine)
+    earlier = NOW - timedelta(days=7)  # before A2's move
+    assert ask(engine, SINCE - timedelta(days=7), earlier) == truth(
+        engine, SINCE - timedelta(days=7), earlier
+    )
+
+
+def test_a_report_is_not_kept_past_its_time(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop(engine)
+    first = ask(engine)
+    monkeypatch.setattr(cache, "KEEP_FOR", 0.0)
+    time.sleep(0.01)
+    assert ask(engine) is not first
+
+
+def test_a_burst_works_a_report_out_once(engine: Engine) -> None:
+    shop(engine)
+    started = threading.Barrier(8)
+    worked: list[int] = []
+
+    def slow() -> int:
+        worked.append(1)
+        time.sleep(0.3)
+        return 42
+
+    answers: list[int] = []
+
+    def one() -> None:
+        with session_scope(engine) as s:
+            started.wait()
+            answers.append(cache.kept(s, ("burst",), tables=("customers",), now=NOW, compute=slow))
+
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert answers == [42] * 8 and len(worked) == 1

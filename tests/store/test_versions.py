@@ -1,0 +1,115 @@
+"""The counts of commits per table that kept reports depend on: raised by every way a
+table is written (the ORM, Core, an import's COPY), seen by another copy of the bot, and
+never by a transaction that rolled back or wrote only elsewhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from clmbot.config import Settings
+from clmbot.importing.runner import import_file
+from clmbot.store import versions
+from clmbot.store.db import make_engine, session_scope
+from clmbot.store.models import AuditEntry, Customer
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+TABLES = versions.TRACKED
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        found = versions.current(conn, TABLES)
+    assert found is not None
+    return dict(zip(TABLES, found, strict=True))
+
+
+def raised(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {t: after[t] - before[t] for t in TABLES if after[t] != before[t]}
+
+
+def a_customer(ext: str = "A1") -> Customer:
+    return Customer(external_id=ext, name=ext, stage="purchase", created_at=NOW, updated_at=NOW)
+
+
+def test_a_commit_raises_the_tables_it_wrote_once(engine: Engine) -> None:
+    before = counts(engine)
+    with session_scope(engine) as s:
+        s.add(a_customer("A1"))
+        s.flush()
+        s.add(a_customer("A2"))
+    assert raised(before, counts(engine)) == {"customers": 1}
+
+
+def test_a_rollback_or_a_write_elsewhere_raises_nothing(engine: Engine) -> None:
+    before = counts(engine)
+    with pytest.raises(RuntimeError), session_scope(engine) as s:
+        s.add(a_customer())
+        s.flush()
+        raise RuntimeError("changed my mind")
+    with session_scope(engine) as s:
+        s.add(AuditEntry(at=NOW, actor="U1", action="stage", detail={}))
+    with engine.begin() as conn:
+        conn.execute(text("SELECT count(*) FROM customers"))
+    assert raised(before, counts(engine)) == {}
+
+
+def test_core_updates_deletes_and_another_copy_see_the_same_counts(
+    engine: Engine, db_url: str
+) -> None:
+    with session_scope(engine) as s:
+        s.add(a_customer())
+    before = counts(engine)
+    other = make_engine(db_url)  # another copy of the bot, on the same database
+    try:
+        with other.begin() as conn:
+            conn.execute(text("UPDATE customers SET plan = 'pro'"))
+        with other.begin() as conn:
+            conn.execute(text("DELETE FROM customers"))
+        assert raised(before, counts(engine)) == {"customers": 2}
+        assert counts(other) == counts(engine)
+    finally:
+        other.dispose()
+
+
+def test_an_import_raises_what_it_wrote_even_by_copy(engine: Engine, tmp_path: Path) -> None:
+    # On PostgreSQL the customers and their first stages go in by COPY, which SQLAlchemy
+    # never sees: the importer notes them itself.
+    before = counts(engine)
+    path = tmp_path / "customers.csv"
+    path.write_text("external_id,name,stage\nA1,Acme,purchase\nA2,Beta,retention\n")
+    import_file(engine, "customers", path, Settings(), now=NOW)
+    assert set(raised(before, counts(engine))) == {"customers", "stage_history"}
+
+
+def test_without_the_table_nothing_is_counted_and_writes_still_commit(tmp_path: Path) -> None:
+    # A database before `clmbot db upgrade` reached 0010: writes go on, nothing is kept.
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)"))
+            conn.execute(text("INSERT INTO customers (name) VALUES ('x')"))
+        with engine.connect() as conn:
+            assert versions.current(conn, TABLES) is None
+            assert conn.execute(text("SELECT count(*) FROM customers")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_the_statements_that_write_are_told_apart() -> None:
+    seen = versions._TARGETS
+    written = {
+        "INSERT INTO customers (name) VALUES (?)": "customers",
+        'INSERT OR IGNORE INTO "stage_history" (x) VALUES (?)': "stage_history",
+        "UPDATE feedback SET score = 1": "feedback",
+        "DELETE FROM risk_scores WHERE run_id = 1": "risk_scores",
+        "TRUNCATE TABLE events": "events",
+        "WITH x AS (SELECT 1) INSERT INTO risk_runs (day) SELECT 1": "risk_runs",
+    }
+    for statement, table in written.items():
+        assert versions._WRITES.match(statement)
+        assert {m.group(1) for m in seen.finditer(statement)} >= {table}
+    assert not versions._WRITES.match("SELECT * FROM customers FOR UPDATE")
