@@ -17,7 +17,11 @@ change made through another copy of the bot is seen too), and given again while
 
 Only one thread works a report out at a time: others asking for it meanwhile wait for that
 answer rather than each reading the whole table again, which under a burst of commands
-would take every connection and every core.
+would take every connection and every core. When the report had been kept before a change
+(same period, any versions, within `KEEP_FOR`), they are given that one at once instead: a
+burst that also writes (stage moves) would otherwise keep every worker thread waiting for
+a report that is out of date again by the time it is done. A person who changes something
+and then asks, with nobody else asking, always gets the report worked out afresh.
 """
 
 from __future__ import annotations
@@ -62,8 +66,9 @@ class _Entry:
         return found == self.versions and time.monotonic() - self.made <= KEEP_FOR
 
     def serves(self, found: tuple[int, ...], since: datetime | None, now: datetime | None) -> bool:
-        if not self.fresh(found):
-            return False
+        return self.fresh(found) and self.same_period(since, now)
+
+    def same_period(self, since: datetime | None, now: datetime | None) -> bool:
         return _close(self.since, since, later=False) and _close(self.now, now, later=True)
 
 
@@ -95,6 +100,18 @@ class _Kept:
                 self.entries.move_to_end(key)
                 return entry
         return None
+
+    def before_the_change(
+        self, key: Hashable, since: datetime | None, now: datetime | None
+    ) -> _Entry | None:
+        """The last kept for `key` and this period at any versions, if recent: what to give
+        while another thread works out the changed one."""
+        usable = [
+            e
+            for e in self.entries.get(key, ())
+            if e.same_period(since, now) and time.monotonic() - e.made <= KEEP_FOR
+        ]
+        return usable[-1] if usable else None
 
     def latest(self, key: Hashable, found: tuple[int, ...]) -> _Entry | None:
         """The last kept for `key` at these versions, whatever its period: one to carry."""
@@ -148,7 +165,13 @@ def kept(
             if working is None:
                 working = store.working[full_key] = threading.Event()
                 break
-        # Another thread is working this report out: its answer is ours if it serves.
+            # Another thread is working this report out. Under a burst, when the tables
+            # changed since it was last kept, the last one is given meanwhile: older by the
+            # time one takes at most, rather than every worker thread waiting for it.
+            stale = store.before_the_change(full_key, since, now)
+            if stale is not None:
+                return stale.value  # type: ignore[no-any-return]
+        # Its answer is ours if it serves.
         if not working.wait(WAIT_SECONDS):
             return compute()
         with store.lock:
@@ -179,9 +202,19 @@ def forget_all() -> None:
 
 
 def where_key(session: Session, where: ColumnElement[bool] | None) -> Hashable:
-    """A segment's compiled condition as part of a key: its SQL and its values (`now` among
-    them for `inactive:30d`, so such a segment is kept only while its cutoff is the same)."""
+    """A segment's compiled condition as part of a key: its SQL and its values. Times among
+    them (`now` for `nps<7`, `now - 30d` for `inactive>30d`) count to the minute, as a
+    period's do (`REUSE`): a segment asked twice within a minute is one question."""
     if where is None:
         return None
     compiled = where.compile(dialect=session.get_bind().dialect)
-    return (compiled.string, tuple(sorted((k, repr(v)) for k, v in compiled.params.items())))
+    return (
+        compiled.string,
+        tuple(sorted((k, repr(_to_the_minute(v))) for k, v in compiled.params.items())),
+    )
+
+
+def _to_the_minute(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(second=0, microsecond=0)
+    return value

@@ -187,3 +187,60 @@ def test_a_burst_works_a_report_out_once(engine: Engine) -> None:
     for t in threads:
         t.join(10)
     assert answers == [42] * 8 and len(worked) == 1
+
+
+def test_a_segment_asked_again_within_the_minute_is_kept(
+    engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `nps<7` is compiled with `now` among its values: to the minute, the same question.
+    shop(engine)
+    asked: list[datetime] = []
+
+    def segment(now: datetime) -> int:
+        with session_scope(engine) as s:
+            _, where = resolve(s, "nps<7", settings=settings, now=now)
+            return count(s, where)
+
+    real = cache.kept
+
+    def watched(session, key, **kw):  # type: ignore[no-untyped-def]
+        compute = kw["compute"]
+        kw["compute"] = lambda: asked.append(1) or compute()
+        return real(session, key, **kw)
+
+    monkeypatch.setattr(cache, "kept", watched)
+    at = NOW.replace(second=5)
+    assert segment(at) == segment(at + timedelta(seconds=40)) == 0
+    assert len(asked) == 1
+    segment(at + timedelta(minutes=1))
+    assert len(asked) == 2
+
+
+def test_while_a_changed_report_is_worked_out_others_get_the_last_one(engine: Engine) -> None:
+    shop(engine)
+    versions = iter((1, 2))
+    working = threading.Event()
+
+    def slow() -> int:
+        value = next(versions)
+        if value == 2:
+            working.set()
+            time.sleep(0.5)
+        return value
+
+    def ask_now() -> int:
+        with session_scope(engine) as s:
+            return cache.kept(s, ("stale",), tables=("customers",), now=NOW, compute=slow)
+
+    assert ask_now() == 1
+    with session_scope(engine) as s:  # a change: the kept 1 is out of date
+        s.add(Customer(external_id="B1", name="B", stage="awareness", created_at=T0, updated_at=T0))
+    answers: list[int] = []
+    worker = threading.Thread(target=lambda: answers.append(ask_now()))
+    worker.start()
+    assert working.wait(5)
+    started = time.monotonic()
+    assert ask_now() == 1  # given at once, not after the half second
+    assert time.monotonic() - started < 0.4
+    worker.join(5)
+    assert answers == [2] and ask_now() == 2
