@@ -278,26 +278,42 @@ class Process:
             raise SystemExit(f"the server did not start; its last words:\n  {tail}")
         return self.port
 
+    def tree(self) -> list[int]:
+        """This process and its children (`--workers`: the bot's other processes), whichever
+        of its threads started them."""
+        children: list[int] = []
+        for task in Path(f"/proc/{self.pid}/task").glob("*"):
+            try:
+                children += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return [self.pid, *children]
+
     def status(self) -> dict[str, int]:
-        """VmRSS, VmHWM (kB) and Threads, from /proc/<pid>/status."""
+        """VmRSS, VmHWM (kB) and Threads, from /proc/<pid>/status, summed over `tree`."""
         out: dict[str, int] = {}
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "VmHWM", "Threads"):
-                    out[key] = int(value.split()[0])
-        except OSError:
-            pass
+        for pid in self.tree():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    key, _, value = line.partition(":")
+                    if key in ("VmRSS", "VmHWM", "Threads"):
+                        out[key] = out.get(key, 0) + int(value.split()[0])
+            except OSError:
+                pass
         return out
 
     def cpu(self) -> float:
-        """CPU seconds used so far (user + system), from /proc/<pid>/stat."""
-        try:
-            stat = Path(f"/proc/{self.pid}/stat").read_text()
-        except OSError:
-            return 0.0
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
+        """CPU seconds used so far (user + system), from /proc/<pid>/stat, over `tree`
+        (a child that exited is no longer counted)."""
+        total = 0.0
+        for pid in self.tree():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / TICK
+        return total
 
     def stop(self, grace: float = 30) -> tuple[int | None, float]:
         """SIGTERM, as a deployment stops it (the bot finishes the work it took); after
@@ -314,9 +330,10 @@ class Process:
         return (None if code in (None, -signal.SIGKILL) else code), time.monotonic() - started
 
 
-def clmbot_argv(given: str | None) -> list[str]:
+def clmbot_argv(given: str | None, workers: int = 1) -> list[str]:
     """`clmbot run --http --port 0`, or `<given> run --http --port 0`: a wrapper that
-    changes something in the bot before it starts, to measure a fix before making it."""
+    changes something in the bot before it starts, to measure a fix before making it;
+    with `--workers N` when more than one."""
     script = Path(sys.executable).parent / "clmbot"
     if given:
         base = shlex.split(given)
@@ -324,7 +341,8 @@ def clmbot_argv(given: str | None) -> list[str]:
         base = [str(script)]
     else:
         base = [sys.executable, "-m", "clmbot.cli"]
-    return [*base, "run", "--http", "--port", "0"]
+    more = ["--workers", str(workers)] if workers > 1 else []
+    return [*base, "run", "--http", "--port", "0", *more]
 
 
 def bot_env(url: str, slack: FakeSlack) -> dict[str, str]:
@@ -605,7 +623,7 @@ def bench(engine: Engine, label: str, args: argparse.Namespace, *, empty: bool =
 
         started = time.monotonic()
         url = engine.url.render_as_string(hide_password=False)
-        bot = Process(clmbot_argv(args.bot), bot_env(url, slack), home)
+        bot = Process(clmbot_argv(args.bot, args.workers), bot_env(url, slack), home)
         try:
             bot.wait_ready()
             print(f"  the bot (pid {bot.pid}) is up after {time.monotonic() - started:.1f} s")
@@ -701,6 +719,12 @@ def main() -> int:
         "--kinds",
         metavar="WORDS",
         help="only the commands of the mix that start with these, e.g. help,customer",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes of the bot sharing its port (clmbot run --workers N)",
     )
     parser.add_argument(
         "--bot",

@@ -689,18 +689,33 @@ def demo_command(
     default=None,
     help="HTTP mode port (default: PORT, else 3000; 0 picks a free one).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="HTTP mode: processes sharing the port (one per core answers the most).",
+)
+@click.option("--serve-only", "serve_only", is_flag=True, hidden=True)
 @pass_runtime
-def run_command(rt: Runtime, http_mode: bool, port: int | None) -> None:
+def run_command(
+    rt: Runtime, http_mode: bool, port: int | None, workers: int, serve_only: bool
+) -> None:
     """The bot: Socket Mode when SLACK_APP_TOKEN is set, else HTTP mode."""
     from clmbot.slack.runner import StartError, run_bot
 
     settings = rt.settings
+    http = http_mode or not settings.slack_app_token
+    if workers > 1 and not http:
+        raise Failure("--workers is for HTTP mode: add --http (Socket Mode is one connection)")
     try:
         code = run_bot(
             settings,
-            http=http_mode or not settings.slack_app_token,
+            http=http,
             port=port,
-            announce=lambda line: click.echo(line, err=True),
+            announce=None if serve_only else (lambda line: click.echo(line, err=True)),
+            workers=workers,
+            serve_only=serve_only,
         )
     except StartError as exc:
         raise Failure(str(exc)) from None

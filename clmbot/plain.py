@@ -226,11 +226,24 @@ def period_days(since: datetime, now: datetime) -> int:
     return round((now - since).total_seconds() / 86400)
 
 
+def counted_at(result: Funnel, zone: tzinfo) -> str | None:
+    """What to say of a funnel counted before it was asked for (see `Funnel.counted_at`)."""
+    if result.counted_at is None:
+        return None
+    at = result.counted_at.astimezone(zone).strftime("%H:%M:%S")
+    return (
+        f"Counted at {at}: stage moves made since are not in it yet (the history changes "
+        "faster than a funnel this large can be counted; ask again in a minute or two)."
+    )
+
+
 def funnel_text(result: Funnel, zone: tzinfo) -> str:
     days = period_days(result.since, result.now)
+    when = counted_at(result, zone)
     lines = [
         f"Funnel on {day(result.now, zone)}: {result.total:,} customers. "
         f"Period {day(result.since, zone)} to {day(result.now, zone)} ({days} days).",
+        *([when] if when else []),
         "",
         f"{'stage':<16}{'now':>9}{'entered':>9}   median days in stage",
     ]

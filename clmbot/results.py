@@ -138,6 +138,10 @@ class Funnel:
     # The stages that end the funnel (churned): listed with the others, but no conversion
     # leads into them, and a chart shows them apart.
     terminal: tuple[str, ...] = ()
+    # When these counts were worked out, when that was before `now`: a large history that
+    # changes faster than the funnel can be worked out is counted again at most so often
+    # (clmbot/store/cache.py), and the answer says so. None: counted for `now`.
+    counted_at: datetime | None = None
 
     @property
     def total(self) -> int:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Engine, MetaData, select
@@ -41,3 +43,15 @@ def rows(engine: Engine, table: str, *columns: str) -> list[tuple]:
     with engine.connect() as conn:
         query = select(*(t.c[c] for c in columns)).order_by(*(t.c[c] for c in columns))
         return [tuple(r) for r in conn.execute(query)]
+
+
+def until(what: str, check: Callable[[], object], timeout: float = 30) -> object:
+    """Poll `check` until it is truthy; its value (for other processes' doings)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.05)

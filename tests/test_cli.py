@@ -636,3 +636,11 @@ def test_segment_nps_csat_feedback_on_the_terminal(business, tmp_path):
     saved = business("segment", "save", "paying", "plan:pro")
     assert "Segment 'paying' saved: plan:pro (2 customers now)" in saved.stdout
     assert "paying          2  plan:pro" in business("segments").stdout
+
+
+def test_workers_are_for_http_mode(run):
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1", "SLACK_SIGNING_SECRET": "s"}
+    result = run("run", "--workers", "2", env=env)
+    assert result.exit_code == 2
+    assert "--workers is for HTTP mode: add --http" in result.stderr
+    assert "--serve-only" not in run("run", "--help").stdout

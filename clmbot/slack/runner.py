@@ -31,6 +31,7 @@ from clmbot.slack.digest import Pending, run_day
 from clmbot.slack.logs import ScrubbingFormatter, guard_handlers
 from clmbot.slack.scheduler import Jobs
 from clmbot.slack.server import HttpServer, wsgi_app
+from clmbot.slack.workers import Helpers, free_port, stop_with_parent
 from clmbot.store import migrate
 from clmbot.store.db import make_engine
 
@@ -88,8 +89,12 @@ def run_bot(
     port: int | None = None,
     clock: Callable[[], datetime] = utc_now,
     announce: Callable[[str], None] | None = None,
+    workers: int = 1,
+    serve_only: bool = False,
 ) -> int:
     """Serve until SIGTERM/SIGINT. `announce` hears one line once the bot is ready.
+    `workers`: processes serving HTTP mode's port (`clmbot.slack.workers`); `serve_only`:
+    this is one of the others, which answers requests and runs no jobs.
 
     Every check that can refuse the start runs before logging is set up, so that a refused
     start is the one line of its StartError and nothing else.
@@ -133,8 +138,15 @@ def run_bot(
     try:
         if http:
             wanted = settings.port if port is None else port
+            shared = workers > 1 or serve_only
+            if shared and wanted == 0:
+                wanted = free_port("0.0.0.0")
             assert settings.slack_signing_secret is not None  # check_tokens made sure
-            server = HttpServer(wsgi_app(app, engine, settings.slack_signing_secret), port=wanted)
+            server = HttpServer(
+                wsgi_app(app, engine, settings.slack_signing_secret),
+                port=wanted,
+                reuse_port=shared,
+            )
             try:
                 bound = server.start()
             except OSError as exc:
@@ -142,12 +154,25 @@ def run_bot(
                     f"cannot listen on port {wanted} ({exc.strerror}): another program has it? "
                     "choose another with PORT or --port"
                 ) from None
-            stop.install(server.stop)
+            helpers = Helpers(bound, workers - 1) if workers > 1 and not serve_only else None
+
+            def stop_serving() -> None:
+                server.stop()
+                if helpers is not None:
+                    helpers.stop()
+
+            stop.install(stop_serving)
+            if helpers is not None:
+                helpers.start()
+            if serve_only:
+                stop_with_parent(stop.request)
+            processes = f", {workers} processes" if helpers is not None else ""
             (announce or log.info)(
-                f"clmbot is up in HTTP mode on port {bound} ({where}): POST /slack/events, "
-                "GET /healthz"
+                f"clmbot is up in HTTP mode on port {bound} ({where}{processes}): "
+                "POST /slack/events, GET /healthz"
             )
-            jobs.start()
+            if not serve_only:
+                jobs.start()
             server.serve()  # returns once stopping began
         else:
             handler = SocketModeHandler(app, settings.slack_app_token)

@@ -311,12 +311,23 @@ def wsgi_app(
 
 class HttpServer:
     def __init__(
-        self, app: WsgiApp, *, host: str = "0.0.0.0", port: int = 3000, tick: float = 0.5
+        self,
+        app: WsgiApp,
+        *,
+        host: str = "0.0.0.0",
+        port: int = 3000,
+        tick: float = 0.5,
+        reuse_port: bool = False,
     ) -> None:
         """`tick`: how often the server looks up from its sockets, which bounds how long
-        a stop takes to be noticed."""
+        a stop takes to be noticed. `reuse_port`: the port is shared with the bot's other
+        processes (`clmbot.slack.workers`)."""
         self._server = wsgi.Server(
-            (host, port), app, numthreads=WORKER_THREADS, request_queue_size=LISTEN_BACKLOG
+            (host, port),
+            app,
+            numthreads=WORKER_THREADS,
+            request_queue_size=LISTEN_BACKLOG,
+            reuse_port=reuse_port,
         )
         self._server.shutdown_timeout = SHUTDOWN_GRACE_SECONDS
         self._server.timeout = READ_TIMEOUT_SECONDS

@@ -15,17 +15,25 @@ change made through another copy of the bot is seen too), and given again while
 - it was worked out less than `KEEP_FOR` ago, by the clock: a copy of the bot still on a
   release before the counts, writing uncounted, can hide a change that long at most.
 
+A report that took long (`SLOW` or more) and says when it was counted (a `counted_at`
+field: the funnel) is also given after a change, marked with that time, until
+`REFRESH_FACTOR` times as long as it took has passed: at a million customers the funnel
+takes seconds, and a team moving customers every few seconds would otherwise have it
+worked out without end, starving every other command of the process.
+
 Only one thread works a report out at a time: others asking for it meanwhile wait for that
 answer rather than each reading the whole table again, which under a burst of commands
 would take every connection and every core. When the report had been kept before a change
 (same period, any versions, within `KEEP_FOR`), they are given that one at once instead: a
 burst that also writes (stage moves) would otherwise keep every worker thread waiting for
 a report that is out of date again by the time it is done. A person who changes something
-and then asks, with nobody else asking, always gets the report worked out afresh.
+and then asks, with nobody else asking, gets the report worked out afresh, unless it is a
+slow one counted moments ago (below), and then the answer says when it was counted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 import weakref
@@ -44,6 +52,8 @@ T = TypeVar("T")
 
 REUSE = timedelta(minutes=1)
 KEEP_FOR = 600.0  # seconds
+SLOW = 1.0  # seconds: a report that took this long may be given marked after a change
+REFRESH_FACTOR = 10  # ... until ten times as long as it took has passed
 KEPT = 256  # reports per database; the one used longest ago goes first
 WAIT_SECONDS = 60.0  # for another thread's answer, before working it out anyway
 
@@ -61,6 +71,7 @@ class _Entry:
     now: datetime | None
     value: Any
     made: float  # time.monotonic()
+    took: float = 0.0  # seconds to work it out
 
     def fresh(self, found: tuple[int, ...]) -> bool:
         return found == self.versions and time.monotonic() - self.made <= KEEP_FOR
@@ -113,6 +124,18 @@ class _Kept:
         ]
         return usable[-1] if usable else None
 
+    def settled(self, key: Hashable, since: datetime | None, now: datetime | None) -> Any:
+        """A slow report kept before a change, marked with when it was counted, while it
+        is too soon to work it out again (see the module's docstring); else None."""
+        entry = self.before_the_change(key, since, now)
+        if entry is None or entry.took < SLOW or entry.now is None:
+            return None
+        if time.monotonic() - entry.made >= REFRESH_FACTOR * entry.took:
+            return None
+        if not dataclasses.is_dataclass(entry.value) or not hasattr(entry.value, "counted_at"):
+            return None
+        return dataclasses.replace(entry.value, counted_at=entry.now)  # type: ignore[type-var]
+
     def latest(self, key: Hashable, found: tuple[int, ...]) -> _Entry | None:
         """The last kept for `key` at these versions, whatever its period: one to carry."""
         usable = [e for e in self.entries.get(key, ()) if e.fresh(found) and e.now is not None]
@@ -160,6 +183,9 @@ def kept(
             entry = store.find(full_key, found, since, now)
             if entry is not None:
                 return entry.value  # type: ignore[no-any-return]
+            settled = store.settled(full_key, since, now)
+            if settled is not None:
+                return settled  # type: ignore[no-any-return]
             before = store.latest(full_key, found) if carry is not None else None
             working = store.working.get(full_key)
             if working is None:
@@ -180,13 +206,15 @@ def kept(
             return entry.value  # type: ignore[no-any-return]
         return compute()  # it was for another period or version
     try:
+        started = time.monotonic()
         value: Any = None
         if before is not None and carry is not None and before.now is not None:
             value = carry(before.value, before.since, before.now)
         if value is None:
             value = compute()
+        took = time.monotonic() - started
         with store.lock:
-            store.put(full_key, _Entry(found, since, now, value, time.monotonic()))
+            store.put(full_key, _Entry(found, since, now, value, time.monotonic(), took))
         return value  # type: ignore[no-any-return]
     finally:
         with store.lock:

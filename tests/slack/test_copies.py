@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,6 +50,7 @@ from tests.fakeslack import (
     signed_headers,
     slash_command_body,
 )
+from tests.helpers import until
 from tests.slack.conftest import ADMIN, MEMBER
 from tests.slack.copies_support import Front, HoldingSlack, set_clock, survey_of
 from tests.slack.surveys import (
@@ -114,18 +115,6 @@ class Copy:
             self.proc.kill()
             self.proc.wait(timeout=10)
         self._out.close()
-
-
-def until(what: str, check: Callable[[], object], timeout: float = 30) -> object:
-    """Poll `check` until it is truthy; its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout}s: {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

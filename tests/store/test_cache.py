@@ -244,3 +244,25 @@ def test_while_a_changed_report_is_worked_out_others_get_the_last_one(engine: En
     assert time.monotonic() - started < 0.4
     worker.join(5)
     assert answers == [2] and ask_now() == 2
+
+
+def test_a_slow_report_is_given_marked_after_a_change_until_it_is_due(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A funnel that took long: after a move it is given again, saying when it was counted,
+    # until ten times as long as it took has passed; then it is worked out afresh.
+    shop(engine)
+    monkeypatch.setattr(cache, "SLOW", 0.0)
+    first = ask(engine)
+    assert first.counted_at is None
+    with session_scope(engine) as s:
+        c = s.exec(select(Customer).where(Customer.external_id == "A3")).one()
+        at = NOW - timedelta(hours=1)
+        move_stage(s, c, "retention", by="U2", reason=None, now=at, lifecycle=LIFECYCLE)
+    monkeypatch.setattr(cache, "REFRESH_FACTOR", 10**6)
+    marked = ask(engine, now=NOW + timedelta(seconds=20), since=SINCE + timedelta(seconds=20))
+    assert marked.counted_at == NOW and marked.stages == first.stages
+    monkeypatch.setattr(cache, "REFRESH_FACTOR", 0)
+    fresh = ask(engine, now=NOW + timedelta(seconds=30), since=SINCE + timedelta(seconds=30))
+    assert fresh.counted_at is None
+    assert {st.stage: st.customers for st in fresh.stages}["retention"] == 1

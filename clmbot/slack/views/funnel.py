@@ -33,6 +33,9 @@ def funnel_blocks(result: FunnelResult, where: Where) -> list[Block]:
         ),
         *(fields(cells[i : i + 10]) for i in range(0, len(cells), 10)),
     ]
+    when = plain.counted_at(f, zone)
+    if when:
+        blocks.insert(2, context(f":hourglass_flowing_sand: {esc(when)}"))
     if f.conversions:
         lines = [
             f"{esc(c.from_stage)} → {esc(c.to_stage)}  `{bar(c.rate)}` "

@@ -28,3 +28,20 @@ def test_a_funnel_chart_answer_says_where_it_went_and_carries_the_file():
         "Customer funnel: 1,234 customers by stage on 2026-11-24, with the conversion between "
         "stages since 2026-10-25 (30 days), in funnel.png."
     )
+
+
+def test_a_funnel_counted_before_it_was_asked_says_when():
+    now = datetime(2026, 11, 24, 12, 0, 40, tzinfo=UTC)
+    stages = [StageStats("awareness", 1_200, 0, None, 0)]
+    counted = datetime(2026, 11, 24, 12, 0, 5, tzinfo=UTC)
+    funnel = Funnel(now - timedelta(days=90), now, stages, [], counted_at=counted)
+    msg = render(FunnelResult(funnel), UTC, now)
+    said = [e["text"] for b in msg.blocks if b["type"] == "context" for e in b["elements"]]
+    assert said[1] == (
+        ":hourglass_flowing_sand: Counted at 12:00:05: stage moves made since are not in it yet "
+        "(the history changes faster than a funnel this large can be counted; ask again in a "
+        "minute or two)."
+    )
+    assert "Counted at 12:00:05" in msg.text
+    fresh = render(FunnelResult(Funnel(now - timedelta(days=90), now, stages, [])), UTC, now)
+    assert "Counted at" not in str(fresh.blocks) + fresh.text
