@@ -73,6 +73,13 @@ class _Entry:
     made: float  # time.monotonic()
     took: float = 0.0  # seconds to work it out
 
+    def marked(self) -> Any:
+        """The value, saying when it was counted if it can (a `counted_at` field): given
+        after a change, it is not the count as of the asked `now`."""
+        if dataclasses.is_dataclass(self.value) and hasattr(self.value, "counted_at"):
+            return dataclasses.replace(self.value, counted_at=self.now)  # type: ignore[type-var]
+        return self.value
+
     def fresh(self, found: tuple[int, ...]) -> bool:
         return found == self.versions and time.monotonic() - self.made <= KEEP_FOR
 
@@ -132,9 +139,9 @@ class _Kept:
             return None
         if time.monotonic() - entry.made >= REFRESH_FACTOR * entry.took:
             return None
-        if not dataclasses.is_dataclass(entry.value) or not hasattr(entry.value, "counted_at"):
+        if not hasattr(entry.value, "counted_at"):
             return None
-        return dataclasses.replace(entry.value, counted_at=entry.now)  # type: ignore[type-var]
+        return entry.marked()
 
     def latest(self, key: Hashable, found: tuple[int, ...]) -> _Entry | None:
         """The last kept for `key` at these versions, whatever its period: one to carry."""
@@ -196,7 +203,7 @@ def kept(
             # time one takes at most, rather than every worker thread waiting for it.
             stale = store.before_the_change(full_key, since, now)
             if stale is not None:
-                return stale.value  # type: ignore[no-any-return]
+                return stale.marked()  # type: ignore[no-any-return]
         # Its answer is ours if it serves.
         if not working.wait(WAIT_SECONDS):
             return compute()
@@ -208,11 +215,13 @@ def kept(
     try:
         started = time.monotonic()
         value: Any = None
+        took = 0.0
         if before is not None and carry is not None and before.now is not None:
             value = carry(before.value, before.since, before.now)
+            took = before.took  # what working it out costs, for `settled`
         if value is None:
             value = compute()
-        took = time.monotonic() - started
+        took = max(took, time.monotonic() - started)
         with store.lock:
             store.put(full_key, _Entry(found, since, now, value, time.monotonic(), took))
         return value  # type: ignore[no-any-return]
