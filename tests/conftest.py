@@ -8,6 +8,7 @@ it cannot be reached, its tests skip with the reason, unless CLMBOT_TEST_REQUIRE
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -118,6 +119,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 @cache
 def _migrated_sqlite_template() -> Path:
     folder = Path(tempfile.mkdtemp(prefix="clmbot-test-template-"))
+    atexit.register(shutil.rmtree, folder, True)  # one folder per run, not one left per run
     eng = make_engine(f"sqlite:///{folder / 'template.db'}")
     upgrade(eng)
     eng.dispose()
