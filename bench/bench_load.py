@@ -542,6 +542,33 @@ def per_kind(shots: list[Shot]) -> None:
         print(f"  {kind:<30}{figures(answers(mine))}{len(mine):>8}")
 
 
+def worst_windows(shots: list[Shot], width: float = 5.0, shown: int = 3) -> None:
+    """The windows of `width` seconds (by when requests were due) with the most answers over
+    a second: a tail spread over the run is the machine at its limit, one gathered in a few
+    windows is something that happened then (a report worked out, a checkpoint)."""
+    if not shots:
+        return
+    start = min(s.due for s in shots)
+    slow: Counter[int] = Counter()
+    total: Counter[int] = Counter()
+    for s in shots:
+        window = int((s.due - start) // width)
+        total[window] += 1
+        if s.answered is None or s.answered - s.due > 1.0:
+            slow[window] += 1
+    if not slow:
+        print(f"  no {width:g} s window had an answer over 1 s")
+        return
+    worst = ", ".join(
+        f"{w * width:g}-{(w + 1) * width:g} s: {n} of {total[w]}"
+        for w, n in sorted(slow.most_common(shown))
+    )
+    print(
+        f"  answers over 1 s (or none) in {len(slow)} of {len(total)} windows of {width:g} s; "
+        f"most in {worst}"
+    )
+
+
 def memory(watch: Watch) -> tuple[str, bool]:
     """The RSS line, and whether it was flat (the second half added at most 5% or 10 MB)."""
     samples = watch.samples
@@ -668,6 +695,7 @@ def report(
     print(f"  clmbot ({args.seconds:g} s at {args.rate:g}/s), load average {loadavg()}:")
     summary(run, args.rate)
     per_kind(shots)
+    worst_windows(shots)
     if args.show_answers:
         for kind, _ in MIX:
             shot = next((s for s in shots if s.kind == kind and s.answered), None)

@@ -31,7 +31,7 @@ from clmbot import audit, history
 from clmbot.commands.spec import Actor
 from clmbot.config import LifecycleConfig
 from clmbot.results import Conversion, Funnel, StageMove, StageStats
-from clmbot.store import cache
+from clmbot.store import cache, versions
 from clmbot.store.models import IMPORTED, Customer, StageChange
 
 DEFAULT_FUNNEL_PERIOD = timedelta(days=90)
@@ -115,7 +115,7 @@ def move_customer(
 
 
 # What the funnel reads: a kept funnel (`clmbot.store.cache`) holds until one of them changes.
-FUNNEL_TABLES = ("customers", "stage_history")
+FUNNEL_TABLES = ("customers", versions.STAGES, "stage_history")
 
 
 def funnel(
@@ -202,6 +202,7 @@ def _kept(
         now=now,
         compute=lambda: work_out(session, since=since, now=now, lifecycle=lifecycle),
         carry=_carried(session, since, now),
+        refresh=lambda own: work_out(own, since=since, now=now, lifecycle=lifecycle),
     )
 
 

@@ -30,7 +30,7 @@ from clmbot.feedback.queries import (
 )
 from clmbot.feedback.scores import Score
 from clmbot.feedback.trend import month_counts
-from clmbot.store import cache
+from clmbot.store import cache, versions
 from clmbot.store.models import Customer
 
 Group = Literal["stage", "plan", "region", "owner"]
@@ -140,10 +140,12 @@ def report(
     )
 
 
-def _tables(where: ColumnElement[bool] | None) -> tuple[str, ...]:
-    """What a report reads: the answers and the customers; with a segment, whatever its
-    filters read besides."""
-    return FEEDBACK_TABLES if where is None else cache.ALL_TABLES
+def _tables(where: ColumnElement[bool] | None, *, by_stage: bool = False) -> tuple[str, ...]:
+    """What a report reads: the answers and the customers (their stage too, by stage);
+    with a segment, whatever its filters read besides."""
+    if where is not None:
+        return cache.ALL_TABLES
+    return (*FEEDBACK_TABLES, versions.STAGES) if by_stage else FEEDBACK_TABLES
 
 
 FEEDBACK_TABLES = ("feedback", "customers")
@@ -200,7 +202,7 @@ def report_by(
     return cache.kept(
         session,
         ("report_by", kind, group, cache.where_key(session, where)),
-        tables=_tables(where),
+        tables=_tables(where, by_stage=group == "stage"),
         since=since,
         now=now,
         compute=lambda: _report_by(session, kind, group, column, since, now, where),

@@ -31,6 +31,7 @@ from clmbot.slack.digest import Pending, run_day
 from clmbot.slack.logs import ScrubbingFormatter, guard_handlers
 from clmbot.slack.scheduler import Jobs
 from clmbot.slack.server import HttpServer, wsgi_app
+from clmbot.slack.warm import warm_reports
 from clmbot.slack.workers import Helpers, free_port, stop_with_parent
 from clmbot.store import migrate
 from clmbot.store.db import make_engine
@@ -173,6 +174,7 @@ def run_bot(
             )
             if not serve_only:
                 jobs.start()
+            warm_reports(engine, settings, clock)
             server.serve()  # returns once stopping began
         else:
             handler = SocketModeHandler(app, settings.slack_app_token)
@@ -185,6 +187,7 @@ def run_bot(
             stop.install(handler.close)
             (announce or log.info)(f"clmbot is up in Socket Mode ({where})")
             jobs.start()
+            warm_reports(engine, settings, clock)
         stop.wait()  # the stop itself: no new requests, the ones in flight finished
     finally:
         jobs.stop()  # a send under way finishes: claimed, sent, marked

@@ -19,7 +19,10 @@ A report that took long (`SLOW` or more) and says when it was counted (a `counte
 field: the funnel) is also given after a change, marked with that time, until
 `REFRESH_FACTOR` times as long as it took has passed: at a million customers the funnel
 takes seconds, and a team moving customers every few seconds would otherwise have it
-worked out without end, starving every other command of the process.
+worked out without end, starving every other command of the process. Once that is past,
+whoever asks first still gets the marked one at once, while a thread of its own (at the
+lowest CPU priority) works the report out afresh for the asks after it: nobody waits
+seconds for a funnel because someone moved a customer.
 
 Only one thread works a report out at a time: others asking for it meanwhile wait for that
 answer rather than each reading the whole table again, which under a burst of commands
@@ -28,12 +31,15 @@ would take every connection and every core. When the report had been kept before
 burst that also writes (stage moves) would otherwise keep every worker thread waiting for
 a report that is out of date again by the time it is done. A person who changes something
 and then asks, with nobody else asking, gets the report worked out afresh, unless it is a
-slow one counted moments ago (below), and then the answer says when it was counted.
+slow one (above), and then the answer says when it was counted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
+import os
 import threading
 import time
 import weakref
@@ -59,6 +65,8 @@ WAIT_SECONDS = 60.0  # for another thread's answer, before working it out anyway
 
 ALL_TABLES: tuple[str, ...] = versions.TRACKED
 
+log = logging.getLogger(__name__)
+
 # `carry(value, since, now)`: a value kept for [since, now] as it stands for the period now
 # asked (which `carry` closes over), or None when something happened between the two.
 Carry = Callable[[Any, datetime | None, datetime], Any]
@@ -72,6 +80,11 @@ class _Entry:
     value: Any
     made: float  # time.monotonic()
     took: float = 0.0  # seconds to work it out
+
+    def slow_and_dated(self) -> bool:
+        """Whether this took long to work out and can say when it was counted: one such may
+        be given after a change, marked (see the module's docstring)."""
+        return self.took >= SLOW and self.now is not None and hasattr(self.value, "counted_at")
 
     def marked(self) -> Any:
         """The value, saying when it was counted if it can (a `counted_at` field): given
@@ -131,15 +144,37 @@ class _Kept:
         ]
         return usable[-1] if usable else None
 
+    def last_dated(
+        self, key: Hashable, since: datetime | None, now: datetime | None
+    ) -> _Entry | None:
+        """The last slow report kept for `key` that can say when it was counted, over a
+        period as long as the one asked and ending no later, if recent: given marked after
+        a change (see the module's docstring), even a few minutes on, when the period
+        asked has moved with the clock."""
+        if now is None:
+            return None
+
+        def as_long(e: _Entry) -> bool:
+            if e.since is None or since is None or e.now is None:
+                return e.since is None and since is None
+            return abs((e.now - e.since) - (now - since)) <= REUSE
+
+        usable = [
+            e
+            for e in self.entries.get(key, ())
+            if e.slow_and_dated()
+            and e.now is not None
+            and e.now <= now
+            and as_long(e)
+            and time.monotonic() - e.made <= KEEP_FOR
+        ]
+        return max(usable, key=lambda e: e.made) if usable else None
+
     def settled(self, key: Hashable, since: datetime | None, now: datetime | None) -> Any:
         """A slow report kept before a change, marked with when it was counted, while it
         is too soon to work it out again (see the module's docstring); else None."""
-        entry = self.before_the_change(key, since, now)
-        if entry is None or entry.took < SLOW or entry.now is None:
-            return None
-        if time.monotonic() - entry.made >= REFRESH_FACTOR * entry.took:
-            return None
-        if not hasattr(entry.value, "counted_at"):
+        entry = self.last_dated(key, since, now)
+        if entry is None or time.monotonic() - entry.made >= REFRESH_FACTOR * entry.took:
             return None
         return entry.marked()
 
@@ -170,12 +205,14 @@ def kept(
     now: datetime | None = None,
     since: datetime | None = None,
     carry: Carry | None = None,
+    refresh: Callable[[Session], T] | None = None,
 ) -> T:
     """The report `compute()` gives, kept under `key` (everything it depends on besides the
     tables, the period and the database) for the next calls while it holds (see the module's
     docstring). `tables`: what it reads, among `versions.TRACKED`. Without `now`, the key
     fixes the time itself (a segment's condition holds its cutoffs). `carry` may read the
-    database; it is called outside any lock."""
+    database; it is called outside any lock. `refresh(session)`: `compute` in a session of
+    its own, to work a slow report out in the background while the last one is given."""
     conn = session.connection()
     if versions.pending(conn, tables):
         return compute()  # this transaction's own changes are not in any kept report
@@ -204,14 +241,14 @@ def kept(
             stale = store.before_the_change(full_key, since, now)
             if stale is not None:
                 return stale.marked()  # type: ignore[no-any-return]
-        # Its answer is ours if it serves.
         if not working.wait(WAIT_SECONDS):
             return compute()
-        with store.lock:
-            entry = store.find(full_key, found, since, now)
-        if entry is not None:
-            return entry.value  # type: ignore[no-any-return]
-        return compute()  # it was for another period or version
+        # Its answer is ours if it serves; if not (a change was committed while it worked),
+        # it is now the last kept before the change, given as such unless nobody is working
+        # the change out yet. Working it out here instead would have every waiter of a
+        # burst that also writes read the whole table at once.
+        found = versions.current(conn, tables) or found
+    handed_over = False
     try:
         started = time.monotonic()
         value: Any = None
@@ -219,6 +256,15 @@ def kept(
         if before is not None and carry is not None and before.now is not None:
             value = carry(before.value, before.since, before.now)
             took = before.took  # what working it out costs, for `settled`
+        if value is None and refresh is not None:
+            with store.lock:
+                stale = store.last_dated(full_key, since, now)
+            if stale is not None:
+                _refresh_in_background(
+                    store, full_key, working, conn.engine, (found, since, now), refresh
+                )
+                handed_over = True
+                return stale.marked()  # type: ignore[no-any-return]
         if value is None:
             value = compute()
         took = max(took, time.monotonic() - started)
@@ -226,9 +272,51 @@ def kept(
             store.put(full_key, _Entry(found, since, now, value, time.monotonic(), took))
         return value  # type: ignore[no-any-return]
     finally:
-        with store.lock:
-            store.working.pop(full_key, None)
-        working.set()
+        if not handed_over:
+            _done(store, full_key, working)
+
+
+def lowest_priority() -> None:
+    """Lower the calling thread's CPU priority, where the system can (Linux nices a thread
+    by its id): for reports worked out ahead, which nobody waits for."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+def _done(store: _Kept, key: Hashable, working: threading.Event) -> None:
+    with store.lock:
+        store.working.pop(key, None)
+    working.set()
+
+
+def _refresh_in_background(
+    store: _Kept,
+    key: Hashable,
+    working: threading.Event,
+    engine: Engine,
+    asked: tuple[tuple[int, ...], datetime | None, datetime | None],
+    refresh: Callable[[Session], Any],
+) -> None:
+    """Work a slow report out in a thread of its own, at the lowest CPU priority, while
+    the asker is given the last one, marked: a funnel of seconds would otherwise hold up
+    whoever asked first after each change, and slow every other command of the process."""
+    found, since, now = asked
+
+    def work() -> None:
+        try:
+            lowest_priority()
+            started = time.monotonic()
+            with Session(engine) as session:
+                value = refresh(session)
+            took = time.monotonic() - started
+            with store.lock:
+                store.put(key, _Entry(found, since, now, value, time.monotonic(), took))
+        except Exception as error:  # the next ask after it works it out in its own request
+            log.warning("a kept report could not be worked out (%s)", type(error).__name__)
+        finally:
+            _done(store, key, working)
+
+    threading.Thread(target=work, name="clmbot-kept-report", daemon=True).start()
 
 
 def forget_all() -> None:

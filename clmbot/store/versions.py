@@ -23,7 +23,20 @@ from sqlalchemy import Connection, Engine, event
 
 # The tables the kept reports read. Others (the audit log, replay guards, surveys in flight)
 # change on every request and would only throw the kept reports away.
-TRACKED = ("customers", "stage_history", "events", "feedback", "risk_runs", "risk_scores")
+# `customers.stage` counts the updates of customers that set their stage and nothing else (a
+# stage move) apart from `customers`: the reports that never read a stage (NPS, CSAT, the
+# at-risk list) are kept through the moves a team makes all day, while those that do (the
+# funnel, segments) read both counts.
+STAGES = "customers.stage"
+TRACKED = (
+    "customers",
+    STAGES,
+    "stage_history",
+    "events",
+    "feedback",
+    "risk_runs",
+    "risk_scores",
+)
 TABLE = "data_versions"
 
 _DIRTY = "clmbot_changed_tables"
@@ -32,6 +45,14 @@ _TARGETS = re.compile(
     r"\b(?:INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+(?:ONLY\s+)?\"?(\w+)\"?",
     re.IGNORECASE,
 )
+# `UPDATE customers SET stage=?, updated_at=? WHERE ...`, as SQLAlchemy writes a stage move:
+# every value a bound parameter, so the SET list holds no text of its own to mislead this.
+_CUSTOMERS_SET = re.compile(
+    r"^\s*UPDATE\s+\"?customers\"?\s+SET\s+(.*?)\s+WHERE\b", re.IGNORECASE | re.DOTALL
+)
+# (psycopg's parameters carry a cast: `%(stage)s::VARCHAR`.)
+_SET_COLUMN = re.compile(r"\"?(\w+)\"?\s*=\s*(?:\?|%\(\w+\)s|:\w+)(?:::[A-Za-z ]+(?:\(\d+\))?)?")
+_STAGE_COLUMNS = frozenset({"stage", "updated_at"})
 
 
 # On a statement whose caller counts it (`touch` when its RETURNING rows say it wrote):
@@ -93,8 +114,25 @@ def _seen(
         return
     names = {m.group(1).lower() for m in _TARGETS.finditer(statement)}
     touched = names.intersection(TRACKED)
+    if "customers" in touched and _sets_only_the_stage(statement):
+        touched = (touched - {"customers"}) | {STAGES}
     if touched:
         conn.info.setdefault(_DIRTY, set()).update(touched)
+
+
+def _sets_only_the_stage(statement: str) -> bool:
+    """Whether `statement` is an UPDATE of customers setting their stage (and when they were
+    updated) to bound values, and nothing else."""
+    found = _CUSTOMERS_SET.match(statement)
+    if found is None:
+        return False
+    names = set()
+    for item in found.group(1).split(","):
+        column = _SET_COLUMN.fullmatch(item.strip())
+        if column is None:
+            return False
+        names.add(column.group(1).lower())
+    return "stage" in names and names <= _STAGE_COLUMNS
 
 
 def _count(conn: Connection) -> None:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
+from sqlmodel import select
 
 from clmbot.config import Settings
 from clmbot.importing.runner import import_file
+from clmbot.lifecycle import move_stage
 from clmbot.store import versions
 from clmbot.store.db import make_engine, session_scope
 from clmbot.store.models import AuditEntry, Customer
@@ -113,3 +115,45 @@ def test_the_statements_that_write_are_told_apart() -> None:
         assert versions._WRITES.match(statement)
         assert {m.group(1) for m in seen.finditer(statement)} >= {table}
     assert not versions._WRITES.match("SELECT * FROM customers FOR UPDATE")
+
+
+def test_a_stage_move_counts_the_stages_not_the_customers(
+    engine: Engine, settings: Settings
+) -> None:
+    # NPS, CSAT and the at-risk list never read a stage: a team moving customers all day
+    # must not throw them away. The funnel and segments read both counts.
+    with session_scope(engine) as s:
+        s.add(a_customer())
+    before = counts(engine)
+    with session_scope(engine) as s:
+        customer = s.exec(select(Customer)).one()
+        move_stage(
+            s, customer, "retention", by="U1", reason=None, now=NOW, lifecycle=settings.lifecycle
+        )
+    assert raised(before, counts(engine)) == {"customers.stage": 1, "stage_history": 1}
+    before = counts(engine)
+    with session_scope(engine) as s:
+        customer = s.exec(select(Customer)).one()
+        customer.stage, customer.name = "advocacy", "Renamed"
+        s.add(customer)
+    assert raised(before, counts(engine)) == {"customers": 1}
+
+
+def test_only_an_update_setting_the_stage_to_bound_values_counts_as_a_stage_move() -> None:
+    only = versions._sets_only_the_stage
+    assert only("UPDATE customers SET stage=?, updated_at=? WHERE customers.id = ?")
+    assert only(
+        "UPDATE customers SET stage=%(stage)s, updated_at=%(updated_at)s "
+        "WHERE customers.id = %(customers_id)s"
+    )
+    assert only('UPDATE "customers" SET "stage"=? WHERE id = ?')
+    assert only(
+        "UPDATE customers SET stage=%(stage)s::VARCHAR, updated_at=%(updated_at)s::TIMESTAMP "
+        "WITH TIME ZONE WHERE customers.id = %(customers_id)s::INTEGER"
+    )
+    assert not only("UPDATE customers SET name=?, stage=? WHERE id = ?")
+    assert not only("UPDATE customers SET updated_at=? WHERE id = ?")
+    assert not only("UPDATE customers SET stage='churned' WHERE id = ?")
+    assert not only("UPDATE customers SET stage=%(s)s::VARCHAR || name WHERE id = ?")
+    assert not only("UPDATE customers SET stage=(SELECT 'x'), updated_at=? WHERE id = ?")
+    assert not only("UPDATE stage_history SET stage=? WHERE id = ?")
