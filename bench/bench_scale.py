@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -259,98 +259,110 @@ def _stamp(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def floor_customers(db: Db, path: Path) -> float:
-    """Seconds the database alone takes for the customers and their first history rows."""
+# A first history row's by, reason and basis, as the import writes them.
+_FIRST = ("import", "x", "signup")
+MIDNIGHT = datetime.min.time()
+
+# A batch of statements, each with its rows, made before the clock starts.
+Batch = list[tuple[str, list[tuple[Any, ...]]]]
+
+
+def _timed(db: Db, batches: Iterable[Batch], after: str | None = None) -> float:
+    """Seconds the database spends on each batch (SQLite's executemany, PostgreSQL's COPY)
+    and on the commit; `after`, a statement run before the commit, is not counted."""
     spent = 0.0
-    now = _stamp(NOW)
     if db.sqlite:
         con = _sqlite_connection(db)
-        sql_c = _CUSTOMER_INSERT + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', '{}', '', ?, ?)"
-        sql_h = f"INSERT INTO stage_history ({_HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        for batch in parsed_customers(path):
-            rows = [(*r[:8], r[8].isoformat(), now, now) for r in batch]
-            hist = [
-                (r[0], None, r[4], r[8].isoformat() + " 00:00:00.000000", "import", "x", "signup")
-                for r in batch
-            ]
+        try:
+            for batch in batches:
+                started = time.perf_counter()
+                for sql, rows in batch:
+                    con.executemany(sql, rows)
+                spent += time.perf_counter() - started
             started = time.perf_counter()
-            con.executemany(sql_c, rows)
-            con.executemany(sql_h, hist)
-            spent += time.perf_counter() - started
-        started = time.perf_counter()
-        con.commit()
-        spent += time.perf_counter() - started
-        con.close()
-        return spent
+            con.commit()
+            return spent + time.perf_counter() - started
+        finally:
+            con.close()
     raw = db.engine.raw_connection()
     try:
-        cols_c = "id, external_id, name, email, stage, plan, region, mrr, signup_date, tags, "
-        cols_c += "attributes, locale, created_at, updated_at"
         with raw.driver_connection.cursor() as cur:
-            for batch in parsed_customers(path):
-                hist = [
-                    (
-                        r[0],
-                        None,
-                        r[4],
-                        datetime.combine(r[8], datetime.min.time(), UTC),
-                        "import",
-                        "x",
-                        "signup",
-                    )
-                    for r in batch
-                ]
+            for batch in batches:
                 started = time.perf_counter()
-                with cur.copy(f"COPY customers ({cols_c}) FROM STDIN") as copy:
-                    for r in batch:
-                        copy.write_row((*r, "[]", "{}", "", NOW, NOW))
-                with cur.copy(f"COPY stage_history ({_HISTORY_COLUMNS}) FROM STDIN") as copy:
-                    for h in hist:
-                        copy.write_row(h)
+                for sql, rows in batch:
+                    with cur.copy(sql) as copy:
+                        for row in rows:
+                            copy.write_row(row)
                 spent += time.perf_counter() - started
-            cur.execute(
-                "SELECT setval(pg_get_serial_sequence('customers', 'id'), max(id)) FROM customers"
-            )
+            if after:
+                cur.execute(after)
         started = time.perf_counter()
         raw.commit()
-        spent += time.perf_counter() - started
+        return spent + time.perf_counter() - started
     finally:
         raw.close()
-    return spent
+
+
+def floor_customers(db: Db, path: Path) -> float:
+    """Seconds the database alone takes for the customers and their first history rows."""
+    now = _stamp(NOW)
+    if db.sqlite:
+        sql_c = _CUSTOMER_INSERT + "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', '{}', '', ?, ?)"
+        sql_h = f"INSERT INTO stage_history ({_HISTORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        return _timed(
+            db,
+            (
+                [
+                    (sql_c, [(*r[:8], r[8].isoformat(), now, now) for r in batch]),
+                    (
+                        sql_h,
+                        [
+                            (r[0], None, r[4], f"{r[8].isoformat()} 00:00:00.000000", *_FIRST)
+                            for r in batch
+                        ],
+                    ),
+                ]
+                for batch in parsed_customers(path)
+            ),
+        )
+    cols_c = "id, external_id, name, email, stage, plan, region, mrr, signup_date, tags, "
+    cols_c += "attributes, locale, created_at, updated_at"
+    return _timed(
+        db,
+        (
+            [
+                (
+                    f"COPY customers ({cols_c}) FROM STDIN",
+                    [(*r, "[]", "{}", "", NOW, NOW) for r in batch],
+                ),
+                (
+                    f"COPY stage_history ({_HISTORY_COLUMNS}) FROM STDIN",
+                    [
+                        (r[0], None, r[4], datetime.combine(r[8], MIDNIGHT, UTC), *_FIRST)
+                        for r in batch
+                    ],
+                ),
+            ]
+            for batch in parsed_customers(path)
+        ),
+        after="SELECT setval(pg_get_serial_sequence('customers', 'id'), max(id)) FROM customers",
+    )
 
 
 def floor_events(db: Db, path: Path) -> float:
     with db.engine.connect() as conn:
         ids = dict(conn.execute(text("SELECT external_id, id FROM customers")).all())
-    spent = 0.0
     if db.sqlite:
-        con = _sqlite_connection(db)
         sql = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
-        for batch in parsed_events(path, ids):
-            rows = [(c, k, _stamp(at), v, s) for c, k, at, v, s in batch]
-            started = time.perf_counter()
-            con.executemany(sql, rows)
-            spent += time.perf_counter() - started
-        started = time.perf_counter()
-        con.commit()
-        spent += time.perf_counter() - started
-        con.close()
-        return spent
-    raw = db.engine.raw_connection()
-    try:
-        with raw.driver_connection.cursor() as cur:
-            for batch in parsed_events(path, ids):
-                started = time.perf_counter()
-                with cur.copy(f"COPY events ({_EVENT_COLUMNS}) FROM STDIN") as copy:
-                    for row in batch:
-                        copy.write_row(row)
-                spent += time.perf_counter() - started
-        started = time.perf_counter()
-        raw.commit()
-        spent += time.perf_counter() - started
-    finally:
-        raw.close()
-    return spent
+        return _timed(
+            db,
+            (
+                [(sql, [(c, k, _stamp(at), v, s) for c, k, at, v, s in batch])]
+                for batch in parsed_events(path, ids)
+            ),
+        )
+    copy = f"COPY events ({_EVENT_COLUMNS}) FROM STDIN"
+    return _timed(db, ([(copy, batch)] for batch in parsed_events(path, ids)))
 
 
 def empty_events(db: Db) -> None:

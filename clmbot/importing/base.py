@@ -202,7 +202,8 @@ def extras(header: Header, fields: list[str]) -> dict[str, str]:
 class KeyedChecker:
     """A checker for files whose rows have a key (customer, kind and time):
     each row is checked (`_parse`), and a second row with the key of an earlier one is
-    refused, naming the line of the first. Checked rows are `(row, *values, extra columns)`."""
+    refused, naming the line of the first (`_repeated`). Checked rows are `_item`s: by
+    default `(row, *values, extra columns)`."""
 
     key_names: ClassVar[str]  # "customer, kind and responded_at", for the message
 
@@ -214,12 +215,18 @@ class KeyedChecker:
     def _parse(self, fields: list[str]) -> tuple[Any, ...]:
         raise NotImplementedError
 
-    def _key(self, values: tuple[Any, ...]) -> Hashable:
+    def _key(self, values: Any) -> Hashable:
         raise NotImplementedError
 
-    def parse(self, rows: list[Row]) -> Parsed[tuple[Any, ...]]:
-        out: Parsed[tuple[Any, ...]] = Parsed()
-        checked: list[tuple[Row, tuple[Any, ...]]] = []
+    def _repeated(self, values: Any, first: int) -> str:
+        return f"same {self.key_names} as line {first}; keep one"
+
+    def _item(self, row: Row, values: Any) -> Any:
+        return (row, *values, extras(self.header, row[1]) or None)
+
+    def parse(self, rows: list[Row]) -> Parsed[Any]:
+        out: Parsed[Any] = Parsed()
+        checked: list[tuple[Row, Any]] = []
         for row in rows:
             problem = row_problem(self.header, row)
             if problem:
@@ -239,11 +246,11 @@ class KeyedChecker:
         for (row, values), key in zip(checked, keys, strict=True):
             first = first_line.get(key)
             if first is not None:
-                out.rejects.append((row, f"same {self.key_names} as line {first}; keep one"))
+                out.rejects.append((row, self._repeated(values, first)))
                 added = True
                 continue
             first_line[key] = row[0]
-            out.items.append((row, *values, extras(self.header, row[1]) or None))
+            out.items.append(self._item(row, values))
         if added and had_rejects:
             out.rejects.sort(key=lambda reject: reject[0][0])  # in file order
         self.first_line.settle()

@@ -124,7 +124,6 @@ class Upsert:
         self._sql = str(compiled)
         self._processors = self._bind_processors()
         name = self.table.name.replace('"', '""')
-        self._max_rowid = f'SELECT coalesce(max(rowid), 0) FROM "{name}"'
         self._rows_after = f'SELECT count(*) FROM "{name}" WHERE rowid > ?'
 
     def _prepare_postgresql(self) -> None:
@@ -174,13 +173,9 @@ class Upsert:
         if self.dialect.name == "sqlite":
             cursor = self.conn.connection.driver_connection.cursor()
             try:
-                # A new row takes a rowid past the largest (SQLite's rule while the largest
-                # is below 2**63 - 1); an updated row keeps its own. So the rows past the
-                # largest before are the inserted ones: two look-ups at the end of the rowid
-                # b-tree, whatever the size of the table (counting it took seconds at 10M).
-                cursor.execute(self._max_rowid)
-                (highest,) = cursor.fetchone()
-                cursor.executemany(self._sql, values)
+                # An updated row keeps its rowid: the rows past the largest before are the
+                # inserted ones.
+                highest = _write_past_the_end(cursor, self.table.name, self._sql, values)
                 changed = cursor.rowcount
                 if changed:
                     versions.touch(self.conn, self.table.name)  # the driver's, unseen
@@ -229,6 +224,21 @@ class Upsert:
         return True
 
 
+def _write_past_the_end(
+    cursor: Any, table: str, statement: str, values: Sequence[Sequence[Any]]
+) -> int:
+    """Run `statement` for every row of `values` through SQLite's own executemany, and
+    return the largest rowid before it. A new row takes a rowid past the largest (SQLite's
+    rule while the largest is below 2**63 - 1), so the rows past it are the new ones: two
+    look-ups at the end of the rowid b-tree, whatever the size of the table (counting it
+    took seconds at 10M)."""
+    name = table.replace('"', '""')
+    cursor.execute(f'SELECT coalesce(max(rowid), 0) FROM "{name}"')  # our own table's name
+    (highest,) = cursor.fetchone()
+    cursor.executemany(statement, values)
+    return int(highest)
+
+
 class Insert:
     """A prepared plain insert of many new rows into `table`, through the driver: SQLite's
     `executemany`, PostgreSQL's `COPY` straight into the table.
@@ -263,7 +273,6 @@ class Insert:
                 raise AssertionError(f"bind order differs from {self.columns}")
             self._sql = str(compiled)
             name = table.name.replace('"', '""')
-            self._max_rowid = f'SELECT coalesce(max(rowid), 0) FROM "{name}"'
             if key is not None:
                 key_name = key.replace('"', '""')
                 self._new_ids = f'SELECT "{key_name}", rowid FROM "{name}" WHERE rowid > ?'
@@ -292,11 +301,8 @@ class Insert:
         if self.dialect.name == "sqlite":
             cursor = self.conn.connection.driver_connection.cursor()
             try:
-                # New rows take rowids past the largest (see `Upsert.run`): read back by a
-                # range of the rowid b-tree, the new rows alone. (The id is the rowid.)
-                cursor.execute(self._max_rowid)
-                (highest,) = cursor.fetchone()
-                cursor.executemany(self._sql, values)
+                # The new rows, read back by a range of the rowid b-tree. (The id is the rowid.)
+                highest = _write_past_the_end(cursor, self.table.name, self._sql, values)
                 if self.key is None:
                     return {}
                 cursor.execute(self._new_ids, (highest,))

@@ -13,7 +13,7 @@ that brings the date re-dates that guess.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import UTC, date, datetime, time
 from operator import itemgetter
 from typing import Any, ClassVar
@@ -27,14 +27,12 @@ from clmbot.importing.base import (
     CUSTOMERS,
     IN_BATCH,
     ImportContext,
+    KeyedChecker,
     ParseContext,
-    Parsed,
     extras,
-    row_problem,
 )
 from clmbot.importing.bulk import Insert
 from clmbot.importing.csvstream import Header, Row
-from clmbot.importing.spill import SpillMap
 from clmbot.store.lookups import LOOKUP_BATCH, one_of, planned_for_values
 from clmbot.store.models import EXACT, IMPORTED, SIGNUP
 
@@ -60,13 +58,16 @@ _NEW_COLUMNS = ("external_id", *_FIELDS, "tags", "attributes", "created_at", "up
 _HISTORY_COLUMNS = ("customer_id", "from_stage", "to_stage", "at", "by", "reason", "basis")
 
 
-class CustomersChecker:
+class CustomersChecker(KeyedChecker):
+    """A second row of one customer is refused, naming the line of the first."""
+
+    key_names = "external_id"
+
     def __init__(self, header: Header, pctx: ParseContext) -> None:
-        self.header = header
+        super().__init__(header, pctx)
         self.now = pctx.now
         self.zone = pctx.zone
         self.stages = pctx.lifecycle.stages
-        self.first_line = SpillMap()  # hash of external id -> the line it is first on
         now, zone = self.now, self.zone
         parsers: dict[str, Callable[[str], Any]] = {
             "email": lambda v: f.email("email", v),
@@ -116,47 +117,17 @@ class CustomersChecker:
             )
         return stage
 
-    def parse(self, rows: list[Row]) -> Parsed[dict[str, Any]]:
-        out: Parsed[dict[str, Any]] = Parsed()
-        checked: list[tuple[Row, dict[str, Any]]] = []
-        for row in rows:
-            problem = row_problem(self.header, row)
-            if problem:
-                out.rejects.append((row, problem))
-                continue
-            try:
-                values = self._parse(row[1])
-            except f.FieldError as exc:
-                out.rejects.append((row, str(exc)))
-                continue
-            checked.append((row, values))
-        # A second row of one customer, named by the line of the first: one entry per
-        # customer of the file, so in bounded memory (see `SpillMap`).
-        keys = [hash(values["external_id"]) for _, values in checked]
-        self.first_line.load(keys)
-        first_line = self.first_line.memory
-        had_rejects, added = bool(out.rejects), False
-        for (row, values), key in zip(checked, keys, strict=True):
-            first = first_line.get(key)
-            if first is not None:
-                out.rejects.append(
-                    (
-                        row,
-                        f"external_id {values['external_id']} already appears on line {first}; "
-                        "keep one row per customer",
-                    )
-                )
-                added = True
-                continue
-            first_line[key] = row[0]
-            out.items.append(values)
-        if added and had_rejects:
-            out.rejects.sort(key=lambda reject: reject[0][0])  # in file order
-        self.first_line.settle()
-        return out
+    def _key(self, values: dict[str, Any]) -> Hashable:
+        return values["external_id"]  # one entry per customer of the file
 
-    def close(self) -> None:
-        self.first_line.close()
+    def _repeated(self, values: dict[str, Any], first: int) -> str:
+        return (
+            f"external_id {values['external_id']} already appears on line {first}; "
+            "keep one row per customer"
+        )
+
+    def _item(self, row: Row, values: dict[str, Any]) -> dict[str, Any]:
+        return values
 
 
 class CustomersImport:
