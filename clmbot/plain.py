@@ -248,7 +248,7 @@ def funnel_text(result: Funnel, zone: tzinfo) -> str:
         f"{'stage':<16}{'now':>9}{'entered':>9}   median days in stage",
     ]
     for s in result.stages:
-        median = "—" if s.median_days is None else f"{s.median_days:.1f} (of {s.stays})"
+        median = "—" if s.median_days is None else f"{s.median_days:.1f} (of {s.stays:,})"
         lines.append(f"{s.stage:<16}{s.customers:>9,}{s.entered:>9,}   {median}")
     if result.conversions:
         lines += ["", "conversion in the period (to the next stage or further)"]

@@ -17,7 +17,7 @@ def test_funnel_text_shows_counts_medians_and_rates():
         since=datetime(2026, 8, 26, tzinfo=UTC),
         now=datetime(2026, 11, 24, tzinfo=UTC),
         stages=[
-            StageStats("awareness", 1200, 300, 12.25, 40),
+            StageStats("awareness", 1200, 300, 12.25, 40100),
             StageStats("purchase", 80, 20, None, 0),
         ],
         conversions=[
@@ -29,7 +29,7 @@ def test_funnel_text_shows_counts_medians_and_rates():
     assert text.splitlines()[0] == (
         "Funnel on 2026-11-24: 1,280 customers. Period 2026-08-26 to 2026-11-24 (90 days)."
     )
-    assert "awareness           1,200      300   12.2 (of 40)" in text
+    assert "awareness           1,200      300   12.2 (of 40,100)" in text
     assert "awareness → purchase   25%  (100 of 400)" in text
     assert "purchase → retention     —  (0 of 0)" in text
 

@@ -21,7 +21,7 @@ def funnel_blocks(result: FunnelResult, where: Where) -> list[Block]:
     days = plain.period_days(f.since, f.now)
     cells = []
     for s in f.stages:
-        median = "—" if s.median_days is None else f"{s.median_days:.1f} days (of {s.stays})"
+        median = "—" if s.median_days is None else f"{s.median_days:.1f} days (of {s.stays:,})"
         cells.append(
             (esc(s.stage), f"*{s.customers:,}* now · {s.entered:,} entered\nmedian stay {median}")
         )

@@ -45,3 +45,10 @@ def test_a_funnel_counted_before_it_was_asked_says_when():
     assert "Counted at 12:00:05" in msg.text
     fresh = render(FunnelResult(Funnel(now - timedelta(days=90), now, stages, [])), UTC, now)
     assert "Counted at" not in str(fresh.blocks) + fresh.text
+
+
+def test_a_median_stay_counts_its_stays_with_thousands_separated():
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    stages = [StageStats("retention", 412_000, 9_100, 41.04, 40_100)]
+    msg = render(FunnelResult(Funnel(now - timedelta(days=90), now, stages, [])), UTC, now)
+    assert "median stay 41.0 days (of 40,100)" in str(msg.blocks)
