@@ -224,13 +224,14 @@ def test_a_burst_works_a_report_out_once(engine: Engine) -> None:
 
 
 def test_a_change_during_a_burst_has_the_report_worked_out_once_more_not_by_each(
-    engine: Engine,
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The first asker works it out; a change is committed meanwhile, and 7 others ask after
     # it: they wait (nothing kept yet), then one works the change out and the others are
     # given the first answer, marked. Each of them reading the table at once is what took
     # two processes to 100% of the machine under bench_load (a stage move every 125 ms).
     shop(engine)
+    monkeypatch.setattr(cache, "BUSY_ASKS", 10**6)  # the waiters alone, not the burst rule
     worked: list[int] = []
     first_started = threading.Event()
 
@@ -367,6 +368,7 @@ def test_a_slow_report_that_fails_in_the_background_is_worked_out_by_the_next_as
     engine: Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     slow_funnel_then_a_move(engine, monkeypatch)
+    monkeypatch.setattr(cache, "BUSY_ASKS", 10**6)  # three asks in a second: not a burst here
 
     def work_out_funnel(own: Session, **_: Any) -> Any:  # the name keys the kept one
         raise RuntimeError("customer A3 is not here")  # a value that must stay out of logs
@@ -377,6 +379,7 @@ def test_a_slow_report_that_fails_in_the_background_is_worked_out_by_the_next_as
     assert "A3" not in caplog.text
     monkeypatch.undo()
     monkeypatch.setattr(cache, "SLOW", 10**6)  # no longer slow: worked out here and now
+    monkeypatch.setattr(cache, "BUSY_ASKS", 10**6)
     assert {st.stage: st.customers for st in ask(engine).stages}["retention"] == 1
 
 
@@ -392,3 +395,53 @@ def test_a_slow_funnel_is_given_marked_minutes_on_but_never_for_another_span_or_
     until("the refresh is done", lambda: not cache._BY_ENGINE[engine].working)
     assert ask(engine, since=SINCE - timedelta(days=30), now=NOW + on).counted_at is None
     assert ask(engine, since=SINCE - on, now=NOW - on).counted_at is None
+
+
+def test_under_a_burst_a_changed_report_is_worked_out_at_most_so_often(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A report asked three times a second while the tables change under it (a stage move
+    # every 125 ms in bench_load) is given as last worked out, until ten times as long as
+    # that took has passed (2 s at most): working it out after every change took a core
+    # per report. Asked once in a while, it is worked out after every change.
+    shop(engine)
+    clock = [1000.0]
+    monkeypatch.setattr(cache.time, "monotonic", lambda: clock[0])
+    worked: list[int] = []
+
+    def report_of_now() -> Counted:
+        worked.append(1)
+        clock[0] += 0.1  # it takes 100 ms
+        return Counted(len(worked))
+
+    def ask_now() -> Counted:
+        with session_scope(engine) as s:
+            return cache.kept(s, ("busy",), tables=("customers",), compute=report_of_now)
+
+    def change() -> None:
+        with session_scope(engine) as s:
+            s.add(
+                Customer(
+                    external_id=f"B{clock[0]}",
+                    name="B",
+                    stage="awareness",
+                    created_at=T0,
+                    updated_at=T0,
+                )
+            )
+
+    assert ask_now() == Counted(1)
+    clock[0] += 5  # a while later: not a burst
+    change()
+    assert ask_now() == Counted(2)
+    answers = []
+    for _ in range(30):  # 3 seconds of asks every 100 ms, each after a change
+        clock[0] += 0.1
+        change()
+        answers.append(ask_now().n)
+    # The first of them is not yet a burst (the ask before was 5 s earlier); then it is
+    # worked out again once a second (ten times its 100 ms), not 30 times.
+    assert answers == [3] * 10 + [4] * 10 + [5] * 10 and len(worked) == 5
+    clock[0] += 5
+    change()
+    assert ask_now() == Counted(6)  # alone again: afresh
