@@ -61,6 +61,7 @@ from clmbot.store import versions
 T = TypeVar("T")
 
 REUSE = timedelta(minutes=1)
+REUSE_SECONDS = REUSE.total_seconds()
 KEEP_FOR = 600.0  # seconds
 SLOW = 1.0  # seconds: a report that took this long may be given marked after a change
 REFRESH_FACTOR = 10  # ... until ten times as long as it took has passed
@@ -88,10 +89,14 @@ class _Entry:
     made: float  # time.monotonic()
     took: float = 0.0  # seconds to work it out
 
+    def dated(self) -> bool:
+        """Whether this can say when it was counted (a `counted_at` field: the funnel)."""
+        return self.now is not None and hasattr(self.value, "counted_at")
+
     def slow_and_dated(self) -> bool:
         """Whether this took long to work out and can say when it was counted: one such may
         be given after a change, marked (see the module's docstring)."""
-        return self.took >= SLOW and self.now is not None and hasattr(self.value, "counted_at")
+        return self.took >= SLOW and self.dated()
 
     def marked(self) -> Any:
         """The value, saying when it was counted if it can (a `counted_at` field): given
@@ -141,7 +146,9 @@ class _Kept:
     def recent_enough(self, key: Hashable, since: datetime | None, now: datetime | None) -> Any:
         """Under a burst, the report kept before a change, while it is fresh enough: until
         `REFRESH_FACTOR` times as long as it took has passed, `BUSY_STALE` at most."""
-        entry = self.before_the_change(key, since, now)
+        entry = self.before_the_change(key, since, now) or self.last_dated(
+            key, since, now, slow=False
+        )
         if entry is None:
             return None
         if time.monotonic() - entry.made >= min(REFRESH_FACTOR * entry.took, BUSY_STALE):
@@ -174,12 +181,13 @@ class _Kept:
         return usable[-1] if usable else None
 
     def last_dated(
-        self, key: Hashable, since: datetime | None, now: datetime | None
+        self, key: Hashable, since: datetime | None, now: datetime | None, *, slow: bool = True
     ) -> _Entry | None:
-        """The last slow report kept for `key` that can say when it was counted, over a
-        period as long as the one asked and ending no later, if recent: given marked after
-        a change (see the module's docstring), even a few minutes on, when the period
-        asked has moved with the clock."""
+        """The last slow report (any, with `slow=False`) kept for `key` that can say when it
+        was counted, over a period as long as the one asked and ending no later, if recent:
+        given marked after a change (see the module's docstring), even a few minutes on,
+        when the period asked has moved with the clock, and no further: a backtest asking
+        one period after another is never given the one before."""
         if now is None:
             return None
 
@@ -191,9 +199,10 @@ class _Kept:
         usable = [
             e
             for e in self.entries.get(key, ())
-            if e.slow_and_dated()
+            if (e.slow_and_dated() if slow else e.dated())
             and e.now is not None
             and e.now <= now
+            and (now - e.now).total_seconds() <= time.monotonic() - e.made + REUSE_SECONDS
             and as_long(e)
             and time.monotonic() - e.made <= KEEP_FOR
         ]
@@ -270,8 +279,11 @@ def kept(
                 break
             # Another thread is working this report out. Under a burst, when the tables
             # changed since it was last kept, the last one is given meanwhile: older by the
-            # time one takes at most, rather than every worker thread waiting for it.
-            stale = store.before_the_change(full_key, since, now)
+            # time one takes at most, rather than every worker thread waiting for it. One
+            # that says when it was counted is given so for a period the clock moved on too.
+            stale = store.before_the_change(full_key, since, now) or store.last_dated(
+                full_key, since, now, slow=False
+            )
             if stale is not None:
                 return stale.marked()  # type: ignore[no-any-return]
         if not working.wait(WAIT_SECONDS):

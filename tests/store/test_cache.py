@@ -388,10 +388,14 @@ def test_a_slow_funnel_is_given_marked_minutes_on_but_never_for_another_span_or_
 ) -> None:
     # The period "the last 30 days" moves with the clock: five minutes after a slow funnel,
     # a change later, the last one is given at once, saying when it was counted; not for
-    # the last 60 days, nor to a backtest of an earlier `now`.
+    # a period further on than the clock went, nor the last 60 days, nor an earlier `now`.
     slow_funnel_then_a_move(engine, monkeypatch)
     on = timedelta(minutes=5)
+    real = time.monotonic
+    monkeypatch.setattr(cache.time, "monotonic", lambda: real() + on.total_seconds())
     assert ask(engine, since=SINCE + on, now=NOW + on).counted_at == NOW
+    # Ten minutes on while the clock moved five: a backtest's period, not the clock's.
+    assert ask(engine, since=SINCE + 2 * on, now=NOW + 2 * on).counted_at is None
     until("the refresh is done", lambda: not cache._BY_ENGINE[engine].working)
     assert ask(engine, since=SINCE - timedelta(days=30), now=NOW + on).counted_at is None
     assert ask(engine, since=SINCE - on, now=NOW - on).counted_at is None
