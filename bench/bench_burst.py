@@ -15,6 +15,8 @@ replay protection and Bolt add to the server's own cost.
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import statistics
 import sys
 import tempfile
@@ -91,6 +93,7 @@ def main() -> None:
     slack = FakeSlack()
     slack.add_user("U0MEMBER")
     folder = Path(tempfile.mkdtemp(prefix="clmbot-burst-"))
+    atexit.register(shutil.rmtree, folder, True)  # gone at exit, however the run ends
     url = f"sqlite:///{folder / 'clmbot.db'}"
     engine = make_engine(url)
     upgrade(engine)

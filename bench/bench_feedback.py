@@ -19,7 +19,9 @@ after VACUUM ANALYZE, as autovacuum would have done by the time anyone asks.
 from __future__ import annotations
 
 import argparse
+import atexit
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -146,6 +148,8 @@ def measure(engine: Engine, rounds: int) -> None:
 
 def sqlite(args: argparse.Namespace) -> None:
     folder = args.dir or Path(tempfile.mkdtemp(prefix="clmbot-bench-"))
+    if args.dir is None:  # ours: gone at exit, as a run that fails or is stopped too
+        atexit.register(shutil.rmtree, folder, True)
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("feedback.db*"):
         stale.unlink()

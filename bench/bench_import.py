@@ -19,9 +19,11 @@ measures the same at a million customers and ten million events.
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import random
 import resource
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -173,6 +175,8 @@ def main() -> int:
     parser.add_argument("--postgres", metavar="URL", help="also measure on this PostgreSQL")
     args = parser.parse_args()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="clmbot-bench-"))
+    if args.dir is None:  # ours: gone at exit, as a run that fails or is stopped too
+        atexit.register(shutil.rmtree, folder, True)
     folder.mkdir(parents=True, exist_ok=True)
     db = folder / "bench.db"
     for stale in folder.glob("bench.db*"):
