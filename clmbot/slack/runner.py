@@ -175,8 +175,7 @@ def run_bot(
             )
             if not serve_only:
                 jobs.start()
-            _settle_memory()
-            warm_reports(engine, settings, clock)
+            _once_up(engine, settings, clock)
             server.serve()  # returns once stopping began
         else:
             handler = SocketModeHandler(app, settings.slack_app_token)
@@ -189,8 +188,7 @@ def run_bot(
             stop.install(handler.close)
             (announce or log.info)(f"clmbot is up in Socket Mode ({where})")
             jobs.start()
-            _settle_memory()
-            warm_reports(engine, settings, clock)
+            _once_up(engine, settings, clock)
         stop.wait()  # the stop itself: no new requests, the ones in flight finished
     finally:
         jobs.stop()  # a send under way finishes: claimed, sent, marked
@@ -201,13 +199,15 @@ def run_bot(
     return 0
 
 
-def _settle_memory() -> None:
+def _once_up(engine: Any, settings: Settings, clock: Callable[[], datetime]) -> None:
     """What the start loaded (modules, the app, the models) lives as long as the process.
     Left to the garbage collector, each full collection walked all of it again, pausing
     every thread for 100-250 ms a few times a minute under load (bench_load); frozen, a
-    collection looks only at what came since."""
+    collection looks only at what came since. Then the team-wide reports are worked out
+    ahead (`clmbot.slack.warm`)."""
     gc.collect()
     gc.freeze()
+    warm_reports(engine, settings, clock)
 
 
 class _Stop:

@@ -146,9 +146,7 @@ class _Kept:
     def recent_enough(self, key: Hashable, since: datetime | None, now: datetime | None) -> Any:
         """Under a burst, the report kept before a change, while it is fresh enough: until
         `REFRESH_FACTOR` times as long as it took has passed, `BUSY_STALE` at most."""
-        entry = self.before_the_change(key, since, now) or self.last_dated(
-            key, since, now, slow=False
-        )
+        entry = self.stale(key, since, now)
         if entry is None:
             return None
         if time.monotonic() - entry.made >= min(REFRESH_FACTOR * entry.took, BUSY_STALE):
@@ -168,17 +166,26 @@ class _Kept:
                 return entry
         return None
 
+    def _last(self, key: Hashable, usable: Callable[[_Entry], bool]) -> _Entry | None:
+        """The last kept for `key` (entries are in the order they were made) that is
+        `usable`."""
+        return next((e for e in reversed(self.entries.get(key, ())) if usable(e)), None)
+
     def before_the_change(
         self, key: Hashable, since: datetime | None, now: datetime | None
     ) -> _Entry | None:
         """The last kept for `key` and this period at any versions, if recent: what to give
         while another thread works out the changed one."""
-        usable = [
-            e
-            for e in self.entries.get(key, ())
-            if e.same_period(since, now) and time.monotonic() - e.made <= KEEP_FOR
-        ]
-        return usable[-1] if usable else None
+        return self._last(
+            key, lambda e: e.same_period(since, now) and time.monotonic() - e.made <= KEEP_FOR
+        )
+
+    def stale(self, key: Hashable, since: datetime | None, now: datetime | None) -> _Entry | None:
+        """`before_the_change`, or else one that says when it was counted for a period the
+        clock has moved on from (`last_dated`): what to give, marked, instead of waiting."""
+        return self.before_the_change(key, since, now) or self.last_dated(
+            key, since, now, slow=False
+        )
 
     def last_dated(
         self, key: Hashable, since: datetime | None, now: datetime | None, *, slow: bool = True
@@ -196,17 +203,18 @@ class _Kept:
                 return e.since is None and since is None
             return abs((e.now - e.since) - (now - since)) <= REUSE
 
-        usable = [
-            e
-            for e in self.entries.get(key, ())
-            if (e.slow_and_dated() if slow else e.dated())
-            and e.now is not None
-            and e.now <= now
-            and (now - e.now).total_seconds() <= time.monotonic() - e.made + REUSE_SECONDS
-            and as_long(e)
-            and time.monotonic() - e.made <= KEEP_FOR
-        ]
-        return max(usable, key=lambda e: e.made) if usable else None
+        def usable(e: _Entry) -> bool:
+            age = time.monotonic() - e.made
+            return (
+                (e.slow_and_dated() if slow else e.dated())
+                and e.now is not None
+                and e.now <= now
+                and (now - e.now).total_seconds() <= age + REUSE_SECONDS
+                and as_long(e)
+                and age <= KEEP_FOR
+            )
+
+        return self._last(key, usable)
 
     def settled(self, key: Hashable, since: datetime | None, now: datetime | None) -> Any:
         """A slow report kept before a change, marked with when it was counted, while it
@@ -218,8 +226,7 @@ class _Kept:
 
     def latest(self, key: Hashable, found: tuple[int, ...]) -> _Entry | None:
         """The last kept for `key` at these versions, whatever its period: one to carry."""
-        usable = [e for e in self.entries.get(key, ()) if e.fresh(found) and e.now is not None]
-        return usable[-1] if usable else None
+        return self._last(key, lambda e: e.fresh(found) and e.now is not None)
 
     def put(self, key: Hashable, entry: _Entry) -> None:
         # A few per key: one report asked for periods more than a minute apart.
@@ -281,9 +288,7 @@ def kept(
             # changed since it was last kept, the last one is given meanwhile: older by the
             # time one takes at most, rather than every worker thread waiting for it. One
             # that says when it was counted is given so for a period the clock moved on too.
-            stale = store.before_the_change(full_key, since, now) or store.last_dated(
-                full_key, since, now, slow=False
-            )
+            stale = store.stale(full_key, since, now)
             if stale is not None:
                 return stale.marked()  # type: ignore[no-any-return]
         if not working.wait(WAIT_SECONDS):
