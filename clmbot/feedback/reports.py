@@ -143,9 +143,7 @@ def report(
 def _tables(where: ColumnElement[bool] | None, *, by_stage: bool = False) -> tuple[str, ...]:
     """What a report reads: the answers and the customers (their stage too, by stage);
     with a segment, whatever its filters read besides."""
-    if where is not None:
-        return cache.ALL_TABLES
-    return (*FEEDBACK_TABLES, versions.STAGES) if by_stage else FEEDBACK_TABLES
+    return cache.tables_read(where, *FEEDBACK_TABLES, *((versions.STAGES,) if by_stage else ()))
 
 
 FEEDBACK_TABLES = ("feedback", "customers")

@@ -88,7 +88,7 @@ def at_risk(
     return cache.kept(
         session,
         ("at_risk", threshold, cache.where_key(session, where), offset, limit),
-        tables=AT_RISK_TABLES if where is None else cache.ALL_TABLES,
+        tables=cache.tables_read(where, *AT_RISK_TABLES),
         now=now,
         compute=lambda: _at_risk(session, now, threshold, where, offset, limit),
     )

@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from clmbot.files import neutralise
-from clmbot.store import cache
+from clmbot.store import cache, versions
 from clmbot.store.models import Customer
 
 EXPORT_COLUMNS = (
@@ -98,7 +98,7 @@ def summarise(
     return cache.kept(
         session,
         ("segment", cache.where_key(session, where), tuple(stages), tuple(terminal), sample),
-        tables=cache.ALL_TABLES,
+        tables=cache.tables_read(where, "customers", versions.STAGES),  # it shows the stage
         compute=lambda: _summarise(session, where, list(stages), terminal, sample),
     )
 
@@ -219,7 +219,7 @@ def count(session: Session, where: ColumnElement[bool]) -> int:
     return cache.kept(
         session,
         ("segment_count", cache.where_key(session, where)),
-        tables=cache.ALL_TABLES,
+        tables=cache.tables_read(where),
         compute=work_out,
     )
 

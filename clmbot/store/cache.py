@@ -53,7 +53,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Engine
+from sqlalchemy import Column, ColumnElement, Engine, Table, TextClause
+from sqlalchemy.sql import visitors
 from sqlmodel import Session
 
 from clmbot.store import versions
@@ -387,6 +388,26 @@ def where_key(session: Session, where: ColumnElement[bool] | None) -> Hashable:
         compiled.string,
         tuple(sorted((k, repr(_to_the_minute(v))) for k, v in compiled.params.items())),
     )
+
+
+def tables_read(where: ColumnElement[bool] | None, *also: str) -> tuple[str, ...]:
+    """The counted tables a report reads: `also` (what it reads itself) and whatever a
+    segment's condition reads, found in the condition, subqueries included. A segment on the
+    plan is then kept through a stage move, and one on NPS through new events: with every
+    table counted instead, each move threw away every report with a segment (bench_load: the
+    at-risk list by plan, worked out again several times a second, a seventh of the bot's
+    time). A condition holding SQL this cannot read through (text) reads everything."""
+    names = set(also)
+    for element in visitors.iterate(where) if where is not None else ():
+        if isinstance(element, TextClause):
+            return ALL_TABLES
+        if isinstance(element, Table):
+            names.add(element.name)
+        elif isinstance(element, Column) and isinstance(element.table, Table):
+            names.add(element.table.name)
+            if element.table.name == "customers" and element.name in versions.STAGE_COLUMNS:
+                names.add(versions.STAGES)
+    return tuple(t for t in ALL_TABLES if t in names)
 
 
 def _to_the_minute(value: Any) -> Any:

@@ -52,7 +52,7 @@ _CUSTOMERS_SET = re.compile(
 )
 # (psycopg's parameters carry a cast: `%(stage)s::VARCHAR`.)
 _SET_COLUMN = re.compile(r"\"?(\w+)\"?\s*=\s*(?:\?|%\(\w+\)s|:\w+)(?:::[A-Za-z ]+(?:\(\d+\))?)?")
-_STAGE_COLUMNS = frozenset({"stage", "updated_at"})
+STAGE_COLUMNS = frozenset({"stage", "updated_at"})  # what a move sets, counted as STAGES
 
 
 # On a statement whose caller counts it (`touch` when its RETURNING rows say it wrote):
@@ -132,7 +132,7 @@ def _sets_only_the_stage(statement: str) -> bool:
         if column is None:
             return False
         names.add(column.group(1).lower())
-    return "stage" in names and names <= _STAGE_COLUMNS
+    return "stage" in names and names <= STAGE_COLUMNS
 
 
 def _count(conn: Connection) -> None:

@@ -12,16 +12,21 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy import text as sa_text
 from sqlmodel import Session, select
 
 from clmbot import lifecycle
 from clmbot.config import LifecycleConfig, Settings
 from clmbot.feedback.reports import report, report_by
 from clmbot.lifecycle import funnel, move_stage, work_out_funnel
+from clmbot.risk.stored import at_risk
 from clmbot.segments import count, resolve
+from clmbot.segments.compile import compile_segment
+from clmbot.segments.language import parse_segment
+from clmbot.segments.query import summarise
 from clmbot.store import cache
 from clmbot.store.db import make_engine, session_scope
-from clmbot.store.models import Customer, Feedback, StageChange
+from clmbot.store.models import Customer, Event, Feedback, StageChange
 from tests.helpers import until
 
 LIFECYCLE = LifecycleConfig()
@@ -138,6 +143,122 @@ def test_a_segment_count_follows_the_customers(engine: Engine, settings: Setting
             c.plan = "pro"
             s.add(c)
     assert pro() == 3
+
+
+# What each filter reads, found in its compiled condition (subqueries included).
+READS = {
+    "stage:retention": {"customers", "customers.stage"},
+    "plan:pro": {"customers"},
+    "-plan:pro": {"customers"},
+    "region:emea": {"customers"},
+    "tag:vip": {"customers"},
+    "owner:@me": {"customers"},
+    "mrr>100": {"customers"},
+    "signup<2024-01-01": {"customers"},
+    "attr.industry:retail": {"customers"},
+    "nps<7": {"customers", "feedback"},
+    "csat<3": {"customers", "feedback"},
+    "risk>50": {"customers", "risk_runs", "risk_scores"},
+    "inactive>60d": {"customers", "events"},
+    "in-stage>30d": {"customers", "customers.stage", "stage_history"},
+    "nps<7 stage:retention": {"customers", "customers.stage", "feedback"},
+}
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("text", sorted(READS))
+def test_a_segment_reads_the_tables_its_filters_name(text: str, dialect: str) -> None:
+    segment = parse_segment(text, stages=LIFECYCLE.stages)
+    where = compile_segment(segment, now=NOW, dialect=dialect, actor_id="U1")
+    assert set(cache.tables_read(where)) == READS[text]
+    assert set(cache.tables_read(where, "risk_runs")) == READS[text] | {"risk_runs"}
+    assert cache.tables_read(None, "feedback", "customers") == ("customers", "feedback")
+
+
+def test_sql_the_condition_holds_as_text_reads_everything() -> None:
+    assert cache.tables_read(Customer.plan == "pro", "feedback") == ("customers", "feedback")
+    assert cache.tables_read(sa_text("plan = 'pro'")) == cache.ALL_TABLES  # type: ignore[arg-type]
+
+
+def test_a_kept_segment_follows_each_table_its_filters_read(
+    engine: Engine, settings: Settings
+) -> None:
+    """A change to what a filter reads is counted at once; with each filter reading only its
+    own tables, none may be missed."""
+    shop(engine)
+
+    def members(text: str) -> int:
+        with session_scope(engine) as s:
+            _, where = resolve(s, text, settings=settings, now=NOW)
+            return count(s, where)
+
+    def a3(s: Session) -> Customer:
+        return s.exec(select(Customer).where(Customer.external_id == "A3")).one()
+
+    asked = ("stage:retention", "nps<7", "inactive>30d", "in-stage<2d", "plan:pro")
+    before = {text: members(text) for text in asked}
+    assert before == {
+        "stage:retention": 0,
+        "nps<7": 0,
+        "inactive>30d": 3,
+        "in-stage<2d": 0,
+        "plan:pro": 0,
+    }
+    with session_scope(engine) as s:
+        move_stage(s, a3(s), "retention", by="U1", reason=None, now=NOW, lifecycle=LIFECYCLE)
+    assert members("stage:retention") == 1 and members("in-stage<2d") == 1
+    with session_scope(engine) as s:
+        s.add(
+            Feedback(customer_id=a3(s).id, kind="nps", score=3, responded_at=NOW, source="import")
+        )
+    assert members("nps<7") == 1
+    with session_scope(engine) as s:
+        s.add(Event(customer_id=a3(s).id, kind="login", occurred_at=NOW, seq=0))
+    assert members("inactive>30d") == 2
+    with session_scope(engine) as s:
+        a3(s).plan = "pro"
+    assert members("plan:pro") == 1
+
+
+def test_reports_on_a_segment_that_reads_no_stage_are_kept_through_a_move(
+    engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop(engine)
+    worked: list[tuple[str, str]] = []
+    real = cache.kept
+
+    def watched(session, key, **kw):  # type: ignore[no-untyped-def]
+        compute = kw["compute"]
+        kw["compute"] = lambda: worked.append((key[0], asking)) or compute()
+        return real(session, key, **kw)
+
+    monkeypatch.setattr(cache, "kept", watched)
+    asking = ""
+
+    def ask_all() -> None:
+        nonlocal asking
+        for asking in ("plan:pro", "stage:retention"):
+            with session_scope(engine) as s:
+                _, where = resolve(s, asking, settings=settings, now=NOW)
+                report(s, "nps", since=SINCE, now=NOW, zone=settings.timezone, where=where)
+                at_risk(s, now=NOW, threshold=70, where=where)
+                count(s, where)
+                summarise(s, where, stages=LIFECYCLE.stages)
+
+    ask_all()
+    worked.clear()
+    with session_scope(engine) as s:
+        moved = s.exec(select(Customer).where(Customer.external_id == "A3")).one()
+        move_stage(s, moved, "retention", by="U1", reason=None, now=NOW, lifecycle=LIFECYCLE)
+    ask_all()
+    # The summary lists each customer's stage: a move changes it whatever the segment.
+    assert sorted(worked) == [
+        ("at_risk", "stage:retention"),
+        ("report", "stage:retention"),
+        ("segment", "plan:pro"),
+        ("segment", "stage:retention"),
+        ("segment_count", "stage:retention"),
+    ]
 
 
 def test_own_uncommitted_changes_are_never_hidden(engine: Engine) -> None:
