@@ -45,7 +45,7 @@ from clmbot.segments import SegmentError
 from clmbot.segments import resolve as resolve_segment
 from clmbot.slack.retries import SERVER_ERRORS, once_client
 from clmbot.slack.views import digest as views
-from clmbot.store.db import session_scope
+from clmbot.store.db import pg_lock_key, session_scope
 from clmbot.store.models import OPEN, Alert, Digest, RiskRun
 
 log = logging.getLogger("clmbot.alerts")
@@ -64,9 +64,6 @@ POST_BACKOFF = (1.0, 2.0)
 _CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found"})
 # SQLite has one bot process: its posters wait for each other here.
 _SQLITE_POSTING = threading.Lock()
-# PostgreSQL: the digest's advisory lock is (this class, the digest's id); the two-key form
-# never meets the one-key locks of `clmbot.store.db.hold_write_lock`.
-_LOCK_CLASS = 0x6469  # "di"
 
 
 @dataclass
@@ -341,9 +338,9 @@ def _holding(engine: Engine, digest_id: int) -> Iterator[_Held | None]:
             conn.execute(statement)
 
     if engine.dialect.name == "postgresql":
-        key = {"c": _LOCK_CLASS, "d": digest_id}
         with engine.connect() as conn:
-            held = conn.execute(text("SELECT pg_try_advisory_lock(:c, :d)"), key).scalar()
+            key = {"k": pg_lock_key(conn, f"clmbot digest {digest_id}")}
+            held = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), key).scalar()
             conn.commit()
             if not held:
                 yield None
@@ -357,7 +354,7 @@ def _holding(engine: Engine, digest_id: int) -> Iterator[_Held | None]:
                 yield _Held(row.message_ts, record)
             finally:
                 try:
-                    conn.execute(text("SELECT pg_advisory_unlock(:c, :d)"), key)
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), key)
                     conn.commit()
                 except Exception:  # the database went away: the lock went with the connection
                     conn.invalidate()

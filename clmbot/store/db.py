@@ -109,7 +109,7 @@ def make_engine(url: str, *, create: bool = True, **kwargs: Any) -> Engine:
                 f"there is no database at {path}; create it with: clmbot db upgrade (or set "
                 "DATABASE_URL to the one you meant)"
             )
-        _create_private(path)
+        create_private(path)
     if url.startswith("postgresql"):
         connect_args = kwargs.setdefault("connect_args", {})
         for key, value in PG_CONNECT_ARGS.items():
@@ -135,16 +135,30 @@ def _postgresql_settings(dbapi_connection: Any, record: Any) -> None:
     dbapi_connection.commit()
 
 
-def _create_private(path: Path) -> None:
+def create_private(path: Path) -> bool:
     """An empty file is an empty SQLite database; made here, it is only its owner's (SQLite
-    gives its -wal and -shm files the same permissions)."""
+    gives its -wal and -shm files the same permissions). False when what is at `path` is not
+    a plain file (a link planted there), which SQLite would follow."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:
-        return
+        return path.is_file() and not path.is_symlink()
     except OSError:
-        return  # a folder that does not exist: SQLite's own error says it better
+        return True  # a folder that does not exist: SQLite's own error says it better
     os.close(fd)
+    return True
+
+
+def pg_lock_key(conn: Connection, name: str) -> int:
+    """The key of PostgreSQL's advisory lock `name` in `conn`'s schema. Those locks are the
+    whole database's: two installations in two schemas of one database (or tests run side
+    by side) must not wait for each other's imports, nor skip each other's digests."""
+    return int(
+        conn.execute(
+            text("SELECT hashtextextended(:name || ' in ' || coalesce(current_schema(), ''), 0)"),
+            {"name": name},
+        ).scalar_one()
+    )
 
 
 def hold_write_lock(
@@ -160,6 +174,7 @@ def hold_write_lock(
     (BEGIN IMMEDIATE). Waits at most `wait` seconds, then raises `busy`; `waiting()` is called
     once, when it has to wait."""
     if conn.dialect.name == "postgresql":
+        key = pg_lock_key(conn, f"clmbot write lock {key}")
         if conn.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar():
             return
         if waiting:

@@ -137,7 +137,8 @@ def test_two_imports_at_once_take_turns(engine, settings, now, tmp_path, monkeyp
 
 
 def test_an_import_that_cannot_get_its_turn_says_so(engine, settings, now, tmp_path):
-    from sqlalchemy import text
+    from clmbot.importing.runner import _IMPORT_LOCK
+    from clmbot.store.db import hold_write_lock
 
     path = write_csv(tmp_path / "c.csv", "external_id,name\nA1,Acme")
     held = threading.Event()
@@ -145,10 +146,7 @@ def test_an_import_that_cannot_get_its_turn_says_so(engine, settings, now, tmp_p
 
     def hold_the_lock():
         with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": 0x636C6D62})
-            else:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            hold_write_lock(conn, _IMPORT_LOCK, wait=5, busy=RuntimeError("busy"))
             held.set()
             release.wait(30)
 

@@ -65,3 +65,44 @@ def test_a_cause_further_down_is_found():
     except RuntimeError as wrapped:
         assert database_down(wrapped)
     engine.dispose()
+
+
+def test_an_advisory_lock_is_the_schemas_own(engine, db_url):
+    """Two installations in two schemas of one PostgreSQL database (or tests side by side)
+    never wait for each other's imports, nor skip each other's digests."""
+    import threading
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from clmbot.store.db import hold_write_lock
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's advisory locks")
+    other_schema = f"t_{uuid.uuid4().hex[:12]}"
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{other_schema}"'))
+    url = make_url(db_url).update_query_dict({"options": f"-csearch_path={other_schema}"})
+    other = make_engine(url.render_as_string(hide_password=False))
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            hold_write_lock(conn, 7, wait=5, busy=RuntimeError("busy"))
+            held.set()
+            release.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(10)
+        with other.begin() as conn:  # another schema: at once
+            hold_write_lock(conn, 7, wait=0.2, busy=RuntimeError("busy"))
+        with engine.begin() as conn, pytest.raises(RuntimeError, match="busy"):
+            hold_write_lock(conn, 7, wait=0.2, busy=RuntimeError("busy"))  # the same: waits
+    finally:
+        release.set()
+        holder.join()
+        other.dispose()
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{other_schema}" CASCADE'))
