@@ -21,16 +21,18 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cheroot import wsgi
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
 from slack_bolt.response import BoltResponse
-from sqlalchemy import Engine, delete, text
+from sqlalchemy import Engine, delete, event, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.schema import CreateIndex, CreateTable
 
-from clmbot.store.db import SQLITE_BUSY_TIMEOUT_MS
+from clmbot.store.db import SQLITE_BUSY_TIMEOUT_MS, create_private, make_engine
 from clmbot.store.models import SeenRequest
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -67,6 +69,12 @@ class ReplayGuard:
     replay is refused by whichever copy of the bot it reaches. When the database does not
     answer, this process remembers on its own until it does.
 
+    On SQLite they are kept in a file of their own beside the database (`<file>-replay`),
+    which the bot's processes on that file share: SQLite has one writer per file, and in the
+    database itself each acknowledgement queued behind the audit log's writes, stage moves
+    and imports. Under bench_load's 200 commands a second every cheroot thread ended up
+    waiting there about two minutes into a run, and the acknowledgements stopped.
+
     The check comes before the acknowledgement, which Slack wants within 3 seconds. A
     PostgreSQL server that drops packets instead of refusing would hold it for the whole
     connect timeout (5 s): the check waits DB_WAIT_SECONDS at most, then this process's
@@ -76,7 +84,7 @@ class ReplayGuard:
     """
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
-        self._engine = engine
+        self._engine, self._own_file = _replay_store(engine)
         self._clock = clock
         self._lock = threading.Lock()
         self._memory: dict[str, datetime] = {}
@@ -118,9 +126,14 @@ class ReplayGuard:
                 log.warning("replay check without the database (%s)", type(exc).__name__)
             return True
 
+    def close(self) -> None:
+        """Let go of the file of its own (SQLite): its connections are this guard's."""
+        if self._own_file:
+            self._engine.dispose()
+
     def _record(self, key: str, now: datetime) -> bool:
         with self._engine.begin() as conn:
-            quick = conn.dialect.name == "sqlite"
+            quick = conn.dialect.name == "sqlite" and not self._own_file
             if quick:
                 # An import holds SQLite's write lock for minutes: an acknowledgement must
                 # not wait for it. This process's memory stands in meanwhile.
@@ -137,6 +150,40 @@ class ReplayGuard:
                 if quick:  # the connection goes back to the pool: as the others wait
                     conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         return result.rowcount == 1
+
+
+def _replay_store(engine: Engine) -> tuple[Engine, bool]:
+    """Where the requests taken are kept: PostgreSQL's own table; for a SQLite file, a file
+    of their own beside it (created private, never through a link planted at its name),
+    with the main file's table only when that cannot be had. Whether it is a file of its own
+    is returned too: its connections wait only `_QUICK_MS` for another process's write."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
+        return engine, False
+    path = Path(f"{database}-replay")
+    if not create_private(path):
+        log.warning(
+            "%s is not a file clmbot made (a link?): requests are kept in the database", path
+        )
+        return engine, False
+    own = make_engine(f"sqlite:///{path}", pool_size=4, max_overflow=8)
+
+    @event.listens_for(own, "connect")
+    def _quick(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {_QUICK_MS}")
+
+    try:
+        with own.begin() as conn:  # several processes may start at once: IF NOT EXISTS
+            conn.execute(CreateTable(_SEEN, if_not_exists=True))
+            for index in _SEEN.indexes:
+                conn.execute(CreateIndex(index, if_not_exists=True))
+    except Exception as exc:
+        own.dispose()
+        log.warning(
+            "%s cannot be used (%s): requests are kept in the database", path, type(exc).__name__
+        )
+        return engine, False
+    return own, True
 
 
 def _refuse(
@@ -184,6 +231,9 @@ class SlackDoor:
         if method != "POST":
             return _refuse(start_response, "405 Method Not Allowed", "POST only")
         return self._slack(environ, start_response)
+
+    def close(self) -> None:
+        self._replays.close()
 
     def _slack(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -329,6 +379,7 @@ class HttpServer:
             request_queue_size=LISTEN_BACKLOG,
             reuse_port=reuse_port,
         )
+        self._app = app
         self._server.shutdown_timeout = SHUTDOWN_GRACE_SECONDS
         self._server.timeout = READ_TIMEOUT_SECONDS
         self._server.expiration_interval = tick
@@ -348,3 +399,6 @@ class HttpServer:
     def stop(self) -> None:
         """Stop accepting, let the requests in flight finish (30 s at most), close."""
         self._server.stop()
+        close = getattr(self._app, "close", None)
+        if callable(close):
+            close()

@@ -1,11 +1,15 @@
 import contextlib
 import json
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from clmbot.config import Settings
 from tests.fakeslack import SECRET, get, slash_command_body
+from tests.helpers import rows
 from tests.slack.conftest import start_bot
 
 
@@ -250,12 +254,23 @@ def test_a_signed_body_bolt_cannot_read_is_400_without_a_traceback(bot, slack, c
     assert "Traceback" not in capfd.readouterr().err
 
 
-def test_an_import_holding_sqlite_does_not_hold_up_the_acknowledgements(bot, engine, db_url):
-    """A long import holds SQLite's write lock; the replay record must not wait for it."""
+def test_an_import_holding_sqlite_does_not_hold_up_the_acknowledgements(
+    bot, bot_with, slack, engine, db_url
+):
+    """A long import holds SQLite's write lock; the replay record must not wait for it, and
+    a replay sent meanwhile to another process is refused all the same: the requests taken
+    are kept in a file of their own, private like the database."""
+    import os
+    import stat
     import threading
+
+    from tests.fakeslack import post, signed_headers
 
     if not db_url.startswith("sqlite"):
         pytest.skip("SQLite's single writer")
+    other = bot_with()
+    own = Path(f"{make_url(db_url).database}-replay")
+    assert stat.S_IMODE(os.stat(own).st_mode) == 0o600
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -271,6 +286,10 @@ def test_an_import_holding_sqlite_does_not_hold_up_the_acknowledgements(bot, eng
         started = time.monotonic()
         bot.command("help", wait=False)
         assert time.monotonic() - started < 3
+        body = slash_command_body("help", response_url=slack.response_url("during"))
+        headers = signed_headers(body, content_type="application/x-www-form-urlencoded")
+        assert post(bot.url + "/slack/events", body, headers).status == 200
+        assert post(other.url + "/slack/events", body, headers).status == 401
     finally:
         release.set()
         holder.join()
@@ -278,3 +297,25 @@ def test_an_import_holding_sqlite_does_not_hold_up_the_acknowledgements(bot, eng
     for _ in range(3):
         with engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 10_000
+
+
+def test_a_link_planted_where_the_requests_are_kept_is_not_followed(
+    engine, db_url, tmp_path, caplog
+):
+    """Someone who can write beside the database plants a link at `<file>-replay`: the
+    requests are then kept in the database itself, and the link's target is left as it was."""
+    from clmbot.slack.server import ReplayGuard
+
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a file beside a SQLite database")
+    target = tmp_path / "precious"
+    target.write_bytes(b"not a database")
+    Path(f"{make_url(db_url).database}-replay").symlink_to(target)
+    guard = ReplayGuard(engine, lambda: datetime.now(UTC))
+    try:
+        assert guard.first_time("v0=abc") and not guard.first_time("v0=abc")
+    finally:
+        guard.close()
+    assert target.read_bytes() == b"not a database"
+    assert rows(engine, "slack_requests", "signature_hash")  # kept in the database instead
+    assert "a link?" in caplog.text
