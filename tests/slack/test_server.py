@@ -319,3 +319,31 @@ def test_a_link_planted_where_the_requests_are_kept_is_not_followed(
     assert target.read_bytes() == b"not a database"
     assert rows(engine, "slack_requests", "signature_hash")  # kept in the database instead
     assert "a link?" in caplog.text
+
+
+def test_what_a_process_remembers_of_requests_is_five_minutes_and_at_most_so_many(
+    engine, monkeypatch
+):
+    """Its own memory of the requests taken forgets the oldest as it goes: rebuilt whole on
+    every request once it held 10,000, it stalled the acknowledgements under load."""
+    from datetime import timedelta
+
+    from clmbot.slack import server
+
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
+    guard = server.ReplayGuard(engine, lambda: now[0])
+    try:
+        for i in range(50):
+            assert guard.first_time(f"v0={i}")
+            now[0] += timedelta(seconds=1)
+        assert len(guard._memory) == 50
+        now[0] += server.FRESH_FOR - timedelta(seconds=25)  # 0-25 s are five minutes old
+        assert guard.first_time("v0=later")
+        assert len(guard._memory) == 24 + 1
+        monkeypatch.setattr(server, "MEMORY_MOST", 10)
+        for i in range(30):
+            assert guard.first_time(f"v0=more{i}")
+        assert len(guard._memory) == 10
+        assert not guard.first_time("v0=0")  # forgotten here, refused by the database
+    finally:
+        guard.close()
