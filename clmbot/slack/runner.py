@@ -27,6 +27,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk.errors import SlackApiError
 
 from clmbot.config import Settings
+from clmbot.memory import fewer_malloc_arenas
 from clmbot.slack.app import build_app, make_client, utc_now
 from clmbot.slack.digest import Pending, run_day
 from clmbot.slack.logs import ScrubbingFormatter, guard_handlers
@@ -101,6 +102,7 @@ def run_bot(
     Every check that can refuse the start runs before logging is set up, so that a refused
     start is the one line of its StartError and nothing else.
     """
+    fewer_malloc_arenas()  # before the threads: see clmbot.memory
     check_tokens(settings, http=http)
     where = _check_slack(settings, socket_mode=not http)
     engine = make_engine(
