@@ -169,19 +169,23 @@ def draw(mix: Sequence[tuple[str, int]], count: int, rng: random.Random) -> list
 
 
 def make_shots(
-    kinds: list[str], pop: Population, slack: FakeSlack, rng: random.Random, tag: str
+    kinds: list[str], pop: Population, slack: FakeSlack, rng: random.Random, tag: str, rate: float
 ) -> list[Shot]:
-    """A signed command of each kind, each with its own response URL. Signed now: a
-    signature is good for five minutes, longer than any run, and signing while sending
-    would make the sender late for its own reasons."""
+    """A signed command of each kind, each with its own response URL. Signed now, and
+    stamped with the time it is due (`rate` a second from now), as Slack stamps what it
+    sends: signing while sending would make the sender late for its own reasons, and a
+    stamp older than five minutes is refused (a run longer than that had its last ones
+    refused as too old)."""
     shots = []
+    start = time.time()
     for i, kind in enumerate(kinds):
         name = f"{tag}{i}"
         user = rng.choice(ADMINS if kind.startswith("stage") else MEMBERS)
         body = slash_command_body(
             words_for(kind, pop, rng), response_url=slack.response_url(name), user=user
         )
-        shots.append(Shot(kind, name, body.encode(), signed_headers(body, content_type=FORM)))
+        signed = signed_headers(body, content_type=FORM, timestamp=int(start + i / rate))
+        shots.append(Shot(kind, name, body.encode(), signed))
     return shots
 
 
@@ -651,7 +655,9 @@ def bench(engine: Engine, label: str, args: argparse.Namespace, *, empty: bool =
         bare_for = min(args.baseline_seconds, args.seconds)
         bare.wait_ready()
         mix = chosen(args.kinds)
-        base_shots = make_shots(draw(mix, int(args.rate * bare_for), rng), pop, slack, rng, "b")
+        base_shots = make_shots(
+            draw(mix, int(args.rate * bare_for), rng), pop, slack, rng, "b", args.rate
+        )
         base = load_run("baseline", bare, slack, base_shots, args.rate, args.drain)
         bare.stop()  # before the bot starts: the two never share the machine
         print(f"  baseline (bare app, same server, {bare_for:g} s at {args.rate:g}/s):")
@@ -665,7 +671,7 @@ def bench(engine: Engine, label: str, args: argparse.Namespace, *, empty: bool =
             print(f"  the bot (pid {bot.pid}) is up after {time.monotonic() - started:.1f} s")
             warm_up(bot, slack, pop, rng)
             kinds = draw(mix, int(args.rate * args.seconds), rng)
-            shots = make_shots(kinds, pop, slack, rng, "c")
+            shots = make_shots(kinds, pop, slack, rng, "c", args.rate)
             run = load_run("clmbot", bot, slack, shots, args.rate, args.drain)
         finally:
             code, stopping = bot.stop()
@@ -683,7 +689,7 @@ def warm_up(bot: Process, slack: FakeSlack, pop: Population, rng: random.Random)
     for imports, first queries and the member's look-up (`users.info`, cached for 10 min),
     which a bot that has been up a while has long paid."""
     kinds = [k for k, _ in MIX] * 2 + ["help"] * len(MEMBERS)
-    warm = make_shots(kinds, pop, slack, rng, "w")
+    warm = make_shots(kinds, pop, slack, rng, "w", 50)
     fire(bot.port, warm, 50)
     collect(slack, warm, 60)
     print(
