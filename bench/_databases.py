@@ -37,8 +37,9 @@ def each_database(
             ok &= bench(engine, "SQLite")
         finally:  # a failed or interrupted run leaves no database (nor its folder) behind
             engine.dispose()
-            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                leftover.unlink(missing_ok=True)
+            for file in (f"{path}", f"{path}-replay"):  # -replay: HTTP mode's requests
+                for leftover in (file, f"{file}-wal", f"{file}-shm"):
+                    Path(leftover).unlink(missing_ok=True)
             if made is not None:
                 shutil.rmtree(made, ignore_errors=True)
     if args.postgres:
