@@ -78,9 +78,11 @@ class ReplayGuard:
 
     On SQLite they are kept in a file of their own beside the database (`<file>-replay`),
     which the bot's processes on that file share: SQLite has one writer per file, and in the
-    database itself each acknowledgement queued behind the audit log's writes, stage moves
-    and imports. Under bench_load's 200 commands a second every cheroot thread ended up
-    waiting there about two minutes into a run, and the acknowledgements stopped.
+    database itself each acknowledgement waited for the audit log's writes, stage moves and
+    imports, 50 ms at most, and then fell back to this process's memory, where a replay sent
+    to another process is not caught (5-7 times a run under bench_load's 200 commands a
+    second; for the whole of an import). In a file that only these checks write, they wait
+    only for each other.
 
     The check comes before the acknowledgement, which Slack wants within 3 seconds. A
     PostgreSQL server that drops packets instead of refusing would hold it for the whole
@@ -180,10 +182,10 @@ def _replay_store(engine: Engine) -> tuple[Engine, bool]:
         )
         return engine, False
     # Each statement its own transaction (autocommit): SQLite takes the file's write lock
-    # and lets it go within one call into C, where the interpreter's lock is free. With a
-    # BEGIN, an INSERT and a COMMIT, the writer held the file's lock across three returns
-    # to Python, each a wait for the interpreter among 70 threads, and the other process's
-    # checks queued behind it (bench_load stalled about two minutes in, as before).
+    # and lets it go within one call into C, where the interpreter's lock is free, rather
+    # than holding it across a BEGIN, an INSERT and a COMMIT, three returns to Python, each
+    # a wait for the interpreter among dozens of threads, with the other process's checks
+    # waiting meanwhile.
     own = make_engine(
         f"sqlite:///{path}", pool_size=4, max_overflow=8, isolation_level="AUTOCOMMIT"
     )
