@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from clmbot.slack.server import REPLAY_SUFFIX
 from clmbot.store.db import make_engine, normalise_url
 from clmbot.store.migrate import upgrade
 
@@ -37,7 +38,7 @@ def each_database(
             ok &= bench(engine, "SQLite")
         finally:  # a failed or interrupted run leaves no database (nor its folder) behind
             engine.dispose()
-            for file in (f"{path}", f"{path}-replay"):  # -replay: HTTP mode's requests
+            for file in (f"{path}", f"{path}{REPLAY_SUFFIX}"):  # HTTP mode's requests taken
                 for leftover in (file, f"{file}-wal", f"{file}-shm"):
                     Path(leftover).unlink(missing_ok=True)
             if made is not None:

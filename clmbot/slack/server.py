@@ -54,6 +54,8 @@ DB_WAIT_SECONDS = 1.0
 # process's checks wait for the delete (a minute's, 12,000 rows at 200 a second, outlasted
 # their 50 ms about once in two minutes).
 PRUNE_EVERY = timedelta(seconds=5)
+# On SQLite, the requests taken are kept in the database's file name with this added.
+REPLAY_SUFFIX = "-replay"
 # Requests a process remembers on its own (five minutes at 200 a second: 10 MB at most).
 MEMORY_MOST = 60_000
 DOWN_FOR = timedelta(seconds=10)
@@ -175,7 +177,7 @@ def _replay_store(engine: Engine) -> tuple[Engine, bool]:
     database = engine.url.database
     if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
         return engine, False
-    path = Path(f"{database}-replay")
+    path = Path(f"{database}{REPLAY_SUFFIX}")
     if not create_private(path):
         log.warning(
             "%s is not a file clmbot made (a link?): requests are kept in the database", path
