@@ -498,6 +498,12 @@ def alerts_run_command(rt: Runtime, as_of: str | None, dry_run: bool) -> None:
             )
         top, scored, at_risk = report.top, report.scored, report.at_risk
         click.echo(f"The pass of {day} is stored.")
+        if report.pruned is not None and report.pruned.passes:
+            click.echo(
+                f"Deleted the customers' scores of {report.pruned.passes:,} older "
+                f"pass{'es' if report.pruned.passes > 1 else ''} ({report.pruned.rows:,} rows; "
+                f"[risk] keep_scores_days = {settings.risk.keep_scores_days})."
+            )
         for route, raised in report.posted.items():
             click.echo(f"Digest for route {route}: {raised:,} customers raised.")
         for problem in report.problems:

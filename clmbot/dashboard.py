@@ -254,7 +254,11 @@ def _previous_risks(
     `external_ids`."""
     before = session.execute(
         select(_R.c.id, _R.c.day)
-        .where(_R.c.finished_at.is_not(None), _R.c.as_of < latest_as_of)
+        .where(
+            _R.c.finished_at.is_not(None),
+            _R.c.as_of < latest_as_of,
+            _R.c.scores_pruned_at.is_(None),  # its scores deleted: nothing to compare with
+        )
         .order_by(_R.c.as_of.desc(), _R.c.id.desc())
         .limit(1)
     ).first()

@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from clmbot.config import DEFAULT_STAGES, ConfigError, load_settings
+from clmbot.risk.settings import RiskConfig
 from clmbot.surveys.settings import SurveyConfig
 
 
@@ -129,6 +130,7 @@ def test_the_shipped_clmbot_toml_is_valid_and_has_the_defaults():
         defaults.expire_after,
         defaults.confirm_over,
     )
+    assert s.risk == RiskConfig()
 
 
 def test_the_feedback_channel_is_a_channel_id(tmp_path):
@@ -147,6 +149,9 @@ def test_the_feedback_channel_is_a_channel_id(tmp_path):
         ('[lifecycle]\nstages = ["a", "b"]\nterminal = ["c"]', "lifecycle.terminal names 'c'"),
         ('[lifecycle]\nstage = ["a", "b"]', "unknown setting lifecycle.stage"),
         ("[alerts]\nx = 1", "unknown setting alerts.x"),
+        ("[risk]\nkeep_scores_days = 1", "risk.keep_scores_days must be a whole number of days"),
+        ("[risk]\nkeep_scores_days = 2.5", "from 2 to 3650, or 0 to keep every pass's scores"),
+        ("[risk]\nkeep_scores_days = true", "risk.keep_scores_days must be"),
         ("[nonesuch]\nx = 1", "unknown section [nonesuch]"),
     ],
 )
@@ -157,6 +162,14 @@ def test_a_broken_clmbot_toml_stops_with_one_line(tmp_path, toml, expected):
     assert expected in str(err.value)
     assert "clmbot.toml" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_risk_scores_are_kept_35_days_unless_set(tmp_path):
+    assert settings_from({}, tmp_path).risk.keep_scores_days == 35
+    (tmp_path / "clmbot.toml").write_text("[risk]\nkeep_scores_days = 0\n")
+    assert settings_from({}, tmp_path).risk.keep_scores_days == 0
+    (tmp_path / "clmbot.toml").write_text("[risk]\nkeep_scores_days = 400\n")
+    assert settings_from({}, tmp_path).risk.keep_scores_days == 400
 
 
 def test_auto_migrate_is_on_by_default_and_can_be_turned_off(tmp_path):

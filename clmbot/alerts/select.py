@@ -59,7 +59,11 @@ def to_raise(
     this_run = select(RiskRun.as_of).where(RiskRun.id == run_id).scalar_subquery()
     previous_run = (
         select(RiskRun.id)
-        .where(RiskRun.as_of < this_run, RiskRun.finished_at.is_not(None))
+        .where(
+            RiskRun.as_of < this_run,
+            RiskRun.finished_at.is_not(None),
+            RiskRun.scores_pruned_at.is_(None),  # a pass whose scores are gone rose nobody
+        )
         .order_by(RiskRun.as_of.desc(), RiskRun.id.desc())
         .limit(1)
         .scalar_subquery()

@@ -8,7 +8,17 @@ from datetime import timedelta
 from typing import Any
 
 WEIGHTS = ("detractor", "unhappy_csat", "stuck", "moved_back", "activity_fall")
-KNOWN = {"horizon_days", "threshold", "stuck_quantile", "stuck_stages", *WEIGHTS}
+KNOWN = {
+    "horizon_days",
+    "threshold",
+    "stuck_quantile",
+    "stuck_stages",
+    "keep_scores_days",
+    *WEIGHTS,
+}
+# Each customer's score of a pass is kept this long (the pass's counts for ever): at a
+# million customers a pass is a million rows, every day.
+KEEP_SCORES_DAYS = 35
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,9 @@ class RiskConfig:
     stuck_quantile: float = 0.75  # "most customers": this share of completed stays
     # Stages a customer is meant to move on from; None: the funnel's stages but its last two.
     stuck_stages: tuple[str, ...] | None = None
+    # Each customer's score in a pass is kept this many days (0: for ever); the pass itself,
+    # its counts and the two latest passes' scores are always kept.
+    keep_scores_days: int = KEEP_SCORES_DAYS
 
 
 def parse_risk(body: dict[str, Any]) -> tuple[RiskConfig, str | None]:
@@ -60,7 +73,14 @@ def parse_risk(body: dict[str, Any]) -> tuple[RiskConfig, str | None]:
         not isinstance(stages, list) or not all(isinstance(s, str) for s in stages)
     ):
         return RiskConfig(), 'risk.stuck_stages must be a list of stages, e.g. ["consideration"]'
+    keep = body.get("keep_scores_days", KEEP_SCORES_DAYS)
+    if isinstance(keep, bool) or not isinstance(keep, int) or not (keep == 0 or 2 <= keep <= 3650):
+        return RiskConfig(), (
+            "risk.keep_scores_days must be a whole number of days from 2 to 3650, "
+            "or 0 to keep every pass's scores"
+        )
     return RiskConfig(
+        keep_scores_days=keep,
         horizon=timedelta(days=horizon),
         threshold=threshold,
         stuck_quantile=float(quantile),

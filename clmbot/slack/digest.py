@@ -35,11 +35,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from sqlalchemy import Engine, Executable, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from clmbot.alerts.select import AlertLine, alert_lines, resolve, to_raise
 from clmbot.alerts.settings import Route
 from clmbot.config import Settings
-from clmbot.risk import runs
+from clmbot.risk import retention, runs
 from clmbot.risk.score import CustomerRisk
 from clmbot.segments import SegmentError
 from clmbot.segments import resolve as resolve_segment
@@ -77,6 +78,8 @@ class DayReport:
     problems: list[str] = field(default_factory=list)
     # Routes whose digest Slack did not take (after its retries): worth another try later.
     pending: list[str] = field(default_factory=list)
+    # Older passes whose scores this run deleted (`[risk] keep_scores_days`).
+    pruned: retention.Pruned | None = None
 
 
 class Pending(RuntimeError):
@@ -149,7 +152,23 @@ def run_day(
                 continue
             if raised is not None:
                 report.posted[route.name] = raised
+    if outcome is not None:
+        report.pruned = _prune(engine, settings, now, spare=run_id)
     return report
+
+
+def _prune(engine: Engine, settings: Settings, now: datetime, *, spare: int) -> retention.Pruned:
+    """Old passes' scores, once the day's digests are out (nobody waits for this). A
+    database lost meanwhile leaves the rest for tomorrow's run: the pass and its digests
+    are done, and are not to be tried again for it."""
+    days = settings.risk.keep_scores_days
+    try:
+        return retention.prune(
+            engine, now=now, keep=timedelta(days=days) if days else None, spare=spare
+        )
+    except DBAPIError as exc:
+        log.warning("old risk scores not deleted (%s); the next day's pass tries again", _why(exc))
+        return retention.Pruned(0, 0)
 
 
 def post_digest(

@@ -397,6 +397,8 @@ class RiskRun(SQLModel, table=True):
     scored: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     at_risk: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
     error: str | None = Field(default=None, sa_column=Column(String(200)))
+    # When its customers' scores were deleted (`[risk] keep_scores_days`); its counts stay.
+    scores_pruned_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 
 
 class RiskScore(SQLModel, table=True):

@@ -74,3 +74,34 @@ def test_require_current_names_the_fix(db_url):
     else:
         raise AssertionError("an empty database passed the schema check")
     engine.dispose()
+
+
+def test_going_back_from_0011_keeps_every_pass_and_its_scores(migrated):
+    """0011's column goes in place: a copy of `risk_runs` (SQLite's batch way) would drop
+    the table, and its foreign keys' ON DELETE CASCADE would empty `risk_scores` with it."""
+    from datetime import UTC, date, datetime
+
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from clmbot.store.models import Customer, RiskRun, RiskScore
+
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    with Session(migrated) as session:
+        customer = Customer(
+            external_id="C1", name="A", stage="purchase", created_at=at, updated_at=at
+        )
+        run = RiskRun(day=date(2026, 11, 1), as_of=at, by="t", started_at=at, finished_at=at)
+        session.add_all([customer, run])
+        session.flush()
+        session.add(RiskScore(run_id=run.id, customer_id=customer.id, risk=80, reasons=[]))
+        session.commit()
+    cfg = migrate.alembic_config(migrated)
+    with migrated.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+    assert "scores_pruned_at" not in {c["name"] for c in inspect(migrated).get_columns("risk_runs")}
+    with migrated.connect() as conn:
+        assert conn.execute(select(RiskScore.__table__.c.risk)).scalars().all() == [80]
+    migrate.upgrade(migrated)
+    assert migrate.current_revision(migrated) == "0011"
