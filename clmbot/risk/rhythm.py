@@ -28,12 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.special import expit
 
 from clmbot.risk.facts import Purchases
 
 MIN_TO_LEARN = 200
 MIN_DAYS_TO_LEARN = 14  # a shorter past teaches nothing about rhythms
+NEWTON_STEPS = 50  # the fit's most; it takes about ten
 # How many purchase days everyone's rhythm counts for in a customer's (shrinkage).
 PRIOR_WEIGHT = 2.0
 
@@ -118,13 +119,45 @@ def fit(before: Purchases, then: float, after_ids: np.ndarray) -> Model:
     z = (x - mean) / scale
     y = (~came_back).astype(float)
     design = np.column_stack([z, np.ones(n)])
-    ridge = 1.0
+    return Model(_newton(design, y, ridge=1.0), mean, scale, n)
 
-    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+
+def _newton(design: np.ndarray, y: np.ndarray, *, ridge: float) -> np.ndarray:
+    """The weights that minimise the log-loss plus `ridge` times their squares, by Newton's
+    method with step halving (the loss is convex: each step lowers it, and near the
+    minimum each step doubles the digits that are right).
+
+    Not a quasi-Newton method: the features are rates and ratios of the same few facts,
+    so some move together, and the minimum lies in a long narrow valley. L-BFGS (this
+    fit before) stopped in that valley once a step gained little, wherever that was: where
+    it stopped depended on the order of additions (the number of BLAS threads), and on
+    200,000 of a million customers it stopped so far off that risks moved by up to 77
+    points from the fit on everyone (Newton on the same 200,000: 15 at most, 0.17 on
+    average). Each Newton step solves the valley's shape exactly; about ten reach the
+    minimum, and at a million customers they take 3 s where L-BFGS took 14."""
+    d = design.shape[1]
+
+    def loss(w: np.ndarray) -> float:
         s = design @ w
-        p = 1 / (1 + np.exp(-s))
-        value = float(np.sum(np.logaddexp(0, s) - y * s) + ridge * w @ w)
-        return value, design.T @ (p - y) + 2 * ridge * w
+        return float(np.sum(np.logaddexp(0, s) - y * s) + ridge * w @ w)
 
-    result = minimize(loss, np.zeros(design.shape[1]), jac=True, method="L-BFGS-B")
-    return Model(result.x, mean, scale, n)
+    w = np.zeros(d)
+    current = loss(w)
+    for _ in range(NEWTON_STEPS):
+        p = expit(design @ w)
+        gradient = design.T @ (p - y) + 2 * ridge * w
+        hessian = (design * (p * (1 - p))[:, None]).T @ design + 2 * ridge * np.eye(d)
+        step = np.linalg.solve(hessian, gradient)
+        size = 1.0
+        tried = w - step
+        lower = loss(tried)
+        while lower > current and size > 1e-6:
+            size /= 2
+            tried = w - size * step
+            lower = loss(tried)
+        if lower > current:  # nothing lower along the step: the minimum, to rounding
+            break
+        w, current = tried, lower
+        if np.max(np.abs(size * step)) <= 1e-10 * (1 + np.max(np.abs(w))):
+            break
+    return w
