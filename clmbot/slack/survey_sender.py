@@ -171,7 +171,7 @@ class SurveySender:
                 for claim in claims:
                     self._send(claim, now, report, at)
             self._remind(now, report)
-            self._post_answers(report)
+            self._post_answers(now, report)
         return report
 
     # --- sending -------------------------------------------------------------------------
@@ -303,17 +303,26 @@ class SurveySender:
             report.failed += 1
         log.warning("survey %s: not sure it reached Slack (%s); checked again later", claim.id, why)
 
-    def _find(self, channel: str, survey_id: int) -> str | None:
-        """The ts of this survey's message in the DM, if a sender before us sent it."""
+    def _find(
+        self,
+        channel: str,
+        survey_id: int,
+        event: str = survey_dm.SURVEY_EVENT,
+        *,
+        since: datetime | None = None,
+    ) -> str | None:
+        """The ts of this survey's message of kind `event` in `channel`, if a sender before
+        us sent it (the latest 50 messages, or those after `since` in a busy channel)."""
+        window: dict[str, Any] = {"limit": 50}
+        if since is not None:
+            window = {"limit": 200, "oldest": f"{since.timestamp():.6f}"}
         answer = self._client.conversations_history(
-            channel=channel, include_all_metadata=True, limit=50
+            channel=channel, include_all_metadata=True, **window
         )
         for msg in answer.get("messages") or []:
             meta = msg.get("metadata") or {}
             payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == survey_dm.SURVEY_EVENT and str(
-                payload.get("survey_id")
-            ) == str(survey_id):
+            if meta.get("event_type") == event and str(payload.get("survey_id")) == str(survey_id):
                 return str(msg.get("ts"))
         return None
 
@@ -363,6 +372,10 @@ class SurveySender:
                     log.info("survey %s: could not mark its question closed (%s)", gone.id, exc)
 
     def _remind(self, now: datetime, report: SendReport) -> None:
+        """The one reminder of each survey due one. It is taken before it is posted and
+        stays in doubt until Slack says where it landed; one in doubt is taken again after
+        the lease and looked for in the DM before it is posted again: one reminder, neither
+        none (a 5xx that posted nothing) nor two (a 5xx, or a kill, after Slack posted)."""
         for due in outbox.reminders_due(self._engine, now=now, config=self._config):
             if due.slack_user_id is None:
                 continue
@@ -374,45 +387,101 @@ class SurveySender:
                 later = self._config.window.next_opening(now, zone)
                 outbox.remind_later(self._engine, due.id, not_before=later)
                 continue
-            if not outbox.take_reminder(self._engine, due.id, now=now):
+            if not outbox.take_reminder(self._engine, due, now=now):
                 continue
-            message = survey_dm.question(
-                self._config, due.id, due.kind, due.language, reminder=True
-            )
             try:
-                self._pace()
-                self._post.chat_postMessage(
-                    channel=due.channel_id,
-                    **message.as_kwargs(),
-                    metadata={
-                        "event_type": survey_dm.REMINDER_EVENT,
-                        "event_payload": {"survey_id": due.id},
-                    },
+                ts = None
+                if due.tries > 0:
+                    ts = self._find(due.channel_id, due.id, survey_dm.REMINDER_EVENT)
+                if ts is None:
+                    message = survey_dm.question(
+                        self._config, due.id, due.kind, due.language, reminder=True
+                    )
+                    self._pace()
+                    ts = self._post.chat_postMessage(
+                        channel=due.channel_id,
+                        **message.as_kwargs(),
+                        metadata={
+                            "event_type": survey_dm.REMINDER_EVENT,
+                            "event_payload": {"survey_id": due.id},
+                        },
+                    )["ts"]
+                    report.reminded += 1
+                else:
+                    report.found += 1
+                outbox.reminder_landed(self._engine, due.id, ts=ts)
+            except SlackApiError as exc:
+                error = str(exc.response.get("error") or "")
+                if exc.response.status_code == 429 or error == "ratelimited":
+                    wait = int(exc.response.headers.get("Retry-After", "30") or 30)
+                    later = now + timedelta(seconds=max(wait, 1))
+                    outbox.reminder_unsent(self._engine, due.id, not_before=later)
+                elif error in NEVER or due.tries + 1 >= outbox.MOST_ATTEMPTS:
+                    outbox.reminder_landed(self._engine, due.id, ts=None)
+                    log.warning("survey %s: the reminder was given up (%s)", due.id, error)
+                else:  # Slack's own trouble: it may be there; looked for after the lease
+                    log.warning("survey %s: the reminder may not have gone (%s)", due.id, error)
+            except OSError as exc:
+                if due.tries + 1 >= outbox.MOST_ATTEMPTS:
+                    outbox.reminder_landed(self._engine, due.id, ts=None)
+                log.warning(
+                    "survey %s: the reminder may not have gone (%s)", due.id, type(exc).__name__
                 )
-                report.reminded += 1
-            except (SlackApiError, OSError) as exc:
-                log.warning("survey %s: the reminder did not go (%s)", due.id, exc)
 
-    def _post_answers(self, report: SendReport) -> None:
+    def _post_answers(self, now: datetime, report: SendReport) -> None:
+        """Each new answer in CLMBOT_FEEDBACK_CHANNEL, or its post edited when it changed.
+        A post is taken before it is made and in doubt until Slack says where it landed;
+        one in doubt is taken again after the lease and looked for in the channel (by its
+        metadata) before it is posted again, so the team sees each answer once."""
         channel = self._settings.feedback_channel
         if channel is None:
             return
-        for post in outbox.take_team_posts(self._engine):
+        for post in outbox.take_team_posts(self._engine, now=now):
+            if post.tries > outbox.MOST_ATTEMPTS:
+                log.error(
+                    "survey %s: the answer was not posted for the team after %d tries; given up",
+                    post.survey_id,
+                    post.tries - 1,
+                )
+                outbox.team_posted(self._engine, post.survey_id, ts=None)
+                continue
             message = survey_dm.answer_post(post, self._settings.timezone)
             try:
-                if post.post_ts:
-                    self._client.chat_update(
-                        channel=channel, ts=post.post_ts, **message.as_kwargs()
-                    )
-                    ts: str | None = post.post_ts
+                ts = post.post_ts
+                if ts is not None:
+                    self._client.chat_update(channel=channel, ts=ts, **message.as_kwargs())
                 else:
-                    ts = self._post.chat_postMessage(
-                        channel=channel, **message.as_kwargs(), unfurl_links=False
-                    )["ts"]
+                    if post.tries > 1:
+                        since = post.answered_at - timedelta(days=1)
+                        ts = self._find(
+                            channel, post.survey_id, survey_dm.ANSWER_EVENT, since=since
+                        )
+                    if ts is None:
+                        ts = self._post.chat_postMessage(
+                            channel=channel,
+                            **message.as_kwargs(),
+                            metadata={
+                                "event_type": survey_dm.ANSWER_EVENT,
+                                "event_payload": {"survey_id": post.survey_id},
+                            },
+                            unfurl_links=False,
+                        )["ts"]
                 report.posted += 1
             except (SlackApiError, OSError) as exc:
+                # It may be there (a 5xx, a lost line): in doubt, looked for after the lease.
                 log.warning(
-                    "survey %s: the answer was not posted for the team (%s)", post.survey_id, exc
+                    "survey %s: the answer may not be posted for the team (%s); tried again "
+                    "after %s",
+                    post.survey_id,
+                    _why(exc),
+                    outbox.LEASE,
                 )
-                ts = None
+                continue
             outbox.team_posted(self._engine, post.survey_id, ts=ts)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code
+        return str(exc.response.get("error") or f"HTTP {status}")
+    return type(exc).__name__

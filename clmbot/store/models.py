@@ -334,6 +334,13 @@ class Survey(SQLModel, table=True):
             sqlite_where=text("team_post_due"),
             postgresql_where=text("team_post_due"),
         ),
+        # Posts for the team taken by a sender and not yet known to be in the channel.
+        Index(
+            "ix_surveys_team_post_taken",
+            "team_post_taken_at",
+            sqlite_where=text("team_post_taken_at IS NOT NULL"),
+            postgresql_where=text("team_post_taken_at IS NOT NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=Column(BigId, primary_key=True))
@@ -356,6 +363,13 @@ class Survey(SQLModel, table=True):
     channel_id: str | None = Field(default=None, sa_column=Column(String(40)))
     message_ts: str | None = Field(default=None, sa_column=Column(String(40)))
     reminded_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # Where the reminder landed. `reminder_tries` > 0 with no `reminder_ts`: taken at
+    # `reminded_at` and not known to be in the DM (a 5xx, a sender killed): taken again after
+    # the lease, and looked for in the DM before it is posted again. 0: done, or given up.
+    reminder_ts: str | None = Field(default=None, sa_column=Column(String(40)))
+    reminder_tries: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
     closed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
     score: int | None = Field(default=None, sa_column=Column(Integer))
     answered_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
@@ -369,6 +383,12 @@ class Survey(SQLModel, table=True):
         default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
     )
     team_post_ts: str | None = Field(default=None, sa_column=Column(String(40)))
+    # Taken by a sender and not yet known to be posted: taken again after the lease, and
+    # looked for in the channel before it is posted again (`team_post_tries` so far).
+    team_post_taken_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    team_post_tries: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
 
 
 class SurveyOptOut(SQLModel, table=True):

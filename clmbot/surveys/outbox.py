@@ -250,13 +250,17 @@ class Reminder:
     channel_id: str
     slack_user_id: str | None
     timezone: str | None
+    # 0: never tried. More: tried that many times without Slack saying where it landed
+    # (taken at `taken_at`): it may be in the DM already, and is looked for first.
+    tries: int = 0
+    taken_at: datetime | None = None
 
 
 def reminders_due(engine: Engine, *, now: datetime, config: SurveyConfig) -> list[Reminder]:
-    """Sent, unanswered, never reminded, sent `reminder_after` ago: candidates (the sender
-    checks each customer's window, then takes each with `take_reminder`, or puts it off
-    with `remind_later` until the window opens). For a sent survey, `not_before` is when
-    its reminder may go."""
+    """Sent, unanswered, sent `reminder_after` ago, and either never reminded or reminded
+    in doubt over a lease ago: candidates (the sender checks each customer's window, then
+    takes each with `take_reminder`, or puts it off with `remind_later` until the window
+    opens). For a sent survey, `not_before` is when its reminder may go."""
     cutoff = now - config.reminder_after
     with engine.connect() as conn:
         rows = conn.execute(
@@ -267,20 +271,38 @@ def reminders_due(engine: Engine, *, now: datetime, config: SurveyConfig) -> lis
                 _S.c.channel_id,
                 _C.c.slack_user_id,
                 _C.c.timezone,
+                _S.c.reminder_tries,
+                _S.c.reminded_at,
             )
             .join(_C, _C.c.id == _S.c.customer_id)
             .where(
                 _S.c.status == SENT,
-                _S.c.reminded_at.is_(None),
                 _S.c.sent_at <= cutoff,
                 _S.c.not_before <= now,
                 _S.c.channel_id.is_not(None),
+                or_(
+                    _S.c.reminded_at.is_(None),
+                    and_(
+                        _S.c.reminder_tries > 0,
+                        _S.c.reminder_ts.is_(None),
+                        _S.c.reminded_at <= now - LEASE,
+                    ),
+                ),
             )
             .order_by(_S.c.not_before)
             .limit(200)
         ).all()
     return [
-        Reminder(r.id, r.kind, r.language or "en", r.channel_id, r.slack_user_id, r.timezone)
+        Reminder(
+            r.id,
+            r.kind,
+            r.language or "en",
+            r.channel_id,
+            r.slack_user_id,
+            r.timezone,
+            r.reminder_tries if r.reminded_at is not None else 0,
+            r.reminded_at,
+        )
         for r in rows
     ]
 
@@ -290,17 +312,42 @@ def remind_later(engine: Engine, survey_id: int, *, not_before: datetime) -> Non
         conn.execute(update(_S).where(_S.c.id == survey_id).values(not_before=not_before))
 
 
-def take_reminder(engine: Engine, survey_id: int, *, now: datetime) -> bool:
-    """Taken before it is sent: a sender that dies after this sends no reminder, rather than
-    a customer getting two (one reminder, never pestered)."""
+def take_reminder(engine: Engine, due: Reminder, *, now: datetime) -> bool:
+    """Taken before it is sent, by one sender only (the row must be as `reminders_due` saw
+    it). It stays in doubt until `reminder_landed`: a sender that dies, or a Slack that
+    answers 5xx, leaves it to be taken again after the lease and looked for in the DM first,
+    so the customer gets one reminder, neither none nor two."""
+    seen = (
+        _S.c.reminded_at.is_(None)
+        if due.taken_at is None
+        else and_(_S.c.reminded_at == due.taken_at, _S.c.reminder_ts.is_(None))
+    )
     with engine.begin() as conn:
         result = conn.execute(
             update(_S)
-            .where(_S.c.id == survey_id, _S.c.status == SENT, _S.c.reminded_at.is_(None))
-            .values(reminded_at=now),
+            .where(_S.c.id == due.id, _S.c.status == SENT, seen)
+            .values(reminded_at=now, reminder_tries=due.tries + 1),
             execution_options={"preserve_rowcount": True},
         )
     return result.rowcount == 1
+
+
+def reminder_landed(engine: Engine, survey_id: int, *, ts: str | None) -> None:
+    """The reminder is in the DM at `ts` (None: given up, it never will be): done."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(_S).where(_S.c.id == survey_id).values(reminder_ts=ts, reminder_tries=0)
+        )
+
+
+def reminder_unsent(engine: Engine, survey_id: int, *, not_before: datetime) -> None:
+    """Slack said it did not take the reminder (a rate limit): due again, as never tried."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(_S)
+            .where(_S.c.id == survey_id, _S.c.reminder_ts.is_(None))
+            .values(reminded_at=None, reminder_tries=0, not_before=not_before)
+        )
 
 
 @dataclass(frozen=True)
@@ -317,19 +364,31 @@ class TeamPost:
     external_id: str
     owner_slack_id: str | None
     post_ts: str | None  # the post to edit, when there is one already
+    # Takes so far, this one included: more than one, and the post may be in the channel
+    # already though Slack never said so (it is looked for first).
+    tries: int = 1
 
 
-def take_team_posts(engine: Engine, *, limit: int = 50) -> list[TeamPost]:
+def take_team_posts(engine: Engine, *, now: datetime, limit: int = 50) -> list[TeamPost]:
+    """Answers due for the team (new, or changed since their post), and posts taken over a
+    lease ago that Slack never said it made (a 5xx, a sender killed): each taken by one
+    sender, and in doubt until `team_posted`."""
+    stale = now - LEASE
+    free = or_(_S.c.team_post_taken_at.is_(None), _S.c.team_post_taken_at <= stale)
+    in_doubt = and_(_S.c.team_post_taken_at.is_not(None), _S.c.team_post_taken_at <= stale)
+    wanted = or_(and_(_S.c.team_post_due.is_(True), free), in_doubt)
     with engine.begin() as conn:
-        ids = list(
-            conn.execute(select(_S.c.id).where(_S.c.team_post_due.is_(True)).limit(limit)).scalars()
-        )
+        ids = list(conn.execute(select(_S.c.id).where(wanted).limit(limit)).scalars())
         if not ids:
             return []
         taken = conn.execute(
             update(_S)
-            .where(_S.c.id.in_(ids), _S.c.team_post_due.is_(True))
-            .values(team_post_due=False)
+            .where(_S.c.id.in_(ids), wanted)
+            .values(
+                team_post_due=False,
+                team_post_taken_at=now,
+                team_post_tries=_S.c.team_post_tries + 1,
+            )
             .returning(_S.c.id)
         ).scalars()
         taken_ids = list(taken)
@@ -344,6 +403,7 @@ def take_team_posts(engine: Engine, *, limit: int = 50) -> list[TeamPost]:
                 _S.c.comment,
                 _S.c.answered_at,
                 _S.c.team_post_ts,
+                _S.c.team_post_tries,
                 _C.c.name,
                 _C.c.external_id,
                 _C.c.owner_slack_id,
@@ -351,6 +411,14 @@ def take_team_posts(engine: Engine, *, limit: int = 50) -> list[TeamPost]:
             .join(_C, _C.c.id == _S.c.customer_id)
             .where(_S.c.id.in_(taken_ids), _S.c.status == ANSWERED)
         ).all()
+        # No longer an answer (a forgotten customer's): nothing to post, nothing in doubt.
+        gone = set(taken_ids) - {r.id for r in rows}
+        if gone:
+            conn.execute(
+                update(_S)
+                .where(_S.c.id.in_(gone))
+                .values(team_post_taken_at=None, team_post_tries=0)
+            )
     return [
         TeamPost(
             r.id,
@@ -363,15 +431,17 @@ def take_team_posts(engine: Engine, *, limit: int = 50) -> list[TeamPost]:
             r.external_id,
             r.owner_slack_id,
             r.team_post_ts,
+            r.team_post_tries,
         )
         for r in rows
     ]
 
 
 def team_posted(engine: Engine, survey_id: int, *, ts: str | None) -> None:
-    """`ts`: the post Slack made (None: it failed, and is due again)."""
+    """The post is in the channel at `ts` (None: given up): no longer in doubt. A change to
+    the answer meanwhile has made it due again, and it is posted next."""
+    values: dict[str, object] = {"team_post_taken_at": None, "team_post_tries": 0}
+    if ts is not None:
+        values["team_post_ts"] = ts
     with engine.begin() as conn:
-        if ts is None:
-            conn.execute(update(_S).where(_S.c.id == survey_id).values(team_post_due=True))
-        else:
-            conn.execute(update(_S).where(_S.c.id == survey_id).values(team_post_ts=ts))
+        conn.execute(update(_S).where(_S.c.id == survey_id).values(**values))

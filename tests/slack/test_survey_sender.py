@@ -18,18 +18,23 @@ from sqlalchemy import func, select
 from clmbot.slack.app import make_client
 from clmbot.slack.scheduler import Jobs
 from clmbot.slack.survey_sender import SurveySender
+from clmbot.slack.views import survey_dm
 from clmbot.store.db import session_scope
 from clmbot.store.models import Customer, Survey
 from clmbot.surveys import outbox, queue
 from tests.conftest import NOW
+from tests.helpers import rows, until
 from tests.slack.conftest import ADMIN
 from tests.slack.surveys import (
     ANA,
     JAKARTA_OPENS,
     add_customers,
+    click,
+    dm,
     dm_channel,
     posts_to,
     surveys,
+    texts,
     two_customers,
 )
 
@@ -266,3 +271,119 @@ def test_reminders_wait_for_the_customers_hours(engine, slack, bot_settings, tmp
     assert sender.run_once(monday_morning_jakarta).reminded == 1
     waiting = dict(surveys(engine, "customer_id", "not_before"))
     assert max(waiting.values()) == datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # São Paulo
+
+
+# --- the reminder and the team's post: in doubt until Slack says where they landed --------
+
+REMIND_AT = NOW + timedelta(days=3)  # Ana's reminder: Friday 09:00 in São Paulo
+FEEDBACK = "C0FEEDBACK"
+
+
+def _run(bot, at):
+    assert bot.bot.sender is not None
+    return bot.bot.sender.run_once(at)
+
+
+def _kept(slack, channel: str, event: str) -> list[dict]:
+    """The messages of `event` Slack kept in `channel` (not the calls: a 500 may keep one)."""
+    return [
+        m
+        for m in slack.messages.get(channel, [])
+        if (m.get("metadata") or {}).get("event_type") == event
+    ]
+
+
+def _ana_asked(bot, engine, bot_settings, tmp_path, slack) -> None:
+    two_customers(engine, bot_settings, tmp_path, slack)
+    bot.command("survey nps S1", user=ADMIN)
+    assert _run(bot, NOW).sent == 1
+
+
+@pytest.mark.parametrize("slack_posted_it", [True, False], ids=["posted", "not-posted"])
+def test_a_reminder_answered_500_reaches_the_customer_once(
+    bot, slack, engine, bot_settings, tmp_path, slack_posted_it
+):
+    """A 5xx after which Slack had not posted used to lose the reminder for good (it was
+    marked taken first); one after which it had, now and then, must not post a second."""
+    _ana_asked(bot, engine, bot_settings, tmp_path, slack)
+    slack.fail("chat.postMessage", 500, done=slack_posted_it)
+    assert _run(bot, REMIND_AT).reminded == 0
+    kept = _kept(slack, dm_channel(ANA), survey_dm.REMINDER_EVENT)
+    assert len(kept) == (1 if slack_posted_it else 0)
+    assert _run(bot, REMIND_AT + timedelta(minutes=1)).reminded == 0  # within the lease
+    later = _run(bot, REMIND_AT + timedelta(minutes=3))
+    kept = _kept(slack, dm_channel(ANA), survey_dm.REMINDER_EVENT)
+    assert len(kept) == 1
+    assert (later.found, later.reminded) == ((1, 0) if slack_posted_it else (0, 1))
+    assert surveys(engine, "reminder_ts", "reminder_tries") == [(kept[0]["ts"], 0)]
+    assert _run(bot, REMIND_AT + timedelta(hours=2)).reminded == 0
+    assert len(_kept(slack, dm_channel(ANA), survey_dm.REMINDER_EVENT)) == 1
+
+
+def test_a_reminder_taken_by_a_sender_that_died_goes_after_the_lease(
+    bot, slack, engine, bot_settings, tmp_path
+):
+    _ana_asked(bot, engine, bot_settings, tmp_path, slack)
+    (due,) = outbox.reminders_due(engine, now=REMIND_AT, config=bot_settings.surveys)
+    assert outbox.take_reminder(engine, due, now=REMIND_AT)  # and then its sender died
+    assert _run(bot, REMIND_AT + timedelta(minutes=1)).reminded == 0
+    assert _run(bot, REMIND_AT + timedelta(minutes=3)).reminded == 1
+    assert len(_kept(slack, dm_channel(ANA), survey_dm.REMINDER_EVENT)) == 1
+
+
+def test_a_reminder_slack_would_not_take_goes_when_slack_said(
+    bot, slack, engine, bot_settings, tmp_path
+):
+    _ana_asked(bot, engine, bot_settings, tmp_path, slack)
+    slack.fail("chat.postMessage", 429, retry_after=90)  # longer than the sender waits
+    assert _run(bot, REMIND_AT).reminded == 0
+    assert _run(bot, REMIND_AT + timedelta(seconds=60)).reminded == 0
+    assert _run(bot, REMIND_AT + timedelta(seconds=95)).reminded == 1
+    assert len(_kept(slack, dm_channel(ANA), survey_dm.REMINDER_EVENT)) == 1
+    # Slack said it took nothing: nobody looked in the DM for it.
+    assert slack.calls_to("conversations.history") == []
+
+
+def _answered(bot_with, engine, bot_settings, tmp_path, slack):
+    team = bot_with(feedback_channel=FEEDBACK)
+    _ana_asked(team, engine, bot_settings, tmp_path, slack)
+    click(team, ANA, 3)
+    until("the answer stored", lambda: rows(engine, "feedback", "score"))
+    return team
+
+
+@pytest.mark.parametrize("slack_posted_it", [True, False], ids=["posted", "not-posted"])
+def test_an_answer_answered_500_is_posted_for_the_team_once(
+    bot_with, slack, engine, bot_settings, tmp_path, slack_posted_it
+):
+    """A 5xx after which Slack had posted used to post the answer a second time."""
+    team = _answered(bot_with, engine, bot_settings, tmp_path, slack)
+    slack.fail("chat.postMessage", 500, done=slack_posted_it)
+    assert _run(team, NOW + timedelta(minutes=1)).posted == 0
+    assert len(_kept(slack, FEEDBACK, survey_dm.ANSWER_EVENT)) == (1 if slack_posted_it else 0)
+    assert _run(team, NOW + timedelta(minutes=2)).posted == 0  # within the lease
+    assert _run(team, NOW + timedelta(minutes=4)).posted == 1
+    (post,) = _kept(slack, FEEDBACK, survey_dm.ANSWER_EVENT)
+    assert "NPS 3" in texts(post)
+    assert surveys(engine, "team_post_ts", "team_post_taken_at") == [(post["ts"], None)]
+    # Her comment edits that post; nothing more is posted.
+    team.bot.clock.now = NOW + timedelta(minutes=5)
+    dm(team, ANA, "Delivery took three weeks")
+    until("the comment stored", lambda: rows(engine, "feedback", "comment")[0][0])
+    assert _run(team, NOW + timedelta(minutes=6)).posted == 1
+    (post,) = _kept(slack, FEEDBACK, survey_dm.ANSWER_EVENT)
+    assert "Delivery took three weeks" in texts(post)
+    assert len(slack.messages[FEEDBACK]) == 1
+
+
+def test_an_answer_the_channel_keeps_refusing_is_given_up_after_five_tries(
+    bot_with, slack, engine, bot_settings, tmp_path, caplog
+):
+    team = _answered(bot_with, engine, bot_settings, tmp_path, slack)
+    slack.refusals["chat.postMessage"] = "not_in_channel"
+    for minutes in range(1, 30, 3):
+        _run(team, NOW + timedelta(minutes=minutes))
+    tries = [c for c in slack.calls_to("chat.postMessage") if c.body.get("channel") == FEEDBACK]
+    assert len(tries) == outbox.MOST_ATTEMPTS
+    assert "not posted for the team after 5 tries; given up" in caplog.text
+    assert surveys(engine, "team_post_taken_at", "team_post_tries") == [(None, 0)]

@@ -20,6 +20,8 @@ SURVEY_SCORE = "survey_score"
 # out whether the survey it was sending reached the customer.
 SURVEY_EVENT = "clmbot_survey"
 REMINDER_EVENT = "clmbot_survey_reminder"
+# On the answer's post in CLMBOT_FEEDBACK_CHANNEL (the survey's id only, nothing personal).
+ANSWER_EVENT = "clmbot_survey_answer"
 
 
 def _buttons(survey_id: int, kind: str, chosen: int | None) -> Block:
