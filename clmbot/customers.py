@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sqlalchemy import ColumnElement, and_, func, select, union_all
+from sqlalchemy import ColumnElement, and_, func, literal_column, select, union_all
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlmodel import Session
@@ -118,6 +118,17 @@ class NameKey:
     def of(cls, session: Session) -> NameKey:
         return cls(session.get_bind().dialect.name == "postgresql")
 
+    @classmethod
+    def tail_of(cls, session: Session) -> NameKey:
+        """lower(name) without its first letter, as ix_customers_name_tail orders it
+        (migration 0013)."""
+        return cls(
+            session.get_bind().dialect.name == "postgresql",
+            # The 2 written into the statement, not bound: an index on an expression
+            # serves only the very same expression.
+            func.substr(func.lower(Customer.name), literal_column("2")),
+        )
+
     def ge(self, value: str) -> ColumnElement[bool]:
         return self.key.op("~>=~")(value) if self.pattern_ops else self.key >= value
 
@@ -206,17 +217,32 @@ def closest_names(session: Session, ref: str, *, count: int = 3) -> list[str]:
     base of any size is never read into Python: among the names that begin with `ref`'s
     first letter, the neighbours of `ref` in the name index, and the first names at or after
     each of `_anchors(ref)`. Each is a short range of the index (one statement, a handful of
-    index seeks), so the cost does not grow with the customers. A typo in the very first
-    letter is not found, nor always one that drops a letter; the external id and the e-mail
-    still are.
+    index seeks), so the cost does not grow with the customers. A typo in the first letter
+    itself (mistyped, left out, one put before it, or crossed with the second) is looked for
+    in the same way, among the names without their first letter (`ix_customers_name_tail`)
+    and at the text without its first letter or with the first two crossed.
     """
     lowered = " ".join(ref.strip().lower().split())
     if not lowered or len(lowered) > _LONGEST_REF:
         return []
     name = NameKey.of(session)
+    tail = NameKey.tail_of(session)
     active = Customer.forgotten_at.is_(None)
     parts = []
     for form in key_forms(lowered):
+        rest = form[1:] or form  # always as many parts: one statement, compiled once
+        crossed = form[1:2] + form[:1] + form[2:]
+        for key, start in ((tail, rest), (tail, form), (name, rest), (name, crossed)):
+            # The first letter mistyped ("ecme") or left out ("cme"), the names without
+            # their first letter from there; one put before it ("xacme"), or the first two
+            # crossed ("caem"), the names from there. Bounded by the letter they start with.
+            upper = _after(start[0])
+            parts.append(
+                select(Customer.name)
+                .where(active, key.ge(start), *([] if upper is None else [key.lt(upper)]))
+                .order_by(key.ascending())
+                .limit(_PER_ANCHOR)
+            )
         # One lower and one upper bound each: SQLite uses one of each for the range, and
         # would walk the whole letter checking another.
         after = _after(form[0])

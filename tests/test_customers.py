@@ -119,3 +119,23 @@ def test_closest_names_find_common_typos_among_many(engine):
         assert closest_names(s, "Ölmes") == ["Ölmez"]
         assert closest_names(s, "Zzzz") == []
         assert closest_names(s, "x" * 400) == []
+
+
+def test_closest_names_find_a_typo_in_the_first_letter(engine):
+    """A first letter mistyped, left out, put before, or crossed with the second: each was
+    never found, since every range read began with the letter typed first."""
+    names = [f"{w} {k}" for w in ("Acme", "Beta", "Kopi", "Lumen", "Zeta") for k in range(300)]
+    add(
+        engine,
+        *[(f"N{i:05d}", n, None) for i, n in enumerate(names)],
+        ("X1", "Ölmez Gida", None),
+        ("X2", "Rotterdam Freight", None),
+    )
+    with session_scope(engine) as s:
+        assert "Acme 12" in closest_names(s, "Ecme 12")  # mistyped
+        assert "Kopi 250" in closest_names(s, "opi 250")  # left out
+        assert "Lumen 7" in closest_names(s, "Llumen 7")  # one put before it
+        assert "Beta 99" in closest_names(s, "eBta 99")  # crossed with the second
+        assert closest_names(s, "Olmez Gida") == ["Ölmez Gida"]  # the letter's accent
+        assert closest_names(s, "Potterdam Freight") == ["Rotterdam Freight"]
+        assert closest_names(s, "Qqqq") == []

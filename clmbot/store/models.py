@@ -85,6 +85,13 @@ Index(
     func.lower(Customer.__table__.c.name).label("name_key"),
     postgresql_ops={"name_key": "text_pattern_ops"},
 )
+# The same name without its first letter: "did you mean" finds a name whose first letter was
+# mistyped or left out by a range of this one (clmbot.customers.closest_names).
+Index(
+    "ix_customers_name_tail",
+    func.substr(func.lower(Customer.__table__.c.name), 2).label("name_tail"),
+    postgresql_ops={"name_tail": "text_pattern_ops"},
+)
 
 
 # How the time of a stage change is known (`StageChange.basis`).
