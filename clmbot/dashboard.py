@@ -149,6 +149,7 @@ class FunnelGlance:
     now: datetime
     stages: tuple[StageCount, ...]
     steps: tuple[Step, ...]
+    counted_at: datetime | None = None  # given as last counted, before moves made since
 
     @property
     def total(self) -> int:
@@ -328,7 +329,11 @@ def funnel_glance(
         for i in range(len(counts.base))
     )
     return FunnelGlance(
-        since, now, tuple(StageCount(s, counts.at_now[s]) for s in lifecycle.stages), steps
+        since,
+        now,
+        tuple(StageCount(s, counts.at_now[s]) for s in lifecycle.stages),
+        steps,
+        counts.counted_at,
     )
 
 

@@ -178,6 +178,9 @@ class FunnelCounts:
     at_now: dict[str, int]
     base: list[int]
     converted: list[int]
+    # Set when these counts are given as last counted, after stage moves they do not hold
+    # yet (see `clmbot.store.cache`): the Home tab says so, as `/clm funnel` does.
+    counted_at: datetime | None = None
 
 
 def funnel_counts(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
 from clmbot.config import DisplayConfig
 from clmbot.feedback.reports import SMALL_GROUP
@@ -50,6 +51,9 @@ from clmbot.results import (
     UsageResult,
 )
 from clmbot.surveys.queue import SKIP_REASONS
+
+if TYPE_CHECKING:  # the Home tab's glance; clmbot.dashboard imports far more than this needs
+    from clmbot.dashboard import FunnelGlance
 
 # What commands are typed after, where the text will be read.
 IN_TERMINAL = "clmbot "
@@ -226,7 +230,7 @@ def period_days(since: datetime, now: datetime) -> int:
     return round((now - since).total_seconds() / 86400)
 
 
-def counted_at(result: Funnel, zone: tzinfo) -> str | None:
+def counted_at(result: Funnel | FunnelGlance, zone: tzinfo) -> str | None:
     """What to say of a funnel counted before it was asked for (see `Funnel.counted_at`)."""
     if result.counted_at is None:
         return None

@@ -358,6 +358,33 @@ row = st.tuples(
 )
 
 
+def test_a_slow_funnel_given_as_last_counted_says_when(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A funnel slow to count (a million customers) is given at once after a move, as last
+    counted, while it is counted again: the tab's glance says when, as `/clm funnel` does
+    (it said nothing, and showed the counts before the move as current)."""
+    from clmbot.store import cache
+
+    lifecycle = Settings().lifecycle
+    with session_scope(engine) as s:
+        history(s, "A", [("awareness", 200, SIGNUP), ("consideration", 10, EXACT)])
+        history(s, "B", [("consideration", 100, EXACT)])
+    monkeypatch.setattr(cache, "SLOW", 0.0)
+    monkeypatch.setattr(cache, "REFRESH_FACTOR", 10**6)
+    since = NOW - timedelta(days=90)
+    with session_scope(engine) as s:
+        first = funnel_glance(s, since=since, now=NOW, lifecycle=lifecycle)
+    assert first.counted_at is None
+    with session_scope(engine) as s:
+        b = s.scalars(select(Customer).where(Customer.external_id == "B")).one()
+        move_stage(s, b, "purchase", by="U2", reason=None, now=NOW, lifecycle=lifecycle)
+    later = timedelta(seconds=20)
+    with session_scope(engine) as s:
+        given = funnel_glance(s, since=since + later, now=NOW + later, lifecycle=lifecycle)
+    assert given.counted_at == NOW and given.stages == first.stages
+
+
 @hsettings(
     max_examples=EXAMPLES,
     deadline=None,

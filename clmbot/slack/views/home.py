@@ -256,10 +256,11 @@ def funnel_blocks(f: FunnelGlance, where: Where) -> list[Block]:
         )
         for s in f.stages
     ]
-    blocks: list[Block] = [
-        header("Funnel"),
-        *(fields(cells[i : i + 10]) for i in range(0, len(cells), 10)),
-    ]
+    blocks: list[Block] = [header("Funnel")]
+    when = plain.counted_at(f, where.zone)
+    if when:
+        blocks.append(context(f":hourglass_flowing_sand: {esc(when)}"))
+    blocks += [fields(cells[i : i + 10]) for i in range(0, len(cells), 10)]
     if f.steps:
         lines = [
             f"`{bar(s.rate)}` *{plain.percent(s.rate)}* {esc(s.from_stage)} → "

@@ -3,6 +3,7 @@ strange data becomes, and that extremes stay within Block Kit's caps."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from zoneinfo import ZoneInfo
@@ -111,3 +112,15 @@ def test_extremes_stay_within_block_kit() -> None:
     assert "&lt;stage 24&gt;" in said and "&lt;!here&gt; plan:pro" in said
     stage_fields = [b for b in blocks if len(b.get("fields", [])) and "stage" in texts([b])]
     assert [len(b["fields"]) for b in stage_fields] == [10, 10, 5]
+
+
+def test_a_funnel_given_as_last_counted_says_when() -> None:
+    quiet = MyRisk(date(2026, 11, 24), 70, (), 0, 0.0, 1, None)
+    fresh = board(quiet)
+    assert "Counted at" not in texts(home_blocks(fresh, WHERE))
+    counted = replace(fresh, funnel=replace(fresh.funnel, counted_at=NOW - timedelta(minutes=5)))
+    said = texts(home_blocks(counted, WHERE))
+    assert (
+        ":hourglass_flowing_sand: Counted at 18:55:00: stage moves made since are not in it yet"
+        in said
+    )
