@@ -152,6 +152,27 @@ def test_an_old_file_does_not_bring_them_back_and_says_so(shop, engine):
     assert "Zyxwv" not in str(after)
 
 
+def test_with_nobody_forgotten_an_import_hashes_no_id(shop, engine, tmp_path, monkeypatch):
+    """Every import checks the ids it does not know against the forgotten ones' hashes:
+    with nobody forgotten (the usual case), one look in the index of the forgotten says
+    so, and no id is hashed (a twentieth of a million-customer import)."""
+    import clmbot.forget
+
+    settings, _files, go = shop
+    hashed: list[str] = []
+    real = clmbot.forget.tombstone
+    monkeypatch.setattr(clmbot.forget, "tombstone", lambda e: hashed.append(e) or real(e))
+    new = write_csv(tmp_path / "new.csv", "external_id,name\nN1,New One\nN2,New Two")
+    assert import_file(engine, "customers", new, settings, now=NOW).inserted == 2
+    assert hashed == []
+    go("forget ZX-4471 confirm")
+    hashed.clear()
+    newer = write_csv(tmp_path / "newer.csv", "external_id,name\nN3,New Three\nZX-4471,Back")
+    report = import_file(engine, "customers", newer, settings, now=NOW)
+    assert report.inserted == 1 and report.forgotten == 1
+    assert sorted(hashed) == ["N3", "ZX-4471"]
+
+
 def test_the_command_line_asks_for_yes(shop, db_url, tmp_path, monkeypatch):
     from click.testing import CliRunner
 

@@ -85,6 +85,14 @@ Index(
     func.lower(Customer.__table__.c.name).label("name_key"),
     postgresql_ops={"name_key": "text_pattern_ops"},
 )
+# The forgotten, a handful among every customer: an import asks whether there are any at all
+# before it hashes each external id it does not know (clmbot.forget.forgotten_ids).
+Index(
+    "ix_customers_forgotten",
+    Customer.__table__.c.id,
+    sqlite_where=text("forgotten_at IS NOT NULL"),
+    postgresql_where=text("forgotten_at IS NOT NULL"),
+)
 # The same name without its first letter: "did you mean" finds a name whose first letter was
 # mistyped or left out by a range of this one (clmbot.customers.closest_names).
 Index(
