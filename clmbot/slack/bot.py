@@ -29,6 +29,7 @@ from clmbot.slack import conversation
 from clmbot.slack.access import Gatekeeper
 from clmbot.slack.dedupe import claim_event, release_event
 from clmbot.slack.digest import redraw
+from clmbot.slack.posted_once import post_once
 from clmbot.slack.survey_sender import SurveySender
 from clmbot.slack.text_in import from_slack
 from clmbot.slack.uploads import UploadFailed, deliver
@@ -49,6 +50,9 @@ from clmbot.store.db import database_down as is_database_down
 from clmbot.store.db import session_scope
 
 log = logging.getLogger("clmbot.slack")
+# The metadata of the bot's answers in a DM: how a retry finds one Slack posted but whose
+# answer was lost (`post_once`).
+REPLY_EVENT = "clmbot_reply"
 # Commands waiting for a work thread, at most; beyond, "try again" at once (see `Bot.later`).
 # About ten seconds of work at the commands' usual cost.
 MAX_WAITING = 200
@@ -362,11 +366,20 @@ class Bot:
         event_id: str | None,
     ) -> None:
         """Send the answer to a DM in it: its file first (an export or a chart asked for in
-        the DM lands there), then the answer, then the survey questions it redraws. When the
-        answer cannot be sent, the event is released so that Slack's retry may succeed."""
+        the DM lands there), then the answer, then the survey questions it redraws. The
+        answer is posted once (`post_once`: a customer's "thank you" after a 5xx that
+        posted it anyway is not said twice). When it cannot be sent, the event is released
+        so that Slack's retry may succeed."""
         answer = self.with_files(client, message, user_id=user_id, channel_id=channel_id)
         try:
-            client.chat_postMessage(channel=channel_id, **answer.as_kwargs())
+            post_once(
+                client,
+                answer.as_kwargs(),
+                channel=channel_id,
+                event=REPLY_EVENT,
+                payload={"reply_to": event_id or uuid.uuid4().hex},
+                what="a DM answer",
+            )
         except Exception:
             self.not_delivered(event_id)
             raise

@@ -44,6 +44,8 @@ from clmbot.risk import retention, runs
 from clmbot.risk.score import CustomerRisk
 from clmbot.segments import SegmentError
 from clmbot.segments import resolve as resolve_segment
+from clmbot.slack.posted_once import post_once
+from clmbot.slack.posted_once import why as _why
 from clmbot.slack.retries import SERVER_ERRORS, once_client
 from clmbot.slack.views import digest as views
 from clmbot.store.db import pg_lock_key, session_scope
@@ -58,11 +60,6 @@ MOST_THREAD_PARTS = 5
 # The metadata event type of every digest message (the head, the all-quiet note, a thread
 # part): how a later try finds what an earlier one posted.
 DIGEST_EVENT = "clmbot_digest"
-# Tries of one post whose answer was lost (5xx, a dropped line), looking before each retry.
-POST_TRIES = 3
-POST_BACKOFF = (1.0, 2.0)
-# Slack's answers to a look-up that mean we cannot look (rather than: try later).
-_CANNOT_LOOK = frozenset({"missing_scope", "not_in_channel", "channel_not_found"})
 # SQLite has one bot process: its posters wait for each other here.
 _SQLITE_POSTING = threading.Lock()
 
@@ -390,8 +387,8 @@ def _holding(engine: Engine, digest_id: int) -> Iterator[_Held | None]:
 
 @dataclass
 class _Poster:
-    """Posts one digest's messages once each: a lost answer is looked for before a retry,
-    and, on a later try (`look`), before the first post too."""
+    """Posts one digest's messages once each (`clmbot.slack.posted_once`): a lost answer is
+    looked for before a retry, and, on a later try (`look`), before the first post too."""
 
     client: WebClient
     channel: str
@@ -413,65 +410,18 @@ class _Poster:
         }
         if self._once is None:
             self._once = once_client(self.client)
-        last: Exception | None = None
-        for attempt in range(POST_TRIES):
-            if self.look or attempt > 0:
-                found = self._find(payload, thread_ts)
-                if found is not None:
-                    log.info("digest %s part %s was posted already", self.digest_id, part or 0)
-                    return found
-            try:
-                extra = {} if thread_ts is None else {"thread_ts": thread_ts}
-                sent = self._once.chat_postMessage(
-                    channel=self.channel,
-                    **kwargs,
-                    **extra,
-                    metadata={"event_type": DIGEST_EVENT, "event_payload": payload},
-                    unfurl_links=False,
-                )
-                return str(sent["ts"])
-            except SlackApiError as exc:
-                if exc.response.status_code not in SERVER_ERRORS:
-                    raise
-                last = exc
-            except (SlackRequestError, OSError) as exc:
-                last = exc
-            log.warning(
-                "digest %s: Slack's answer to a post was lost (%s); looking before trying again",
-                self.digest_id,
-                _why(last),
-            )
-            if attempt + 1 < POST_TRIES:
-                self.sleep(POST_BACKOFF[min(attempt, len(POST_BACKOFF) - 1)])
-        assert last is not None
-        raise last
-
-    def _find(self, payload: dict[str, Any], thread_ts: str | None) -> str | None:
-        try:
-            if thread_ts is None:
-                answer = self.client.conversations_history(
-                    channel=self.channel, include_all_metadata=True, limit=100
-                )
-            else:
-                answer = self.client.conversations_replies(
-                    channel=self.channel, ts=thread_ts, include_all_metadata=True, limit=200
-                )
-        except SlackApiError as exc:
-            error = str(exc.response.get("error") or "")
-            if error not in _CANNOT_LOOK:
-                raise
-            log.warning(
-                "digest %s: cannot look in %s for an earlier post (%s); posting it, perhaps twice",
-                self.digest_id,
-                self.channel,
-                error,
-            )
-            return None
-        for msg in answer.get("messages") or []:
-            meta = msg.get("metadata") or {}
-            if meta.get("event_type") == DIGEST_EVENT and meta.get("event_payload") == payload:
-                return str(msg.get("ts"))
-        return None
+        return post_once(
+            self.client,
+            kwargs,
+            channel=self.channel,
+            event=DIGEST_EVENT,
+            payload=payload,
+            what=f"digest {self.digest_id} part {part or 0}",
+            look_first=self.look,
+            thread_ts=thread_ts,
+            once=self._once,
+            sleep=self.sleep,
+        )
 
 
 def _placed_ids(session: Any, digest_id: int) -> set[int]:
@@ -486,12 +436,6 @@ def _placed_ids(session: Any, digest_id: int) -> set[int]:
 def _transient(exc: SlackApiError) -> bool:
     status = exc.response.status_code
     return status == 429 or status in SERVER_ERRORS
-
-
-def _why(exc: BaseException | None) -> str:
-    if isinstance(exc, SlackApiError):
-        return f"HTTP {exc.response.status_code} {exc.response.get('error') or ''}".strip()
-    return type(exc).__name__
 
 
 def _finished_run(engine: Engine, day: date) -> int | None:

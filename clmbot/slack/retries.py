@@ -3,10 +3,12 @@ retries a lost connection, a 429 (after its Retry-After) and a 5xx, with exponen
 and jitter; the retries sleep in the calling thread, a worker's, never one that acks.
 
 A retried send is idempotent for most methods (views.publish, chat.update, a look-up), and
-harmless for an answer to one person (at worst, the same answer twice). A post the whole
-channel reads is not: Slack may have posted it before it answered 5xx or the connection
-dropped. Those posts use `once_client` (429 retried only, since a 429 posted nothing) and look
-for their message before posting again (see `clmbot.slack.digest`).
+near enough for an ephemeral answer to one person (at worst, the same answer twice, and
+Slack keeps no ephemeral message to look for). A post that stays is not: Slack may have
+posted it before it answered 5xx or the connection dropped. Those posts (the digest, a
+survey, its reminder, the team's answer posts, the bot's answers in a DM) use `once_client`
+(429 retried only, since a 429 posted nothing) and look for their message before posting
+again (`clmbot.slack.posted_once`, `clmbot.slack.survey_sender`).
 """
 
 from __future__ import annotations

@@ -449,6 +449,19 @@ def test_a_dm_answer_rides_out_a_502(bot, slack, customers):
 
 
 @SQLITE_ONLY
+def test_a_dm_answer_slack_posted_but_answered_500_is_said_once(bot, slack, customers):
+    """slack_sdk's retry posted it a second time; now it is looked for first."""
+    slack.fail("chat.postMessage", 500, done=True)
+    assert bot.event(dm(MEMBER, "customer A1"), event_id="EvD2").status == 200
+    slack.wait_for("conversations.history", timeout=20)
+    time.sleep(0.5)
+    assert len(slack.calls_to("chat.postMessage")) == 1
+    (answer,) = slack.messages[f"D{MEMBER}"]
+    assert answer["metadata"]["event_type"] == "clmbot_reply"
+    assert answer["metadata"]["event_payload"] == {"reply_to": "EvD2"}
+
+
+@SQLITE_ONLY
 def test_a_file_upload_rides_out_429_and_5xx_at_every_step(bot, slack, customers):
     slack.fail("files.getUploadURLExternal", 429, retry_after=0)
     slack.fail("upload", 500)  # the bytes: the whole upload starts again
