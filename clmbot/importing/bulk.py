@@ -314,7 +314,8 @@ class Insert:
             new = self.conn.execute(self._ids, {"s": self._sequence, "n": len(values)})
             position = self.columns.index(self.key)
             keyed = []
-            for new_id, row in zip(new.scalars(), values, strict=True):
+            # All at once: iterated, the result fetched them one call per row.
+            for new_id, row in zip(new.scalars().all(), values, strict=True):
                 ids[row[position]] = new_id
                 keyed.append((new_id, *row))
             values = keyed
