@@ -42,9 +42,9 @@ def parse_since(text: str, now: datetime, zone: tzinfo) -> datetime:
     local = now.astimezone(zone)
     duration = _DURATION.match(words)
     if words == "today" or (duration and int(duration[1]) == 0):
-        return _midnight(local.date(), zone)
+        return midnight(local.date(), zone)
     if words == "yesterday":
-        return _midnight(local.date() - timedelta(days=1), zone)
+        return midnight(local.date() - timedelta(days=1), zone)
     if duration:
         count, unit = int(duration[1]), duration[2]
         if unit in ("d", "w"):
@@ -53,18 +53,19 @@ def parse_since(text: str, now: datetime, zone: tzinfo) -> datetime:
         return _months_before(local, months).astimezone(UTC)
     calendar = _CALENDAR.match(words)
     if calendar:
-        return _midnight(_period_start(local.date(), calendar[2], calendar[1] == "last"), zone)
+        return midnight(_period_start(local.date(), calendar[2], calendar[1] == "last"), zone)
     try:
         day = date.fromisoformat(words)
     except ValueError:
         raise PeriodError(f"{text.strip()!r} is not a date or a period; use {ACCEPTED}") from None
-    start = _midnight(day, zone)
+    start = midnight(day, zone)
     if start > now:
         raise PeriodError(f"{day.isoformat()} is in the future; the period must start before now")
     return start
 
 
-def _midnight(day: date, zone: tzinfo) -> datetime:
+def midnight(day: date, zone: tzinfo) -> datetime:
+    """The start of `day` in `zone`, in UTC."""
     return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
 

@@ -14,7 +14,7 @@ that brings the date re-dates that guess.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime
 from operator import itemgetter
 from typing import Any, ClassVar
 
@@ -33,6 +33,7 @@ from clmbot.importing.base import (
 )
 from clmbot.importing.bulk import Insert
 from clmbot.importing.csvstream import Header, Row
+from clmbot.periods import midnight
 from clmbot.store.lookups import LOOKUP_BATCH, one_of, planned_for_values
 from clmbot.store.models import EXACT, IMPORTED, SIGNUP
 
@@ -260,7 +261,7 @@ class CustomersImport:
         million customers share a few thousand signup days."""
         at = self._midnights.get(day)
         if at is None:
-            at = datetime.combine(day, time(), tzinfo=self.ctx.zone).astimezone(UTC)
+            at = midnight(day, self.ctx.zone)
             self._midnights[day] = at
         return at
 

@@ -62,6 +62,7 @@ def prune(
                     _R.c.scores_pruned_at.is_(None),
                     _R.c.as_of < now - keep,
                     _R.c.id.not_in(latest.scalar_subquery()),
+                    *([] if spare is None else [_R.c.id != spare]),
                 )
                 .order_by(_R.c.as_of)
             )
@@ -70,8 +71,6 @@ def prune(
         )
     passes = rows = 0
     for run_id in old:
-        if spare is not None and run_id == spare:
-            continue
         rows += _prune_one(engine, run_id, now)
         passes += 1
     if passes:

@@ -113,7 +113,13 @@ def find(
             error,
         )
         return None
-    for msg in answer.get("messages") or []:
+    return first_posted(answer.get("messages") or [], event, payload)
+
+
+def first_posted(messages: list[dict[str, Any]], event: str, payload: dict[str, Any]) -> str | None:
+    """The ts of the first of `messages` (as conversations.history gives them, with their
+    metadata) whose metadata is `event` with `payload`."""
+    for msg in messages:
         meta = msg.get("metadata") or {}
         if meta.get("event_type") == event and meta.get("event_payload") == payload:
             return str(msg.get("ts"))

@@ -32,6 +32,8 @@ from sqlalchemy import Engine
 
 from clmbot.config import Settings
 from clmbot.slack.access import Expiring
+from clmbot.slack.posted_once import first_posted
+from clmbot.slack.posted_once import why as _why
 from clmbot.slack.retries import RATE_LIMIT_RETRIES, once_client
 from clmbot.slack.views import survey_dm
 from clmbot.store.models import CANCELLED, FAILED
@@ -319,12 +321,7 @@ class SurveySender:
         answer = self._client.conversations_history(
             channel=channel, include_all_metadata=True, **window
         )
-        for msg in answer.get("messages") or []:
-            meta = msg.get("metadata") or {}
-            payload = meta.get("event_payload") or {}
-            if meta.get("event_type") == event and str(payload.get("survey_id")) == str(survey_id):
-                return str(msg.get("ts"))
-        return None
+        return first_posted(answer.get("messages") or [], event, {"survey_id": survey_id})
 
     def _pace(self) -> None:
         wait = self._last_send + self._gap - time.monotonic()
@@ -478,10 +475,3 @@ class SurveySender:
                 )
                 continue
             outbox.team_posted(self._engine, post.survey_id, ts=ts)
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, SlackApiError):
-        status = exc.response.status_code
-        return str(exc.response.get("error") or f"HTTP {status}")
-    return type(exc).__name__

@@ -300,7 +300,7 @@ def reminders_due(engine: Engine, *, now: datetime, config: SurveyConfig) -> lis
             r.channel_id,
             r.slack_user_id,
             r.timezone,
-            r.reminder_tries if r.reminded_at is not None else 0,
+            r.reminder_tries,  # 0 while never taken: every writer resets both together
             r.reminded_at,
         )
         for r in rows
