@@ -32,6 +32,7 @@ from clmbot.importing.csvstream import (
 from clmbot.importing.events import EVENTS
 from clmbot.importing.feedback import FEEDBACK
 from clmbot.importing.kinds import KINDS
+from clmbot.store import planner_stats
 from clmbot.store.db import hold_write_lock
 from clmbot.store.models import AuditEntry
 
@@ -68,6 +69,18 @@ def _audit_row(report: ImportReport, actor: str, now: datetime) -> dict[str, obj
             "rejected": report.rejected,
         },
     }
+
+
+def _changed_tables(report: ImportReport) -> dict[str, int]:
+    """At most how many rows of each table the import changed (its first stage-history rows,
+    a stage move's), for `planner_stats.refresh`."""
+    changed = report.inserted + report.updated
+    created = report.customers_created
+    if report.kind == "customers":
+        return {"customers": changed, "stage_history": changed}
+    if report.kind == "stages":
+        return {"stage_history": changed + created, "customers": changed + created}
+    return {report.kind: changed, "customers": created, "stage_history": created}
 
 
 def _take_import_lock(conn: Connection, wait: float, waiting: Callable[[str], None] | None) -> None:
@@ -190,6 +203,8 @@ def import_file(
             # otherwise be lost from both.
             rejects.close(keep=True)
         kept = True
+        if not report.strict_aborted:
+            planner_stats.refresh(engine, _changed_tables(report))
     finally:
         source.close()
         # A file refused as a whole, or an import that failed, leaves no rejected rows behind.
