@@ -1,6 +1,7 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import event
 
 from clmbot.importing.runner import FileProblem, import_file
 from tests.helpers import read_rejected, rows, snapshot, write_csv
@@ -79,6 +80,28 @@ def test_importing_the_same_file_twice_changes_nothing(engine, settings, now, tm
     again = import_file(engine, "customers", path, settings, now=now + timedelta(days=1))
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, 3)
     assert snapshot(engine) == before
+
+
+def test_a_first_import_looks_nobody_up_and_a_second_one_does(engine, settings, now, tmp_path):
+    """Into an empty table every row is new (only imports create customers, one at a time,
+    and a file names each customer once): a first import of a million customers spent a
+    tenth of its time asking for customers that could not be there."""
+    looked_up: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def lookups(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("SELECT customers.id, customers.external_id"):
+            looked_up.append(statement)
+
+    path = write_csv(tmp_path / "customers.csv", CUSTOMERS)
+    first = import_file(engine, "customers", path, settings, now=now)
+    assert (first.inserted, looked_up) == (3, [])
+    twice = write_csv(tmp_path / "twice.csv", "external_id,name\nN1,New\nN1,Again")
+    again = import_file(engine, "customers", twice, settings, now=now)
+    event.remove(engine, "before_cursor_execute", lookups)
+    assert (again.inserted, again.rejected) == (1, 1)  # a name twice in a file: refused
+    assert len(looked_up) == 1
+    assert len(rows(engine, "customers", "id")) == 4
 
 
 def test_a_changed_row_updates_and_a_changed_stage_is_history(engine, settings, now, tmp_path):
