@@ -58,7 +58,10 @@ def parse_since(text: str, now: datetime, zone: tzinfo) -> datetime:
         day = date.fromisoformat(words)
     except ValueError:
         raise PeriodError(f"{text.strip()!r} is not a date or a period; use {ACCEPTED}") from None
-    start = midnight(day, zone)
+    try:
+        start = midnight(day, zone)
+    except OverflowError:  # 0001-01-01 east of UTC: before year 1 there
+        raise PeriodError(f"{day.isoformat()} is before any date there is") from None
     if start > now:
         raise PeriodError(f"{day.isoformat()} is in the future; the period must start before now")
     return start

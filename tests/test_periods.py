@@ -61,3 +61,11 @@ def test_anything_else_says_what_is_accepted(text):
 def test_a_start_in_the_future_is_refused():
     with pytest.raises(PeriodError, match="in the future"):
         parse_since("2027-01-01", NOW, UTC)
+
+
+def test_the_first_day_there_is_east_of_utc_is_refused_not_a_crash():
+    """Its midnight in Jakarta is the day before in UTC, before year 1 (found by the
+    commands' fuzz test: `/clm funnel 0001-01-01` was an error instead of an answer)."""
+    with pytest.raises(PeriodError, match="0001-01-01 is before any date there is"):
+        parse_since("0001-01-01", NOW, JAKARTA)
+    assert parse_since("0001-01-01", NOW, UTC) == datetime(1, 1, 1, tzinfo=UTC)
