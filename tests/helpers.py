@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, select
+from sqlalchemy import Engine, MetaData, event, select
 from sqlmodel import SQLModel
 
 import clmbot.store.models  # noqa: F401  (the tables)
@@ -55,3 +56,19 @@ def until(what: str, check: Callable[[], object], timeout: float = 30) -> object
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout}s: {what}")
         time.sleep(0.05)
+
+
+@contextmanager
+def statements(engine: Engine, prefix: str) -> Iterator[list[str]]:
+    """The statements `engine` runs inside the block that start with `prefix`."""
+    seen: list[str] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.startswith(prefix):
+            seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)

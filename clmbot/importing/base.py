@@ -286,12 +286,22 @@ class ImportKind(Protocol):
     def finish(self) -> None: ...
 
 
+def no_customers_yet(conn: Connection) -> bool:
+    """Whether the database holds no customer, asked by an import under its lock: then every
+    customer there will be during the import is one it creates itself, since only imports
+    create customers and they take turns. (A first import of a million customers asked the
+    database 200 times for 5,000 ids each, and found none.)"""
+    return conn.execute(select(CUSTOMERS.c.id).limit(1)).first() is None
+
+
 class CustomerIds:
     """external_id -> customers.id, asked of the database once per id and remembered."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._ids: dict[str, int] = {}
+        # With no customer yet, every customer is one `add`ed here: nothing to ask.
+        self._complete = no_customers_yet(conn)
 
     @property
     def cache(self) -> dict[str, int]:
@@ -301,6 +311,8 @@ class CustomerIds:
     def known(self, external_ids: Iterable[str]) -> dict[str, int]:
         """The cache, after looking up those of `external_ids` it does not hold yet."""
         cache = self._ids
+        if self._complete:
+            return cache
         missing = list(set(external_ids).difference(cache))  # in C
         if not missing:
             return cache

@@ -30,6 +30,7 @@ from clmbot.importing.base import (
     KeyedChecker,
     ParseContext,
     extras,
+    no_customers_yet,
 )
 from clmbot.importing.bulk import Insert
 from clmbot.importing.csvstream import Header, Row
@@ -156,11 +157,9 @@ class CustomersImport:
         )
         self._history_values = itemgetter(*self.history.columns)
         self._midnights: dict[date, datetime] = {}
-        # No customer yet (asked under the import lock): every row of the file is new, since
-        # only imports create customers, they take turns, and the checker lets each external
-        # id through once. A first import of a million customers then looks none of them
-        # up, nor among the forgotten: 200 round trips of 5,000 ids that find nothing.
-        self._first = ctx.conn.execute(select(CUSTOMERS.c.id).limit(1)).first() is None
+        # No customer yet: every row of the file is new (the checker lets each external id
+        # through once), so none is looked up, nor among the forgotten.
+        self._first = no_customers_yet(ctx.conn)
 
     def _existing(self, external_ids: list[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

@@ -308,7 +308,7 @@ class EventsImport:
             if ext not in unknown and ext not in created:
                 continue
             at = self._instant(stored)
-            seen = self.created.get(ext) or news.get(ext)
+            seen = created.get(ext) or news.get(ext)
             if seen is None:
                 news[ext] = _Created(signup=at, purchased=kind == PURCHASE)
             else:

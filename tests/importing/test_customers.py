@@ -1,10 +1,9 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
 
 from clmbot.importing.runner import FileProblem, import_file
-from tests.helpers import read_rejected, rows, snapshot, write_csv
+from tests.helpers import read_rejected, rows, snapshot, statements, write_csv
 
 CUSTOMERS = """
 external_id,name,email,slack_user_id,stage,owner_slack_id,plan,region,mrr,signup_date,tags,industry
@@ -86,19 +85,12 @@ def test_a_first_import_looks_nobody_up_and_a_second_one_does(engine, settings, 
     """Into an empty table every row is new (only imports create customers, one at a time,
     and a file names each customer once): a first import of a million customers spent a
     tenth of its time asking for customers that could not be there."""
-    looked_up: list[str] = []
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def lookups(conn, cursor, statement, parameters, context, executemany):
-        if statement.startswith("SELECT customers.id, customers.external_id"):
-            looked_up.append(statement)
-
     path = write_csv(tmp_path / "customers.csv", CUSTOMERS)
-    first = import_file(engine, "customers", path, settings, now=now)
-    assert (first.inserted, looked_up) == (3, [])
     twice = write_csv(tmp_path / "twice.csv", "external_id,name\nN1,New\nN1,Again")
-    again = import_file(engine, "customers", twice, settings, now=now)
-    event.remove(engine, "before_cursor_execute", lookups)
+    with statements(engine, "SELECT customers.id, customers.external_id") as looked_up:
+        first = import_file(engine, "customers", path, settings, now=now)
+        assert (first.inserted, looked_up) == (3, [])
+        again = import_file(engine, "customers", twice, settings, now=now)
     assert (again.inserted, again.rejected) == (1, 1)  # a name twice in a file: refused
     assert len(looked_up) == 1
     assert len(rows(engine, "customers", "id")) == 4

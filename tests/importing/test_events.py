@@ -6,7 +6,7 @@ import pytest
 from clmbot.config import Settings
 from clmbot.importing import csvstream
 from clmbot.importing.runner import import_file
-from tests.helpers import read_rejected, rows, snapshot, write_csv
+from tests.helpers import read_rejected, rows, snapshot, statements, write_csv
 
 pytestmark = pytest.mark.usefixtures("checking_mode")
 
@@ -78,6 +78,17 @@ def test_a_customer_settles_across_chunks(engine, settings, now, tmp_path, monke
         ("awareness", datetime(2024, 5, 10, tzinfo=UTC)),
         ("purchase", datetime(2024, 5, 1, tzinfo=UTC)),
     ]
+
+
+def test_events_into_an_empty_database_look_nobody_up(engine, settings, now, tmp_path):
+    """With no customer yet, every customer is one the import creates: the look-ups that
+    find nothing are not made. Into customers already there, they are."""
+    path = write_csv(tmp_path / "events.csv", EVENTS)
+    with statements(engine, "SELECT customers.external_id, customers.id") as looked_up:
+        first = import_file(engine, "events", path, settings, now=now)
+        assert (first.inserted, first.customers_created, looked_up) == (5, 3, [])
+        again = import_file(engine, "events", path, settings, now=now)
+    assert (again.unchanged, again.customers_created, len(looked_up)) == (5, 0, 1)
 
 
 def test_importing_the_same_events_twice_changes_nothing(engine, settings, now, tmp_path):
