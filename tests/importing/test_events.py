@@ -2,6 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
 from clmbot.config import Settings
 from clmbot.importing import csvstream
@@ -320,3 +321,51 @@ def test_an_event_id_is_the_identity(engine, settings, now, tmp_path):
     assert ("INV-2", datetime(2024, 5, 1, tzinfo=UTC), 25.0) in rows(
         engine, "events", "event_id", "occurred_at", "value"
     )
+
+
+def test_a_file_for_most_customers_reads_their_ids_at_once(
+    engine, settings, now, tmp_path, monkeypatch
+):
+    """Past a tenth of the customers, the rest of the ids are read in one go rather than a
+    chunk's at a time; a small file only looks up its own. Either way every event lands on
+    its customer, and a customer not there yet is created."""
+    from clmbot.importing import base
+
+    monkeypatch.setattr(base, "READ_ALL_FROM", 5)
+    monkeypatch.setattr(csvstream, "CHUNK_ROWS", 4)
+    lines = ["external_id,name"] + [f"C{i:03d},Name {i}" for i in range(100)]
+    import_file(
+        engine, "customers", write_csv(tmp_path / "c.csv", "\n".join(lines)), settings, now=now
+    )
+    small = ["customer_external_id,kind,occurred_at"]
+    small += [f"C{i:03d},login,2026-10-01T10:00:00Z" for i in (1, 2, 3)]
+    many = ["customer_external_id,kind,occurred_at"]
+    many += [f"C{i:03d},login,2026-10-02T10:00:00Z" for i in range(0, 100, 3)] + [
+        "NEW,login,2026-10-02T11:00:00Z"
+    ]
+    every = "SELECT customers.external_id, customers.id \nFROM customers"
+    with statements(engine, "SELECT customers.external_id, customers.id") as asked:
+        first = import_file(
+            engine, "events", write_csv(tmp_path / "s.csv", "\n".join(small)), settings, now=now
+        )
+        assert [s for s in asked if s.strip() == every] == []
+        second = import_file(
+            engine, "events", write_csv(tmp_path / "m.csv", "\n".join(many)), settings, now=now
+        )
+    assert (first.inserted, second.inserted, second.customers_created) == (3, 35, 1)
+    assert len([s for s in asked if s.strip() == every]) == 1
+    # Two chunks of look-ups (4 ids, then 8 in all), then all at once (12 > 5, and > 10).
+    assert len(asked) == 1 + 2 + 1
+    with engine.connect() as conn:
+        pairs = (
+            conn.execute(
+                text(
+                    "SELECT c.external_id FROM events e JOIN customers c ON c.id = e.customer_id "
+                    "WHERE e.occurred_at > :t ORDER BY c.external_id"
+                ),
+                {"t": datetime(2026, 10, 2, tzinfo=UTC)},
+            )
+            .scalars()
+            .all()
+        )
+    assert pairs == sorted([f"C{i:03d}" for i in range(0, 100, 3)] + ["NEW"])
