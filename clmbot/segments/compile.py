@@ -30,6 +30,10 @@ stage moves are not seen):
   number does not match.
 - `risk`: the risk in the latest stored pass (`clmbot.risk.stored`).
 
+`nps`, `csat` and `inactive` read the latest value kept on the customer's row while it
+holds (`clmbot.store.latest`), in the same statement that checks it does; else they probe
+the table for each customer, as they did before the values were kept.
+
 A customer without a value (no plan, no answer, no attribute) matches no positive filter, and
 every negated one: `-F` is "does not satisfy F". Forgotten customers never match.
 """
@@ -64,6 +68,7 @@ from sqlalchemy.orm import aliased
 
 from clmbot.risk.stored import latest_risk
 from clmbot.segments.language import ME, NUMBER, Ago, Filter, Segment, SegmentError
+from clmbot.store.latest import is_current
 from clmbot.store.models import IMPORTED, Customer, Event, Feedback, StageChange
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -188,7 +193,7 @@ def _latest_score(kind: str) -> Callable[[Filter, _Context], ColumnElement[bool]
     def compile_score(item: Filter, ctx: _Context) -> ColumnElement[bool]:
         # One probe per customer of an index that leads with customer and kind and holds the
         # time (uq_feedback_customer_kind_time; with 0005's covering index, the score too).
-        latest = (
+        asked = (
             select(Feedback.score)
             .where(
                 Feedback.customer_id == Customer.id,
@@ -200,9 +205,25 @@ def _latest_score(kind: str) -> Callable[[Filter, _Context], ColumnElement[bool]
             .correlate(Customer)
             .scalar_subquery()
         )
-        return _compare(latest, item)
+        kept_at = Customer.__table__.c[f"latest_{kind}_at"]
+        kept = Customer.__table__.c[f"latest_{kind}"]
+        return _compare(_kept_or_asked(kept_at, kept, asked, "feedback", ctx), item)
 
     return compile_score
+
+
+def _kept_or_asked(
+    kept_at: Any, kept: Any, asked: Any, table: str, ctx: _Context
+) -> ColumnElement[Any]:
+    """The customer's latest value as of `now`: the one kept on their row
+    (`clmbot.store.latest`) while it holds and is not later than `now`, else `asked` of the
+    table. While the kept values hold, a customer with none kept has none in the table."""
+    current = is_current(table)
+    return case(
+        (and_(current, kept_at <= ctx.now), kept),
+        (and_(current, kept_at.is_(None)), None),
+        else_=asked,
+    )
 
 
 def _risk(item: Filter, ctx: _Context) -> ColumnElement[bool]:
@@ -231,8 +252,9 @@ def _inactive(item: Filter, ctx: _Context) -> ColumnElement[bool]:
     duration = item.values[0]
     assert isinstance(duration, timedelta)
     start = ctx.now - duration
-    # The latest event at or before now: one probe of uq_events_customer_time_kind_seq.
-    latest = (
+    # The latest event at or before now: kept on the row, or one probe of
+    # uq_events_customer_time_kind_seq.
+    asked = (
         select(Event.occurred_at)
         .where(Event.customer_id == Customer.id, Event.occurred_at <= ctx.now)
         .order_by(Event.occurred_at.desc())
@@ -240,6 +262,8 @@ def _inactive(item: Filter, ctx: _Context) -> ColumnElement[bool]:
         .correlate(Customer)
         .scalar_subquery()
     )
+    kept = Customer.__table__.c.latest_event_at
+    latest = _kept_or_asked(kept, kept, asked, "events", ctx)
     since_event = _COMPARE[_REVERSED[item.op]](latest, start)  # NULL without an event
     no_event = case(
         (

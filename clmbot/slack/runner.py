@@ -35,7 +35,7 @@ from clmbot.slack.scheduler import Jobs
 from clmbot.slack.server import HttpServer, wsgi_app
 from clmbot.slack.warm import warm_reports
 from clmbot.slack.workers import Helpers, free_port, stop_with_parent
-from clmbot.store import migrate
+from clmbot.store import latest, migrate
 from clmbot.store.db import make_engine
 
 log = logging.getLogger("clmbot.run")
@@ -136,7 +136,23 @@ def run_bot(
         if report.pending:
             raise Pending(f"digests of {day} not posted yet: {', '.join(report.pending)}")
 
-    jobs = Jobs(bot.sender, clock, daily=daily, at=settings.alert_time, zone=settings.timezone)
+    def upkeep() -> None:
+        done = latest.refresh(engine)
+        if done.tables:
+            log.info(
+                "latest values kept from %s: %s customers changed",
+                " and ".join(done.tables),
+                done.changed,
+            )
+
+    jobs = Jobs(
+        bot.sender,
+        clock,
+        daily=daily,
+        upkeep=upkeep,
+        at=settings.alert_time,
+        zone=settings.timezone,
+    )
     bot.wake_sender = jobs.wake
     stop = _Stop()
     try:

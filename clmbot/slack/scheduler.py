@@ -1,8 +1,10 @@
 """The bot's background jobs, on APScheduler 3: the survey sender, every few seconds and
-whenever someone queues or answers a survey (`wake`); and the morning's risk pass and
-digests, at CLMBOT_ALERT_TIME in CLMBOT_TIMEZONE; and at start, the latest day whose alert
-time has passed (today's, else yesterday's), when no copy has run it: a morning missed while
-the bot was down runs then, and only the latest (a week away does not post seven digests).
+whenever someone queues or answers a survey (`wake`); every minute, the latest event and
+answers kept on each customer for segments (`clmbot.store.latest`); and the morning's risk
+pass and digests, at CLMBOT_ALERT_TIME in CLMBOT_TIMEZONE; and at start, the latest day
+whose alert time has passed (today's, else yesterday's), when no copy has run it: a morning
+missed while the bot was down runs then, and only the latest (a week away does not post
+seven digests).
 
 When the database does not answer, or Slack does not take a digest, the daily job tries
 again with backoff (1 s, 2 s, 4 s … at most 5 minutes apart, for up to 6 hours) on its own
@@ -33,6 +35,10 @@ log = logging.getLogger("clmbot.surveys")
 
 SENDER_EVERY_SECONDS = 5
 _SENDER = "survey-sender"
+# How often the latest event and answers kept on each customer are brought up to date
+# (`clmbot.store.latest`): until then, segments ask the tables, as fast as before.
+UPKEEP_EVERY_SECONDS = 60
+_UPKEEP = "keep-latest"
 
 
 _DAILY = "daily-risk-pass"
@@ -62,6 +68,7 @@ class Jobs:
         clock: Callable[[], datetime],
         *,
         daily: Callable[[datetime, date], object] | None = None,
+        upkeep: Callable[[], object] | None = None,
         at: time = time(9, 0),
         zone: tzinfo = UTC,
         backoff: Backoff = Backoff(),
@@ -97,6 +104,18 @@ class Jobs:
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
+
+        self._upkeep_work = upkeep
+        if upkeep is not None:
+            self._scheduler.add_job(
+                self._upkeep,
+                "interval",
+                seconds=UPKEEP_EVERY_SECONDS,
+                id=_UPKEEP,
+                max_instances=1,
+                coalesce=True,
+                next_run_time=datetime.now(UTC),
+            )
 
     def start(self) -> None:
         self._scheduler.start()
@@ -155,6 +174,23 @@ class Jobs:
         self._stopping.set()  # a daily job waiting to try again stops waiting
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
+
+    def _upkeep(self) -> None:
+        assert self._upkeep_work is not None
+        try:
+            self._upkeep_work()
+        except Exception as exc:
+            if database_down(exc):
+                log.warning(
+                    "the customers' latest values wait for the database; tried again in %ss",
+                    UPKEEP_EVERY_SECONDS,
+                )
+                return
+            log.exception(
+                "the customers' latest values could not be brought up to date; segments ask "
+                "the tables meanwhile; tried again in %ss",
+                UPKEEP_EVERY_SECONDS,
+            )
 
     def _send(self) -> None:
         try:

@@ -74,6 +74,14 @@ class Customer(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     forgotten_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    # The latest event and the latest NPS and CSAT answer (time and score), kept from the
+    # tables by `clmbot.store.latest.refresh` and used by segments only while nothing was
+    # written to those tables since: a copy for speed, never the record.
+    latest_event_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    latest_nps: int | None = Field(default=None, sa_column=Column(Integer))
+    latest_nps_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
+    latest_csat: int | None = Field(default=None, sa_column=Column(Integer))
+    latest_csat_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime))
 
 
 # Look-ups in any case (clmbot/customers.py, migration 0009): an e-mail by equality, a name by

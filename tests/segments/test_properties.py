@@ -34,6 +34,7 @@ from clmbot.segments.language import (
     SegmentError,
     parse_segment,
 )
+from clmbot.store import latest
 from clmbot.store.models import EXACT, IMPORTED, SIGNUP, Customer, Event, Feedback, StageChange
 from tests.conftest import NOW
 from tests.segments.evaluate import Evaluator, Move, Person
@@ -269,10 +270,15 @@ def _store(conn, world: list[Person]) -> None:
     segments=st.lists(st.lists(filters(), min_size=1, max_size=3), min_size=1, max_size=6),
     zone=st.sampled_from(ZONES),
     actor=st.sampled_from(["U0ME", "U0THEM"]),
+    kept=st.sampled_from([(), ("events",), ("feedback",), latest.TABLES]),
 )
-def test_sql_selects_what_the_reference_selects(world, world_people, segments, zone, actor):
+def test_sql_selects_what_the_reference_selects(world, world_people, segments, zone, actor, kept):
+    """`kept`: the tables whose latest values are kept on the customers' rows and hold
+    (`clmbot.store.latest`); the others are asked of the table."""
     with world.begin() as trans:
         _store(world, world_people)
+        for table in kept:
+            latest.refresh_table(world, table)
         session = Session(bind=world)
         reference = Evaluator(NOW, zone, actor)
         for chosen in segments:
