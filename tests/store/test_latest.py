@@ -11,6 +11,7 @@ from sqlalchemy import Engine, delete, event, insert, select, text, update
 from sqlmodel import Session
 
 from clmbot.config import DEFAULT_STAGES
+from clmbot.importing.runner import import_file
 from clmbot.segments.compile import compile_segment
 from clmbot.segments.language import parse_segment
 from clmbot.store import latest, versions
@@ -231,3 +232,35 @@ def test_a_refresh_in_chunks_reaches_every_customer(engine, monkeypatch):
     assert len(commits) >= 2 * 4  # four chunks of ids 0..7, for each table
     assert _kept(engine, "latest_event_at") == {f"c{c}": NOW - c * DAY for c in range(1, 8)}
     assert _kept(engine, "latest_csat") == {f"c{c}": 1 + c % 5 for c in range(1, 8)}
+
+
+@pytest.mark.parametrize("kind", ["events", "feedback"])
+def test_an_import_makes_the_kept_values_wait_for_the_next_refresh(
+    engine, settings, tmp_path, kind
+):
+    """The importers write by COPY and bulk upserts, never through the kept values: what
+    they wrote must still show in a segment at once, and after the refresh from the row."""
+    files = {
+        "customers": (
+            "external_id,name,stage,signup_date\n"
+            "A1,Acme,retention,2020-01-01\nB2,Bolt,retention,2020-01-01"
+        ),
+        "events": "customer_external_id,kind,occurred_at\nA1,login,2026-11-20T10:00:00Z",
+        "feedback": "customer_external_id,kind,score,responded_at\nA1,nps,2,2026-11-20T10:00:00Z",
+    }
+    for name in ("customers", kind):
+        path = tmp_path / f"{name}.csv"
+        path.write_text(files[name] + "\n", encoding="utf-8")
+        if name == kind:
+            latest.refresh(engine)  # everything held before the import
+            assert _current(engine, kind)
+        import_file(engine, name, path, settings, now=NOW)
+    # A1's new event or answer is what keeps it out of (or puts it in) the segment.
+    typed, expected = ("inactive>30d", {"B2"}) if kind == "events" else ("nps<7", {"A1"})
+    assert not _current(engine, kind)
+    assert _segment(engine, typed) == expected
+    latest.refresh(engine)
+    assert _current(engine, kind)
+    assert _segment(engine, typed) == expected
+    column = "latest_event_at" if kind == "events" else "latest_nps"
+    assert _kept(engine, column)["A1"] is not None and _kept(engine, column)["B2"] is None
