@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
-    and_,
+    bindparam,
     func,
-    literal,
     select,
     text,
     update,
@@ -77,11 +77,11 @@ CHUNK = 5_000  # customers per transaction: their rows are locked until it commi
 
 def refresh(engine: Engine) -> Refreshed:
     """Work the kept values out again from each table written since they last were. Cheap
-    when nothing was (one read of the counts); else a pass over the table, `CHUNK` customers
-    per transaction: a GROUP BY of their latest, and an update of the rows that differ. In
-    one transaction, a hundred thousand customers' rows stayed locked for seconds, and every
-    stage move waited for it."""
-    done: list[str] = []
+    when nothing was (one read of the counts); else a pass over the customers, `CHUNK` per
+    transaction: their latest from each such table, and one update of the rows that differ.
+    In one transaction, a hundred thousand customers' rows stayed locked for seconds, and
+    every stage move waited for it; and one update per row for all the values, not one per
+    table, writes each row once (on PostgreSQL a row written is a row copied)."""
     changed = 0
     with engine.connect() as conn:
         postgres = conn.dialect.name == "postgresql"
@@ -92,55 +92,58 @@ def refresh(engine: Engine) -> Refreshed:
             if not locked:
                 return Refreshed((), 0)  # another copy is at it
         try:
-            for table in TABLES:
-                with conn.begin():
-                    found = _counts(conn, table)
-                    top = conn.execute(select(func.max(_C.c.id))).scalar() or 0
-                if found is None:
-                    break  # before `clmbot db upgrade`
-                if found[0] == found[1]:
-                    continue
+            with conn.begin():
+                stale = _stale(conn)
+                top = conn.execute(select(func.max(_C.c.id))).scalar() or 0
+            if stale:
                 for low in range(0, top + 1, CHUNK):
                     with conn.begin():
-                        changed += _WORK[table](conn, low, low + CHUNK)
+                        changed += _update(conn, low, low + CHUNK, tuple(stale))
                 with conn.begin():
-                    _record(conn, table, found[1])
-                done.append(table)
+                    _record(conn, stale)
         finally:
             if postgres:
                 conn.rollback()
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
                 conn.commit()
-    return Refreshed(tuple(done), changed)
+    return Refreshed(tuple(stale), changed)
 
 
 def refresh_table(conn: Connection, table: str) -> int | None:
     """`refresh` of one table in the caller's transaction: the customers whose values moved,
     or None when nothing needed doing (or the database has no counts yet)."""
-    found = _counts(conn, table)
-    if found is None or found[0] == found[1]:
+    stale = {t: n for t, n in _stale(conn).items() if t == table}
+    if not stale:
         return None
     top = conn.execute(select(func.max(_C.c.id))).scalar() or 0
-    moved = _WORK[table](conn, 0, top + 1)
-    _record(conn, table, found[1])
+    moved = _update(conn, 0, top + 1, (table,))
+    _record(conn, stale)
     return moved
 
 
-def _record(conn: Connection, table: str, count: int) -> None:
-    """That the kept values hold up to `count` writes of `table`. The count was read before
-    the table was: whatever it covers was committed before and seen. A write since makes it
+def _stale(conn: Connection) -> dict[str, int]:
+    """The tables written since their values were kept, with their counts now; none before
+    `clmbot db upgrade` made the counts. The counts are read before the tables are: whatever
+    they cover was committed before and is seen. A write in between makes a recorded count
     too low, and the values are not used until the next refresh."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    record = dialect.insert(_V).values(name=KEPT + table, version=count)
-    conn.execute(record.on_conflict_do_update(index_elements=["name"], set_={"version": count}))
-
-
-def _counts(conn: Connection, table: str) -> tuple[int, int] | None:
-    found = versions.current(conn, (KEPT + table, table))
+    names = [*TABLES, *(KEPT + t for t in TABLES)]
+    found = versions.current(conn, names)
     if found is None:
-        return None
-    kept = conn.execute(select(_V.c.version).where(_V.c.name == KEPT + table)).scalar()
-    return (-1 if kept is None else int(kept)), found[1]
+        return {}
+    rows = dict(conn.execute(select(_V.c.name, _V.c.version).where(_V.c.name.in_(names))).all())
+    return {
+        table: count
+        for table, count in zip(TABLES, found[: len(TABLES)], strict=True)
+        if rows.get(KEPT + table) != count
+    }
+
+
+def _record(conn: Connection, counts: dict[str, int]) -> None:
+    """That the kept values hold up to these counts of writes."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for table, count in counts.items():
+        record = dialect.insert(_V).values(name=KEPT + table, version=count)
+        conn.execute(record.on_conflict_do_update(index_elements=["name"], set_={"version": count}))
 
 
 # The update changes no report's answer (a kept value is used only where it is the truth),
@@ -149,91 +152,60 @@ def _counts(conn: Connection, table: str) -> tuple[int, int] | None:
 _UNCOUNTED = versions.COUNTED_BY_CALLER
 
 
-def _events(conn: Connection, low: int, high: int) -> int:
-    """Customers with ids in [low, high)."""
-    latest = (
-        select(Event.customer_id.label("cid"), func.max(Event.occurred_at).label("at"))
-        .where(Event.customer_id >= low, Event.customer_id < high)
-        .group_by(Event.customer_id)
-        .subquery()
-    )
-    moved = conn.execute(
-        update(_C)
-        .where(_C.c.id == latest.c.cid, _C.c.latest_event_at.is_distinct_from(latest.c.at))
-        .values(latest_event_at=latest.c.at),
-        execution_options=_UNCOUNTED,
-    ).rowcount
-    # Customers whose events are all gone (none are deleted but with their customer; kept
-    # for safety: the value must never outlive the rows it came from).
-    gone = conn.execute(
-        update(_C)
-        .where(
-            _C.c.id >= low,
-            _C.c.id < high,
-            _C.c.latest_event_at.is_not(None),
-            ~select(literal(1)).where(Event.customer_id == _C.c.id).exists(),
-        )
-        .values(latest_event_at=None),
-        execution_options=_UNCOUNTED,
-    ).rowcount
-    return int(moved or 0) + int(gone or 0)
+_KEPT = {
+    "events": ("latest_event_at",),
+    "feedback": ("latest_nps_at", "latest_nps", "latest_csat_at", "latest_csat"),
+}
 
 
-def _answers(conn: Connection, low: int, high: int) -> int:
-    """Customers with ids in [low, high)."""
-    changed = 0
-    for kind in ("nps", "csat"):
-        at_column = _C.c[f"latest_{kind}_at"]
-        score_column = _C.c[f"latest_{kind}"]
-        last = (
-            select(Feedback.customer_id.label("cid"), func.max(Feedback.responded_at).label("at"))
-            .where(Feedback.kind == kind, Feedback.customer_id >= low, Feedback.customer_id < high)
-            .group_by(Feedback.customer_id)
-            .subquery()
+def _update(conn: Connection, low: int, high: int, tables: tuple[str, ...]) -> int:
+    """Bring the kept values from `tables` up to date for the customers with ids in
+    [low, high): their latest read by index ranges, compared here with what their rows
+    hold, and the rows that differ updated by id, each once. (One UPDATE … FROM the
+    aggregates let PostgreSQL's planner, misjudging the joins, compare every customer of
+    the chunk with every answer.)"""
+    names = [name for table in tables for name in _KEPT[table]]
+    held = {
+        row[0]: tuple(row[1:])
+        for row in conn.execute(
+            select(_C.c.id, *(_C.c[n] for n in names)).where(_C.c.id >= low, _C.c.id < high)
         )
-        # The score of that latest answer: (customer, kind, time) is the table's unique key.
-        latest = (
-            select(last.c.cid, last.c.at, Feedback.score)
-            .join(
-                Feedback,
-                and_(
-                    Feedback.customer_id == last.c.cid,
-                    Feedback.kind == kind,
-                    Feedback.responded_at == last.c.at,
-                ),
+    }
+    if not held:
+        return 0
+    fresh: dict[int, dict[str, Any]] = {cid: dict.fromkeys(names) for cid in held}
+    if "events" in tables:
+        for cid, at in conn.execute(
+            select(Event.customer_id, func.max(Event.occurred_at))
+            .where(Event.customer_id >= low, Event.customer_id < high)
+            .group_by(Event.customer_id)
+        ):
+            if cid in fresh:
+                fresh[cid]["latest_event_at"] = at
+    if "feedback" in tables:
+        # Latest first within each customer and kind: the first seen is the one kept.
+        for cid, kind, at, score in conn.execute(
+            select(Feedback.customer_id, Feedback.kind, Feedback.responded_at, Feedback.score)
+            .where(
+                Feedback.kind.in_(("nps", "csat")),
+                Feedback.customer_id >= low,
+                Feedback.customer_id < high,
             )
-            .subquery()
+            .order_by(Feedback.customer_id, Feedback.kind, Feedback.responded_at.desc())
+        ):
+            values = fresh.get(cid)
+            if values is not None and values[f"latest_{kind}_at"] is None:
+                values[f"latest_{kind}_at"] = at
+                values[f"latest_{kind}"] = score
+    changed = [
+        {"cid": cid, **values}
+        for cid, values in fresh.items()
+        if tuple(values[n] for n in names) != held[cid]
+    ]
+    if changed:
+        conn.execute(
+            update(_C).where(_C.c.id == bindparam("cid")).values({n: bindparam(n) for n in names}),
+            changed,
+            execution_options=_UNCOUNTED,
         )
-        changed += int(
-            conn.execute(
-                update(_C)
-                .where(
-                    _C.c.id == latest.c.cid,
-                    (at_column.is_distinct_from(latest.c.at))
-                    | (score_column.is_distinct_from(latest.c.score)),
-                )
-                .values({at_column: latest.c.at, score_column: latest.c.score}),
-                execution_options=_UNCOUNTED,
-            ).rowcount
-            or 0
-        )
-        changed += int(
-            conn.execute(
-                update(_C)
-                .where(
-                    _C.c.id >= low,
-                    _C.c.id < high,
-                    at_column.is_not(None),
-                    ~select(literal(1))
-                    .where(Feedback.customer_id == _C.c.id, Feedback.kind == kind)
-                    .exists(),
-                )
-                .values({at_column: None, score_column: None}),
-                execution_options=_UNCOUNTED,
-            ).rowcount
-            or 0
-        )
-    return changed
-
-
-_WORK = {"events": _events, "feedback": _answers}
+    return len(changed)

@@ -94,7 +94,7 @@ def test_a_refresh_keeps_each_customers_latest_and_says_when_it_holds(engine):
     assert not _current(engine, "events") and not _current(engine, "feedback")
 
     done = latest.refresh(engine)
-    assert done.tables == ("events", "feedback") and done.changed == 4
+    assert done.tables == ("events", "feedback") and done.changed == 2  # rows: c1 and c2
     assert _current(engine, "events") and _current(engine, "feedback")
     events = _kept(engine, "latest_event_at")
     assert events == {"c1": NOW - 10 * DAY, "c2": NOW + 3 * DAY, "c3": None}
@@ -226,10 +226,10 @@ def test_a_refresh_in_chunks_reaches_every_customer(engine, monkeypatch):
 
     event.listen(engine, "commit", counted)
     try:
-        assert latest.refresh(engine).changed == 14
+        assert latest.refresh(engine).changed == 7
     finally:
         event.remove(engine, "commit", counted)
-    assert len(commits) >= 2 * 4  # four chunks of ids 0..7, for each table
+    assert len(commits) >= 4  # four chunks of ids 0..7
     assert _kept(engine, "latest_event_at") == {f"c{c}": NOW - c * DAY for c in range(1, 8)}
     assert _kept(engine, "latest_csat") == {f"c{c}": 1 + c % 5 for c in range(1, 8)}
 
