@@ -23,7 +23,6 @@ that customer is asked the table too.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,8 +42,6 @@ from sqlalchemy.orm import aliased
 from clmbot.store import versions
 from clmbot.store.db import pg_lock_key
 from clmbot.store.models import Customer, DataVersion, Event, Feedback
-
-log = logging.getLogger(__name__)
 
 KEPT = "kept:"  # prefix of the counts `refresh` records in `data_versions`
 _C = Customer.__table__
