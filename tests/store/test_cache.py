@@ -570,3 +570,25 @@ def test_under_a_burst_a_changed_report_is_worked_out_at_most_so_often(
     clock[0] += 5
     change()
     assert ask_now() == Counted(6)  # alone again: afresh
+
+
+def test_a_segments_key_is_its_question_to_the_minute(engine: Engine, settings: Settings) -> None:
+    """`where_key` tells segments apart by their filters and values, and by their times to
+    the minute; asked again within the minute, it is the same question."""
+    at = datetime(2026, 11, 24, 12, 0, 5, tzinfo=UTC)
+
+    def key(typed: str, now: datetime) -> Any:
+        with Session(engine) as session:
+            return cache.where_key(session, resolve(session, typed, settings=settings, now=now)[1])
+
+    assert key("plan:pro inactive>30d", at) == key(
+        "plan:pro inactive>30d", at + timedelta(seconds=40)
+    )
+    assert key("plan:pro inactive>30d", at) != key("plan:team inactive>30d", at)
+    assert key("plan:pro inactive>30d", at) != key("plan:pro inactive>31d", at)
+    assert key("plan:pro inactive>30d", at) != key(
+        "plan:pro inactive>30d", at + timedelta(minutes=1)
+    )
+    assert key("nps<3", at) != key("csat<3", at)
+    assert key("attr.industry:retail", at) != key("attr.sector:retail", at)
+    assert cache.where_key(Session(engine), None) is None
