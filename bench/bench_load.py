@@ -70,7 +70,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the stand-in in tests/
 
-from _databases import add_options, each_database
+from _databases import add_options, each_database, keep_latest
 from bench_queries import (
     FUNNEL,
     SEGMENTS,
@@ -87,7 +87,6 @@ from sqlalchemy import Engine
 from clmbot.config import Settings
 from clmbot.risk import runs
 from clmbot.slack.server import HttpServer
-from clmbot.store import latest
 from clmbot.store.db import make_engine
 from clmbot.store.migrate import upgrade
 from tests.fakeslack import SECRET, FakeSlack, signed_headers, slash_command_body
@@ -631,18 +630,12 @@ def fill(engine: Engine, args: argparse.Namespace, *, empty: bool) -> Population
     outcome = runs.run(engine, now.date(), as_of=now, now=now, settings=settings, by="bench")
     scored = f"{outcome.scored:,} scored, {outcome.at_risk:,} at risk" if outcome else "taken"
     passed = time.perf_counter() - started - filled
-    # The latest event and answers kept on each customer, as the bot's upkeep keeps them
-    # within a minute of an import (clmbot.store.latest).
-    kept = latest.refresh(engine)
-    if postgres:  # the refresh's updates leave dead rows, which autovacuum would clear
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE customers")
+    changed, kept_in = keep_latest(engine)
     rows = ", ".join(f"{t} {n:,}" for t, n in loaded.rows.items())
     print(
         f"  {'filled' if empty else 'kept, generated'} in {filled:.0f} s ({rows}); "
         f"today's risk pass {passed:.0f} s ({scored}); the customers' latest values kept "
-        f"in {time.perf_counter() - started - filled - passed:.0f} s "
-        f"({kept.changed:,} changed)"
+        f"in {kept_in:.0f} s ({changed:,} changed)"
     )
     return pop
 

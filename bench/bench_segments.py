@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from _databases import keep_latest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
@@ -33,7 +34,7 @@ from clmbot.config import DEFAULT_STAGES, DEFAULT_TERMINAL_STAGES
 from clmbot.segments.compile import compile_segment
 from clmbot.segments.language import parse_segment
 from clmbot.segments.query import summarise
-from clmbot.store import cache, latest
+from clmbot.store import cache
 from clmbot.store.db import make_engine, normalise_url
 from clmbot.store.migrate import upgrade
 
@@ -207,14 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     timed: dict[str, list[tuple[int, float, float]]] = {}
     for way in ("asked", "kept"):
         if way == "kept":
-            began = time.perf_counter()
-            done = latest.refresh(engine)
-            print(
-                f"latest values kept in {time.perf_counter() - began:.1f} s "
-                f"({done.changed:,} changed)",
-                file=sys.stderr,
-            )
-            _vacuum(engine, args.backend)  # the refresh's dead rows, as autovacuum would
+            changed, kept_in = keep_latest(engine)
+            print(f"latest values kept in {kept_in:.1f} s ({changed:,} changed)", file=sys.stderr)
         with Session(engine) as session:
             for expression in EXPRESSIONS:
                 segment = parse_segment(expression, stages=DEFAULT_STAGES)

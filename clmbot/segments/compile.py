@@ -217,13 +217,10 @@ def _kept_or_asked(
 ) -> ColumnElement[Any]:
     """The customer's latest value as of `now`: the one kept on their row
     (`clmbot.store.latest`) while it holds and is not later than `now`, else `asked` of the
-    table. While the kept values hold, a customer with none kept has none in the table."""
-    current = is_current(table)
-    return case(
-        (and_(current, kept_at <= ctx.now), kept),
-        (and_(current, kept_at.is_(None)), None),
-        else_=asked,
-    )
+    table. While the kept values hold, a customer with none kept has none in the table
+    (`kept_at > now` is then unknown, not true, and the kept NULL is given). One CASE with
+    the check once: each check is two subqueries of the statement."""
+    return case((or_(~is_current(table), kept_at > ctx.now), asked), else_=kept)
 
 
 def _risk(item: Filter, ctx: _Context) -> ColumnElement[bool]:

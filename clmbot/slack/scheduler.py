@@ -95,27 +95,22 @@ class Jobs:
                 coalesce=True,
                 misfire_grace_time=3600,  # the default (1 s) drops a run on a busy morning
             )
+        self._every(self._send, SENDER_EVERY_SECONDS, _SENDER)
+        self._upkeep_work = upkeep
+        if upkeep is not None:
+            self._every(self._upkeep, UPKEEP_EVERY_SECONDS, _UPKEEP)
+
+    def _every(self, job: Callable[[], None], seconds: int, job_id: str) -> None:
+        """`job` now and every `seconds`, one run at a time, missed runs coalesced."""
         self._scheduler.add_job(
-            self._send,
+            job,
             "interval",
-            seconds=SENDER_EVERY_SECONDS,
-            id=_SENDER,
+            seconds=seconds,
+            id=job_id,
             max_instances=1,
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )
-
-        self._upkeep_work = upkeep
-        if upkeep is not None:
-            self._scheduler.add_job(
-                self._upkeep,
-                "interval",
-                seconds=UPKEEP_EVERY_SECONDS,
-                id=_UPKEEP,
-                max_instances=1,
-                coalesce=True,
-                next_run_time=datetime.now(UTC),
-            )
 
     def start(self) -> None:
         self._scheduler.start()
