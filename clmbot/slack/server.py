@@ -95,7 +95,7 @@ class ReplayGuard:
     """
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime]) -> None:
-        self._engine, self._own_file = _replay_store(engine)
+        self._engine, self._own_engine = _replay_store(engine)
         self._clock = clock
         self._lock = threading.Lock()
         self._memory: OrderedDict[str, datetime] = OrderedDict()  # the oldest first
@@ -144,13 +144,16 @@ class ReplayGuard:
             return True
 
     def close(self) -> None:
-        """Let go of the file of its own (SQLite): its connections are this guard's."""
-        if self._own_file:
+        """Let go of the engine of its own (a file of its own on SQLite, a pool of its own
+        on PostgreSQL): its connections are this guard's."""
+        if self._own_engine:
             self._engine.dispose()
 
     def _record(self, key: str, now: datetime) -> bool:
+        if self._own_engine and self._engine.dialect.name == "postgresql":
+            return self._record_postgresql(key, now)
         with self._engine.begin() as conn:
-            quick = conn.dialect.name == "sqlite" and not self._own_file
+            quick = conn.dialect.name == "sqlite" and not self._own_engine
             if quick:
                 # An import holds SQLite's write lock for minutes: an acknowledgement must
                 # not wait for it. This process's memory stands in meanwhile.
@@ -168,12 +171,69 @@ class ReplayGuard:
                     conn.exec_driver_sql(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         return result.rowcount == 1
 
+    def _record_postgresql(self, key: str, now: datetime) -> bool:
+        """One statement straight to the driver, on a connection of the guard's own pool in
+        autocommit: every request to the bot passes here, and the same check through a
+        transaction (checkout ping, BEGIN, the statement built, COMMIT) took four times the
+        interpreter time, which bounds how many commands a process takes a second. Without
+        a ping at checkout, a connection that died with a server restart fails once: it is
+        dropped and the check tried again on a new one (all within DB_WAIT_SECONDS)."""
+        prune = now - self._pruned > PRUNE_EVERY
+        if prune:
+            self._pruned = now
+        for attempt in (1, 2):
+            fairy = self._engine.raw_connection()
+            try:
+                cursor = fairy.cursor()
+                cursor.execute(_PG_TAKE, (key, now))
+                taken = cursor.rowcount == 1
+                if prune:
+                    cursor.execute(_PG_PRUNE, (now - 2 * FRESH_FOR,))
+                cursor.close()
+                return taken
+            except Exception:
+                fairy.invalidate()  # never back into the pool, whatever went wrong
+                if attempt == 2:
+                    raise
+            finally:
+                fairy.close()
+        raise AssertionError("unreachable")
+
+
+# The guard's statements on PostgreSQL, sent as they are (see `_record_postgresql`).
+_PG_TAKE = (
+    f"INSERT INTO {_SEEN.name} (signature_hash, received_at) VALUES (%s, %s) "
+    "ON CONFLICT (signature_hash) DO NOTHING"
+)
+_PG_PRUNE = f"DELETE FROM {_SEEN.name} WHERE received_at < %s"
+
+
+def _no_wait_for_the_disk(dbapi_connection: Any, _record: Any) -> None:
+    """A request taken is worth remembering for five minutes, not through a crash: a
+    commit here does not wait for the WAL to reach the disk (a crash may forget the last
+    fraction of a second's requests, and a replay of those within the five minutes would
+    then be taken; nothing else is written on these connections)."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = off")
+
 
 def _replay_store(engine: Engine) -> tuple[Engine, bool]:
-    """Where the requests taken are kept: PostgreSQL's own table; for a SQLite file, a file
-    of their own beside it (created private, never through a link planted at its name),
-    with the main file's table only when that cannot be had. Whether it is a file of its own
-    is returned too: its connections wait only `_QUICK_MS` for another process's write."""
+    """Where the requests taken are kept, and whether through an engine of their own: on
+    PostgreSQL, its table through a small pool of its own in autocommit (see
+    `_record_postgresql`); for a SQLite file, a file of their own beside it (created
+    private, never through a link planted at its name), whose connections wait only
+    `_QUICK_MS` for another process's write, with the main file's table only when that
+    cannot be had."""
+    if engine.dialect.name == "postgresql":
+        own_pool = make_engine(
+            engine.url.render_as_string(hide_password=False),
+            pool_size=4,
+            max_overflow=4,
+            pool_pre_ping=False,
+            isolation_level="AUTOCOMMIT",
+        )
+        event.listen(own_pool, "connect", _no_wait_for_the_disk)
+        return own_pool, True
     database = engine.url.database
     if engine.dialect.name != "sqlite" or database in (None, "", ":memory:"):
         return engine, False

@@ -157,6 +157,29 @@ def test_the_replay_check_before_the_ack_does_not_wait_for_a_silent_database(pro
 
 
 @POSTGRES_ONLY
+def test_the_replay_check_outlives_its_connections_dying_with_a_server_restart(
+    proxied, proxy, caplog
+):
+    """The guard's own pool pings nothing at checkout: a connection that died is dropped and
+    the check made again on a new one, so the database still holds every request taken."""
+    clock_at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    guard = ReplayGuard(proxied, lambda: clock_at)
+    try:
+        for n in range(6):  # more than one connection in the guard's pool
+            assert guard.first_time(f"v0=before{n}")
+        proxy.drop()  # every open connection reset, as by a restart; the server is back
+        for n in range(6):
+            assert guard.first_time(f"v0=after{n}")
+        assert not guard.first_time("v0=after0")
+    finally:
+        guard.close()
+    with proxied.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(SeenRequest)).scalar()
+    assert stored == 12
+    assert "replay check without the database" not in caplog.text
+
+
+@POSTGRES_ONLY
 def test_a_command_while_postgres_is_down_says_try_again_and_the_bot_recovers(
     proxied, proxy, bot_settings, clock, slack, customers, caplog
 ):
