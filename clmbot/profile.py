@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import Row, and_, bindparam, func, select
 from sqlmodel import Session
 
 from clmbot.customers import customer_info
 from clmbot.results import Activity, Answer, HistoryLine, Profile
-from clmbot.risk.stored import customer_risk
-from clmbot.store.models import IMPORTED, Customer, Event, Feedback, StageChange
+from clmbot.risk.stored import latest_run_id
+from clmbot.store.models import IMPORTED, Customer, Event, Feedback, RiskScore, StageChange
 
 HISTORY_SHOWN = 8
 _30_DAYS = timedelta(days=30)
@@ -22,6 +23,7 @@ _30_DAYS = timedelta(days=30)
 _H = StageChange.__table__
 _E = Event.__table__
 _F = Feedback.__table__
+_S = RiskScore.__table__
 _CID, _NOW = bindparam("cid"), bindparam("now")
 # A row into the stage the customer was already in (a CRM's history repeating what a
 # customers file said) changes nothing: not shown.
@@ -36,7 +38,24 @@ _HISTORY = (
 )
 _UNTIL_NOW = and_(_E.c.customer_id == _CID, _E.c.occurred_at <= _NOW)
 _LAST = select(_E.c.kind, _E.c.occurred_at).where(_UNTIL_NOW).order_by(_E.c.occurred_at.desc())
-# The counts and the last event in one statement: one round trip instead of four.
+
+
+def _latest(kind: str, column: Any) -> Any:
+    return (
+        select(column)
+        .where(_F.c.customer_id == _CID, _F.c.kind == kind, _F.c.responded_at <= _NOW)
+        .order_by(_F.c.responded_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+_RISK = select(_S.c.risk, _S.c.reasons).where(
+    _S.c.customer_id == _CID, _S.c.run_id == latest_run_id(_NOW)
+)
+# The counts, the last event, the latest NPS and CSAT answers and the risk in one statement
+# rather than four: each index probe costs the server little, each statement costs the bot a
+# tenth of a millisecond, and the card is nearly half of what a team asks.
 _FACTS = select(
     select(func.count()).select_from(_H).where(_SHOWN).scalar_subquery().label("moves"),
     _LAST.with_only_columns(_E.c.kind).limit(1).scalar_subquery().label("last_kind"),
@@ -46,12 +65,13 @@ _FACTS = select(
     .where(_UNTIL_NOW, _E.c.occurred_at > bindparam("month_ago"))
     .scalar_subquery()
     .label("recent"),
-)
-_LATEST = (
-    select(_F.c.score, _F.c.responded_at, _F.c.comment)
-    .where(_F.c.customer_id == _CID, _F.c.kind == bindparam("kind"), _F.c.responded_at <= _NOW)
-    .order_by(_F.c.responded_at.desc())
-    .limit(1)
+    *(
+        _latest(kind, _F.c[column]).label(f"{kind}_{column}")
+        for kind in ("nps", "csat")
+        for column in ("score", "responded_at", "comment")
+    ),
+    _RISK.with_only_columns(_S.c.risk).scalar_subquery().label("risk"),
+    _RISK.with_only_columns(_S.c.reasons).scalar_subquery().label("reasons"),
 )
 
 
@@ -60,13 +80,12 @@ def customer_profile(
 ) -> Profile:
     """Everything as of `now`: later history, events and answers are not shown. `terminal`:
     the stages that end the lifecycle (see `LifecycleConfig.terminal`)."""
-    cid = customer.id
-    asked = {"cid": cid, "now": now}
-    history = session.execute(_HISTORY, asked).all()
-    facts = session.execute(_FACTS, {**asked, "month_ago": now - _30_DAYS}).one()
+    asked = {"cid": customer.id, "now": now}
+    conn = session.connection()  # Core statements: the ORM's round adds nothing here
+    history = conn.execute(_HISTORY, asked).all()
+    facts = conn.execute(_FACTS, {**asked, "month_ago": now - _30_DAYS}).one()
     current = history[0] if history and history[0].to_stage == customer.stage else None
     dated = current is not None and current.basis != IMPORTED
-    risk = customer_risk(session, cid, now) if cid is not None else None
     return Profile(
         customer=customer_info(customer),
         history=[HistoryLine(h.from_stage, h.to_stage, h.at, h.by, h.reason) for h in history],
@@ -74,15 +93,17 @@ def customer_profile(
         stage_since=current.at if current is not None and dated else None,
         stage_found_at=current.at if current is not None and not dated else None,
         last_activity=Activity(facts.last_kind, facts.last_at) if facts.last_at else None,
-        latest_nps=_latest(session, cid, "nps", now),
-        latest_csat=_latest(session, cid, "csat", now),
+        latest_nps=_answer(facts, "nps"),
+        latest_csat=_answer(facts, "csat"),
         events_last_30_days=facts.recent or 0,
         ended=customer.stage in terminal,
-        risk=risk[0] if risk else None,
-        risk_reasons=risk[1] if risk else (),
+        risk=facts.risk,
+        risk_reasons=tuple(facts.reasons or ()) if facts.risk is not None else (),
     )
 
 
-def _latest(session: Session, customer_id: int | None, kind: str, now: datetime) -> Answer | None:
-    row = session.execute(_LATEST, {"cid": customer_id, "kind": kind, "now": now}).first()
-    return Answer(row.score, row.responded_at, row.comment) if row is not None else None
+def _answer(facts: Row[Any], kind: str) -> Answer | None:
+    at = getattr(facts, f"{kind}_responded_at")
+    if at is None:
+        return None
+    return Answer(getattr(facts, f"{kind}_score"), at, getattr(facts, f"{kind}_comment"))

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import BindParameter, ColumnElement, and_, func, select
 from sqlmodel import Session
 
 from clmbot.store import cache
@@ -16,9 +17,10 @@ _R = RiskRun.__table__
 _S = RiskScore.__table__
 
 
-def latest_run_id(now: datetime) -> ColumnElement[int]:
-    """The finished run of the latest day as of `now` (a subquery): a day filled in later by
-    hand (`alerts run --as-of` a past day) does not become the latest."""
+def latest_run_id(now: datetime | BindParameter[Any]) -> ColumnElement[int]:
+    """The finished run of the latest day as of `now` (a subquery; `now` may be a parameter
+    bound later): a day filled in later by hand (`alerts run --as-of` a past day) does not
+    become the latest."""
     return (
         select(_R.c.id)
         .where(_R.c.finished_at.is_not(None), _R.c.as_of <= now)

@@ -108,9 +108,13 @@ def list_segments(session: Session) -> list[SavedSegmentInfo]:
     return [_info(r) for r in rows]
 
 
+# Read on every segment asked: made once, and run as the Core statement it is.
+_ALL_SAVED = select(SavedSegment.__table__.c.name, SavedSegment.__table__.c.expression)
+
+
 def saved_map(session: Session) -> dict[str, str]:
     """Name -> expression, for `parse_segment(saved=…)`."""
-    rows = session.execute(select(SavedSegment.name, SavedSegment.expression)).all()
+    rows = session.connection().execute(_ALL_SAVED).all()
     return {name: expression for name, expression in rows}
 
 

@@ -24,6 +24,7 @@ that customer is asked the table too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -58,10 +59,13 @@ class Refreshed:
     changed: int
 
 
+@cache
 def is_current(table: str) -> ColumnElement[bool]:
     """Whether the values kept from `table` hold: nothing was written to it since they were
     worked out. Two uncorrelated subqueries, worked out once per statement and in its
-    snapshot, so that a segment never mixes a kept value with a newer table."""
+    snapshot, so that a segment never mixes a kept value with a newer table. Made once per
+    table (it holds no value of the ask): building it took a fifth of a kept segment's
+    answer."""
     kept, now = aliased(DataVersion), aliased(DataVersion)
     recorded = select(kept.version).where(kept.name == KEPT + table).scalar_subquery()
     counted = select(now.version).where(now.name == table).scalar_subquery()
