@@ -156,7 +156,7 @@ def words_for(kind: str, pop: Population, rng: random.Random) -> str:
         first, second, *_ = rng.choice(pop.names).split()
         return f"customer {first} {second[: rng.randint(3, len(second))]}"
     if kind == "at-risk":
-        return rng.choice(("at-risk", "at-risk plan:pro", "at-risk region:emea", "at-risk page 2"))
+        return rng.choice(AT_RISK)
     if kind == "segment":
         return rng.choice(SEGMENTS)
     if kind == "stage <id> <stage>":
@@ -164,12 +164,21 @@ def words_for(kind: str, pop: Population, rng: random.Random) -> str:
     return kind  # funnel, nps, csat, help
 
 
+AT_RISK = ("at-risk", "at-risk plan:pro", "at-risk region:emea", "at-risk page 2")
+
+
 def draw(mix: Sequence[tuple[str, int]], count: int, rng: random.Random) -> list[str]:
     return rng.choices([k for k, _ in mix], weights=[w for _, w in mix], k=count)
 
 
 def make_shots(
-    kinds: list[str], pop: Population, slack: FakeSlack, rng: random.Random, tag: str, rate: float
+    kinds: list[str],
+    pop: Population,
+    slack: FakeSlack,
+    rng: random.Random,
+    tag: str,
+    rate: float,
+    words: list[str] | None = None,
 ) -> list[Shot]:
     """A signed command of each kind, each with its own response URL. Signed now, and
     stamped with the time it is due (`rate` a second from now), as Slack stamps what it
@@ -181,9 +190,8 @@ def make_shots(
     for i, kind in enumerate(kinds):
         name = f"{tag}{i}"
         user = rng.choice(ADMINS if kind.startswith("stage") else MEMBERS)
-        body = slash_command_body(
-            words_for(kind, pop, rng), response_url=slack.response_url(name), user=user
-        )
+        said = words[i] if words is not None else words_for(kind, pop, rng)
+        body = slash_command_body(said, response_url=slack.response_url(name), user=user)
         signed = signed_headers(body, content_type=FORM, timestamp=int(start + i / rate))
         shots.append(Shot(kind, name, body.encode(), signed))
     return shots
@@ -671,7 +679,7 @@ def bench(engine: Engine, label: str, args: argparse.Namespace, *, empty: bool =
         try:
             bot.wait_ready()
             print(f"  the bot (pid {bot.pid}) is up after {time.monotonic() - started:.1f} s")
-            warm_up(bot, slack, pop, rng)
+            warm_up(bot, slack, pop, rng, args.workers)
             kinds = draw(mix, int(args.rate * args.seconds), rng)
             shots = make_shots(kinds, pop, slack, rng, "c", args.rate)
             run = load_run("clmbot", bot, slack, shots, args.rate, args.drain)
@@ -686,12 +694,26 @@ def bench(engine: Engine, label: str, args: argparse.Namespace, *, empty: bool =
         shutil.rmtree(home, ignore_errors=True)
 
 
-def warm_up(bot: Process, slack: FakeSlack, pop: Population, rng: random.Random) -> None:
-    """Every kind of command twice, and `help` from every member: the first of each pays
-    for imports, first queries and the member's look-up (`users.info`, cached for 10 min),
-    which a bot that has been up a while has long paid."""
-    kinds = [k for k, _ in MIX] * 2 + ["help"] * len(MEMBERS)
-    warm = make_shots(kinds, pop, slack, rng, "w", 50)
+def warm_up(
+    bot: Process, slack: FakeSlack, pop: Population, rng: random.Random, workers: int
+) -> None:
+    """Every kind of command, every at-risk list and segment of the mix, and `help` from
+    every member, enough times that each of the bot's processes (`--workers`; the kernel
+    spreads connections among them at random) has most likely seen each at least once
+    (with two processes, 1 in 500 that one missed one): the first of each pays for
+    imports, first queries, a report's first working out and the member's look-up
+    (`users.info`, cached for 10 min), which a bot that has been up a while has long paid.
+    Twice each, with two processes, left a process one report or other to work out for
+    the first time under the load, up to 1.2 s on PostgreSQL, every command behind it
+    waiting."""
+    times = 10 + 2 * workers
+    said = [
+        *(w for w in (*AT_RISK, *SEGMENTS) for _ in range(times)),
+        *(words_for(k, pop, rng) for k, _ in MIX for _ in range(times)),
+        *["help"] * len(MEMBERS),
+    ]
+    kinds = [w.split()[0] for w in said]
+    warm = make_shots(kinds, pop, slack, rng, "w", 50, words=said)
     fire(bot.port, warm, 50)
     collect(slack, warm, 60)
     print(

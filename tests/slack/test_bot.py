@@ -1,4 +1,5 @@
 import threading
+import time
 
 from clmbot.slack import bot as bot_module
 from tests.slack.test_commands import text_of
@@ -26,3 +27,35 @@ def test_commands_beyond_what_the_bot_can_queue_are_told_to_try_again(
     assert busy == [
         "too busy: more than 5 commands waiting; answered 'try again' since the last line: 1"
     ]
+
+
+def test_at_most_so_many_answers_are_worked_out_at_once_and_all_are_given(
+    bot, customers, monkeypatch
+):
+    """More work threads than answers at once: the rest wait their turn asleep, rather than
+    each return from the database waiting behind all the others for the interpreter."""
+    running, most = [0], [0]
+    lock = threading.Lock()
+    real = bot_module.conversation.is_customer
+
+    def slow_is_customer(session, user_id):  # the first query of every answer
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.15)
+            return real(session, user_id)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(bot_module.conversation, "is_customer", slow_is_customer)
+    assert bot.bot.work._max_workers > bot_module.ANSWERING_AT_ONCE
+    started = time.monotonic()
+    for _ in range(12):
+        bot.command("customer A1", wait=False)
+    answers = bot.slack.wait_for("response_url", count=12, timeout=20)
+    took = time.monotonic() - started
+    assert all("Acme Corp" in text_of(a.body) for a in answers)
+    assert most[0] == bot_module.ANSWERING_AT_ONCE
+    assert took < 12 * 0.15  # several at once all the same
