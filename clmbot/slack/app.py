@@ -45,11 +45,6 @@ def build_app(
         signing_secret=settings.slack_signing_secret,
         # Socket Mode messages come over an authenticated WebSocket, unsigned.
         request_verification_enabled=not socket_mode,
-        # Every listener acks and hands its work over (`Bot.later`) at once, so Bolt may
-        # run it in the request's own thread: otherwise it hands the listener to a pool and
-        # polls every 10 ms for the ack, which made each acknowledgement 10 ms late and cost
-        # a thread switch more per request.
-        process_before_response=True,
         # The runner checks the token (auth.test) before starting, with a clear message.
         token_verification_enabled=False,
         listener_executor=executor,

@@ -19,6 +19,7 @@ from typing import Any
 from slack_sdk import WebClient
 from sqlalchemy import Engine
 
+from clmbot import turns
 from clmbot.alerts.actions import act
 from clmbot.commands.run import run_command
 from clmbot.commands.spec import Actor
@@ -62,7 +63,8 @@ MAX_WAITING = 200
 # interpreter behind the others, answers took longer, more of them overlapped, and the bot
 # spent more time switching threads than answering (170 context switches and 5.7 ms of CPU
 # a command, answers' p50 0.8 s). With 4: 50-65 switches, 4.3-5.1 ms, p50 under 15 ms. The
-# sends to Slack (and their retries' sleeps) are outside it.
+# sends to Slack (and their retries' sleeps) are outside it, and an answer that only waits
+# for another thread's report gives its turn back meanwhile (`clmbot.turns`).
 ANSWERING_AT_ONCE = 4
 
 FOR_THE_TEAM = (
@@ -179,7 +181,7 @@ class Bot:
             decision = self.gate.check(user_id)  # may ask Slack: before taking a turn
             if not decision.allowed:
                 return self._render(RefusedResult(decision.message or "Not allowed."), in_dm)
-            with self._answering, session_scope(self.engine) as session:
+            with turns.taken(self._answering), session_scope(self.engine) as session:
                 # A customer in the workspace is no team member unless the team names them.
                 if not decision.named and conversation.is_customer(session, user_id):
                     return self._render(RefusedResult(FOR_THE_TEAM), in_dm)
@@ -200,7 +202,7 @@ class Bot:
             where = Where(self.settings.timezone, now, IN_CHANNEL, self.settings.display)
             if not decision.allowed:
                 return refused_blocks(RefusedResult(decision.message or "Not allowed."), where)
-            with self._answering, session_scope(self.engine) as session:
+            with turns.taken(self._answering), session_scope(self.engine) as session:
                 if not decision.named and conversation.is_customer(session, user_id):
                     return refused_blocks(RefusedResult(FOR_THE_TEAM), where)
                 board = dashboard(session, self.settings, user_id, now)

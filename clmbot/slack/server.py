@@ -176,28 +176,37 @@ class ReplayGuard:
         autocommit: every request to the bot passes here, and the same check through a
         transaction (checkout ping, BEGIN, the statement built, COMMIT) took four times the
         interpreter time, which bounds how many commands a process takes a second. Without
-        a ping at checkout, a connection that died with a server restart fails once: it is
-        dropped and the check tried again on a new one (all within DB_WAIT_SECONDS)."""
-        prune = now - self._pruned > PRUNE_EVERY
-        if prune:
+        a ping at checkout, the connections that died with a server restart fail once: the
+        pool is emptied and the check made again on a new one (all within DB_WAIT_SECONDS).
+        The prune comes after, on its own: the request is taken whether or not it works."""
+        try:
+            taken = self._send(_PG_TAKE, (key, now)) == 1
+        except Exception:
+            self._engine.dispose()  # every idle connection may have died with this one
+            taken = self._send(_PG_TAKE, (key, now)) == 1
+        if now - self._pruned > PRUNE_EVERY:
             self._pruned = now
-        for attempt in (1, 2):
-            fairy = self._engine.raw_connection()
             try:
-                cursor = fairy.cursor()
-                cursor.execute(_PG_TAKE, (key, now))
-                taken = cursor.rowcount == 1
-                if prune:
-                    cursor.execute(_PG_PRUNE, (now - 2 * FRESH_FOR,))
-                cursor.close()
-                return taken
-            except Exception:
-                fairy.invalidate()  # never back into the pool, whatever went wrong
-                if attempt == 2:
-                    raise
-            finally:
-                fairy.close()
-        raise AssertionError("unreachable")
+                self._send(_PG_PRUNE, (now - 2 * FRESH_FOR,))
+            except Exception as exc:  # the next prune will do; the request stands
+                log.info("the requests taken were not pruned (%s)", type(exc).__name__)
+        return taken
+
+    def _send(self, statement: str, values: tuple[Any, ...]) -> int:
+        """The rows `statement` changed; a connection that failed never goes back to the
+        pool."""
+        fairy = self._engine.raw_connection()
+        try:
+            cursor = fairy.cursor()
+            cursor.execute(statement, values)
+            count = int(cursor.rowcount)
+            cursor.close()
+            return count
+        except Exception:
+            fairy.invalidate()
+            raise
+        finally:
+            fairy.close()
 
 
 # The guard's statements on PostgreSQL, sent as they are (see `_record_postgresql`).

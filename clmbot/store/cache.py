@@ -57,6 +57,7 @@ from sqlalchemy import Column, ColumnElement, Engine, Table, TextClause
 from sqlalchemy.sql import visitors
 from sqlmodel import Session
 
+from clmbot import turns
 from clmbot.store import versions
 
 T = TypeVar("T")
@@ -292,7 +293,9 @@ def kept(
             stale = store.stale(full_key, since, now)
             if stale is not None:
                 return stale.marked()  # type: ignore[no-any-return]
-        if not working.wait(WAIT_SECONDS):
+        with turns.given_back():  # only waiting: another answer may have the turn
+            done = working.wait(WAIT_SECONDS)
+        if not done:
             return compute()
         # Its answer is ours if it serves; if not (a change was committed while it worked),
         # it is now the last kept before the change, given as such unless nobody is working

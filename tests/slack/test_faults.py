@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from clmbot.risk import runs
+from clmbot.slack import server
 from clmbot.slack.app import make_client
 from clmbot.slack.digest import run_day
 from clmbot.slack.scheduler import Backoff, Jobs
@@ -158,24 +159,32 @@ def test_the_replay_check_before_the_ack_does_not_wait_for_a_silent_database(pro
 
 @POSTGRES_ONLY
 def test_the_replay_check_outlives_its_connections_dying_with_a_server_restart(
-    proxied, proxy, caplog
+    proxied, proxy, caplog, monkeypatch
 ):
-    """The guard's own pool pings nothing at checkout: a connection that died is dropped and
-    the check made again on a new one, so the database still holds every request taken."""
+    """The guard's own pool pings nothing at checkout: when its connections died, the one
+    that failed empties the pool and the check is made again on a new one, so the database
+    still holds every request taken, and a prune that fails takes nothing back."""
+    monkeypatch.setattr(server, "DB_WAIT_SECONDS", 30)  # a slow machine is no outage here
     clock_at = datetime(2026, 12, 1, 9, tzinfo=UTC)
     guard = ReplayGuard(proxied, lambda: clock_at)
     try:
-        for n in range(6):  # more than one connection in the guard's pool
-            assert guard.first_time(f"v0=before{n}")
+        assert guard.first_time("v0=before")
+        pool = guard._engine  # several connections idle in it, as after a burst
+        held = [pool.raw_connection() for _ in range(4)]
+        for conn in held:
+            conn.close()
+        assert pool.pool.checkedin() == 4
         proxy.drop()  # every open connection reset, as by a restart; the server is back
         for n in range(6):
             assert guard.first_time(f"v0=after{n}")
-        assert not guard.first_time("v0=after0")
+        monkeypatch.setattr(server, "_PG_PRUNE", "DELETE FROM no_such_table WHERE %s")
+        clock_at += server.PRUNE_EVERY * 2  # a prune is due, and fails
+        assert guard.first_time("v0=with-a-failed-prune")
     finally:
         guard.close()
     with proxied.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(SeenRequest)).scalar()
-    assert stored == 12
+    assert stored == 8
     assert "replay check without the database" not in caplog.text
 
 
