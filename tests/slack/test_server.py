@@ -347,3 +347,28 @@ def test_what_a_process_remembers_of_requests_is_five_minutes_and_at_most_so_man
         assert not guard.first_time("v0=0")  # forgotten here, refused by the database
     finally:
         guard.close()
+
+
+def test_the_requests_taken_are_pruned_after_ten_minutes(engine):
+    """On both databases (on PostgreSQL through the guard's own pool, statements sent as
+    they are): the old ones go, the ones still within reach of a replay stay."""
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from clmbot.slack import server
+    from clmbot.store.models import SeenRequest
+
+    now = [datetime(2026, 3, 2, 9, 0, tzinfo=UTC)]
+    guard = server.ReplayGuard(engine, lambda: now[0])
+    try:
+        assert guard.first_time("v0=old")
+        now[0] += timedelta(minutes=6)
+        assert guard.first_time("v0=recent")
+        now[0] += timedelta(minutes=5)  # "old" is 11 minutes old, "recent" 5
+        assert guard.first_time("v0=new")
+        with guard._engine.connect() as conn:
+            kept = conn.execute(select(func.count()).select_from(SeenRequest)).scalar()
+        assert kept == 2
+    finally:
+        guard.close()
