@@ -178,12 +178,15 @@ class ReplayGuard:
         interpreter time, which bounds how many commands a process takes a second. Without
         a ping at checkout, the connections that died with a server restart fail once: the
         pool is emptied and the check made again on a new one (all within DB_WAIT_SECONDS).
-        The prune comes after, on its own: the request is taken whether or not it works."""
+        A connection lost after its INSERT committed leaves the request there: the retry
+        finds it, and takes it as its own when it holds this very time (a replay taken
+        elsewhere holds another). The prune comes after, on its own: the request is taken
+        whether or not it works."""
         try:
             taken = self._send(_PG_TAKE, (key, now)) == 1
         except Exception:
             self._engine.dispose()  # every idle connection may have died with this one
-            taken = self._send(_PG_TAKE, (key, now)) == 1
+            taken = self._send(_PG_TAKE, (key, now)) == 1 or self._send(_PG_MINE, (key, now)) == 1
         if now - self._pruned > PRUNE_EVERY:
             self._pruned = now
             try:
@@ -193,8 +196,8 @@ class ReplayGuard:
         return taken
 
     def _send(self, statement: str, values: tuple[Any, ...]) -> int:
-        """The rows `statement` changed; a connection that failed never goes back to the
-        pool."""
+        """The rows `statement` changed (or found); a connection that failed never goes back
+        to the pool."""
         fairy = self._engine.raw_connection()
         try:
             cursor = fairy.cursor()
@@ -215,6 +218,7 @@ _PG_TAKE = (
     "ON CONFLICT (signature_hash) DO NOTHING"
 )
 _PG_PRUNE = f"DELETE FROM {_SEEN.name} WHERE received_at < %s"
+_PG_MINE = f"SELECT 1 FROM {_SEEN.name} WHERE signature_hash = %s AND received_at = %s"
 
 
 def _no_wait_for_the_disk(dbapi_connection: Any, _record: Any) -> None:

@@ -189,6 +189,40 @@ def test_the_replay_check_outlives_its_connections_dying_with_a_server_restart(
 
 
 @POSTGRES_ONLY
+def test_a_request_whose_answer_was_lost_after_its_commit_is_taken_not_refused(
+    proxied, monkeypatch
+):
+    """The INSERT committed, then the connection was lost before its answer came: the retry
+    finds the request there with this very time, and it is taken, once; a replay of it is
+    still refused."""
+    clock_at = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    guard = ReplayGuard(proxied, lambda: clock_at)
+    real, lost = guard._send, [False]
+
+    def send(statement, values):
+        count = real(statement, values)
+        if statement == server._PG_TAKE and not lost[0]:
+            lost[0] = True
+            raise OSError("connection lost after the commit")
+        return count
+
+    monkeypatch.setattr(guard, "_send", send)
+    try:
+        assert guard.first_time("v0=lost-answer")
+        assert lost[0]
+        other = ReplayGuard(proxied, lambda: clock_at)  # another copy of the bot
+        try:
+            assert not other.first_time("v0=lost-answer")
+        finally:
+            other.close()
+    finally:
+        guard.close()
+    with proxied.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(SeenRequest)).scalar()
+    assert stored == 1
+
+
+@POSTGRES_ONLY
 def test_a_command_while_postgres_is_down_says_try_again_and_the_bot_recovers(
     proxied, proxy, bot_settings, clock, slack, customers, caplog
 ):
