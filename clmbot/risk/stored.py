@@ -40,18 +40,6 @@ def latest_risk(now: datetime) -> ColumnElement[int]:
     )
 
 
-def customer_risk(
-    session: Session, customer_id: int, now: datetime
-) -> tuple[int, tuple[str, ...]] | None:
-    """One customer's risk and reasons in the latest pass as of `now`."""
-    row = session.execute(
-        select(_S.c.risk, _S.c.reasons).where(
-            _S.c.customer_id == customer_id, _S.c.run_id == latest_run_id(now)
-        )
-    ).first()
-    return None if row is None else (row.risk, tuple(row.reasons or ()))
-
-
 @dataclass(frozen=True)
 class AtRisk:
     external_id: str

@@ -150,7 +150,7 @@ class ReplayGuard:
             self._engine.dispose()
 
     def _record(self, key: str, now: datetime) -> bool:
-        if self._own_engine and self._engine.dialect.name == "postgresql":
+        if self._engine.dialect.name == "postgresql":  # always through a pool of its own
             return self._record_postgresql(key, now)
         with self._engine.begin() as conn:
             quick = conn.dialect.name == "sqlite" and not self._own_engine
