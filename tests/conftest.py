@@ -36,6 +36,11 @@ BACKENDS = [
 ]
 PG_URL = os.environ.get("CLMBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("CLMBOT_TEST_REQUIRE_POSTGRES") == "1"
+# What clmbot keeps for itself in the state directory (the risk pass's events of a
+# PostgreSQL database, crash reports) goes to a folder of this run, not the home directory.
+_STATE = Path(tempfile.mkdtemp(prefix="clmbot-test-state-"))
+atexit.register(shutil.rmtree, _STATE, True)
+os.environ["XDG_STATE_HOME"] = str(_STATE)
 
 
 @cache

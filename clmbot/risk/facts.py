@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from sqlalchemy import Connection
 
+from clmbot.risk import kept_events
 from clmbot.risk import rows as fetch
 
 DAY = 86_400.0
@@ -124,7 +125,7 @@ def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...]) -> Facts
         since[scored_at],
         [moved_back[i] for i in scored_at.tolist()],
     )
-    ids, when, value, bought = fetch.event_rows(conn, as_of)
+    ids, when, value, bought = kept_events.events(conn).before(as_of_us)
     at_days = to_days(when)
     # An absurd amount (1e308 twice makes inf) must not turn every score into NaN.
     value = np.clip(np.nan_to_num(value, nan=0.0), -1e9, 1e9) + 0.0

@@ -26,10 +26,13 @@ _CHUNK = 100_000  # rows fetched at a time: a chunk of Python tuples is ~50 MB
 _F = Feedback.__table__
 
 # One event as PostgreSQL's binary COPY sends it: the field count, then each field's length
-# and value (customer_id int4, occurred_at as int8 microseconds, value float8, is a purchase).
+# and value (id int8, customer_id int4, occurred_at as int8 microseconds, value float8, is a
+# purchase).
 _PG_EVENT = np.dtype(
     [
         ("fields", ">i2"),
+        ("n0", ">i4"),
+        ("id", ">i8"),
         ("n1", ">i4"),
         ("customer", ">i4"),
         ("n2", ">i4"),
@@ -118,45 +121,45 @@ def stage_rows(
     return np.array(cids, dtype=np.int64), list(stages), when, np.array(exact, dtype=bool)
 
 
-def event_rows(
-    conn: Connection, as_of: datetime
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Every event before `as_of`, by customer and time: customer, time (microseconds),
-    value (0 when missing), whether it is a purchase."""
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def events_after(conn: Connection, after_id: int) -> Columns:
+    """Every event whose id is above `after_id`, whatever its time: event id, customer,
+    time (microseconds), value (0 when missing), whether it is a purchase; by customer, time
+    and event id, so that rows read apart and merged come out in one order."""
     if _postgres(conn):
-        ids, at, value, bought = _pg_events(conn, as_of)
+        eid, ids, at, value, bought = _pg_events(conn, after_id)
     else:
-        ids, at, value, bought = _sqlite_events(conn, as_of)
+        eid, ids, at, value, bought = _sqlite_events(conn, after_id)
     if len(ids) > 1:
-        ordered = (ids[1:] > ids[:-1]) | ((ids[1:] == ids[:-1]) & (at[1:] >= at[:-1]))
+        same = ids[1:] == ids[:-1]
+        tie = same & (at[1:] == at[:-1])
+        ordered = (ids[1:] > ids[:-1]) | (same & (at[1:] > at[:-1])) | (tie & (eid[1:] > eid[:-1]))
         if not ordered.all():
-            order = np.lexsort((at, ids))
-            del ordered
+            order = np.lexsort((eid, at, ids))
+            del ordered, same, tie
             # One column at a time: ten million rows are 250 MB a copy.
-            ids = ids[order]
-            at = at[order]
-            value = value[order]
-            bought = bought[order]
-    return ids, at, value, bought
+            eid, ids, at, value, bought = (c[order] for c in (eid, ids, at, value, bought))
+    return eid, ids, at, value, bought
 
 
-def _sqlite_events(
-    conn: Connection, as_of: datetime
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _sqlite_events(conn: Connection, after_id: int) -> Columns:
     cursor = _cursor(conn)
-    # A purchase is told by the id's lowest bit: one Python object less per row.
+    # A purchase is told by the customer's lowest bit: one Python object less per row.
     cursor.execute(
-        "SELECT customer_id * 2 + (kind = 'purchase'), occurred_at, coalesce(value, 0.0) "
-        "FROM events WHERE occurred_at < ?",
-        (_sqlite_time(as_of),),
+        "SELECT id, customer_id * 2 + (kind = 'purchase'), occurred_at, coalesce(value, 0.0) "
+        "FROM events WHERE id > ?",
+        (after_id,),
     )
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[Columns] = []
     while chunk := cursor.fetchmany(_CHUNK):
-        tagged, at, value = zip(*chunk, strict=True)
+        eid, tagged, at, value = zip(*chunk, strict=True)
         del chunk
         both = np.array(tagged, dtype=np.int64)
         parts.append(
             (
+                np.array(eid, dtype=np.int64),
                 both >> 1,
                 _sqlite_micros(at),
                 np.array(value, dtype=np.float64),
@@ -164,30 +167,33 @@ def _sqlite_events(
             )
         )
     cursor.close()
+    return _joined(parts)
+
+
+def _joined(parts: list[Columns]) -> Columns:
+    """Chunks of columns as whole columns, each column's chunks freed once it is whole."""
     if not parts:
         return _no_events()
     columns = [list(column) for column in zip(*parts, strict=True)]
     del parts
     out = []
-    for column in columns:  # each column's chunks freed once it is whole
+    for column in columns:
         out.append(np.concatenate(column))
         column.clear()
-    return out[0], out[1], out[2], out[3]
+    return out[0], out[1], out[2], out[3], out[4]
 
 
-def _pg_events(
-    conn: Connection, as_of: datetime
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _pg_events(conn: Connection, after_id: int) -> Columns:
     """A binary COPY, read a few megabytes at a time into columns (the whole stream of ten
-    million rows would be 390 MB at once)."""
+    million rows would be 450 MB at once)."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     data = bytearray()
     header = False
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[Columns] = []
     with cursor.copy(
-        "COPY (SELECT customer_id, occurred_at, coalesce(value, 0)::float8, "
-        "kind = 'purchase' FROM events WHERE occurred_at < %s) TO STDOUT (FORMAT binary)",
-        (as_of,),
+        "COPY (SELECT id, customer_id, occurred_at, coalesce(value, 0)::float8, "
+        "kind = 'purchase' FROM events WHERE id > %s) TO STDOUT (FORMAT binary)",
+        (after_id,),
     ) as copy:
         for block in copy:
             data += block
@@ -208,22 +214,17 @@ def _pg_events(
     parts.append(_pg_rows(data))
     if data:
         raise RuntimeError("unexpected COPY row layout from PostgreSQL")
-    columns = [list(column) for column in zip(*parts, strict=True)]
-    del parts
-    out = []
-    for column in columns:
-        out.append(np.concatenate(column))
-        column.clear()
-    return out[0], out[1], out[2], out[3]
+    return _joined(parts)
 
 
-def _pg_rows(data: bytearray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _pg_rows(data: bytearray) -> Columns:
     """The whole rows at the start of `data` as columns, taken out of it."""
     whole = len(data) // _PG_EVENT.itemsize * _PG_EVENT.itemsize
     rows = np.frombuffer(bytes(data[:whole]), dtype=_PG_EVENT)
     del data[:whole]
     if len(rows) and not (
-        (rows["fields"] == 4).all()
+        (rows["fields"] == 5).all()
+        and (rows["n0"] == 8).all()
         and (rows["n1"] == 4).all()
         and (rows["n2"] == 8).all()
         and (rows["n3"] == 8).all()
@@ -231,6 +232,7 @@ def _pg_rows(data: bytearray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     ):
         raise RuntimeError("unexpected COPY row layout from PostgreSQL")
     return (
+        rows["id"].astype(np.int64),
         rows["customer"].astype(np.int64),
         rows["at"].astype(np.int64) + _PG_EPOCH_US,
         rows["value"].astype(np.float64),
@@ -238,9 +240,9 @@ def _pg_rows(data: bytearray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     )
 
 
-def _no_events() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _no_events() -> Columns:
     empty = np.zeros(0, dtype=np.int64)
-    return empty, empty, np.zeros(0), np.zeros(0, dtype=bool)
+    return empty, empty, empty, np.zeros(0), np.zeros(0, dtype=bool)
 
 
 def answers(conn: Connection, as_of: datetime) -> Any:

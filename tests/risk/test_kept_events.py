@@ -1,0 +1,249 @@
+"""The risk pass's kept events (`clmbot.risk.kept_events`): a pass from the file and what
+was added since scores exactly as a pass that reads every event, and a file that no longer
+matches its database, or that someone else planted, is never believed."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, delete, insert, select, text, update
+
+from clmbot.config import LifecycleConfig, Settings
+from clmbot.risk import kept_events
+from clmbot.risk import rows as fetch
+from clmbot.risk.score import score_all
+from clmbot.store.models import Event
+from tests.risk.test_same_as_before import AS_OF, fill
+
+LIFECYCLE = LifecycleConfig()
+
+
+def _scores(engine: Engine) -> list:
+    with engine.connect() as conn:
+        return score_all(conn, AS_OF, config=Settings().risk, lifecycle=LIFECYCLE)
+
+
+def _place(engine: Engine) -> Path:
+    with engine.connect() as conn:
+        path = kept_events.place(conn)
+    assert path is not None
+    return path
+
+
+def _fresh(engine: Engine) -> list:
+    """The scores from every event read again, the kept file put aside and back."""
+    path = _place(engine)
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)
+    try:
+        return _scores(engine)
+    finally:
+        path.unlink(missing_ok=True)
+        aside.rename(path)
+
+
+def _more_events(engine: Engine, seed: int) -> None:
+    """A day's events, and the awkward ones: late ones dated long before, ones tied in time
+    with a kept event of the same customer (and another amount), a new buyer."""
+    rng = random.Random(seed)
+    with engine.begin() as conn:
+        kept = conn.execute(
+            select(Event.customer_id, Event.occurred_at).order_by(Event.id).limit(50)
+        ).all()
+        rows = [
+            {
+                "customer_id": cid,
+                "kind": "purchase",
+                "occurred_at": at,
+                "value": 7.5,
+                "seq": 100 + i,
+            }
+            for i, (cid, at) in enumerate(kept)
+        ]
+        rows += [
+            {
+                "customer_id": rng.randint(1, 700),
+                "kind": rng.choice(("purchase", "login")),
+                "occurred_at": AS_OF - timedelta(days=rng.uniform(0, 600)),
+                "value": round(rng.uniform(1, 90), 2),
+                "seq": 200 + i,
+            }
+            for i in range(400)
+        ]
+        conn.execute(insert(Event), rows)
+
+
+def test_a_pass_from_the_kept_events_scores_as_one_that_reads_them_all(engine, monkeypatch):
+    fill(engine, 1)
+    first = _scores(engine)
+    path = _place(engine)
+    assert path.is_file()
+    assert first == _fresh(engine)
+    _more_events(engine, 2)
+    read_after: list[int] = []
+    real = fetch.events_after
+
+    def spy(conn, after_id):
+        read_after.append(after_id)
+        return real(conn, after_id)
+
+    monkeypatch.setattr(fetch, "events_after", spy)
+    later = _scores(engine)
+    assert read_after and read_after[0] > 0  # only what was added since
+    monkeypatch.setattr(fetch, "events_after", real)
+    assert later != first
+    assert later == _fresh(engine)
+    # Nothing added: the file as it is, and the same scores.
+    assert _scores(engine) == later
+
+
+@pytest.mark.parametrize("change", ["deleted", "moved", "another database"])
+def test_a_kept_file_that_no_longer_matches_the_database_is_read_again_whole(
+    engine, change, caplog, tmp_path
+):
+    fill(engine, 1)
+    _scores(engine)
+    path = _place(engine)
+    if change == "deleted":
+        with engine.begin() as conn:
+            conn.execute(delete(Event).where(Event.id == 3))
+    elif change == "moved":
+        # The latest event noted in the file, moved to another day: same count, same ids.
+        with engine.begin() as conn:
+            last = conn.execute(select(Event.id).order_by(Event.id.desc()).limit(1)).scalar()
+            conn.execute(
+                update(Event)
+                .where(Event.id == last)
+                .values(occurred_at=AS_OF - timedelta(days=400))
+            )
+    else:
+        # Another shop's events, as many of them, and the first one's file in its place.
+        with engine.begin() as conn:
+            count = conn.execute(text("SELECT count(*) FROM events")).scalar()
+            conn.execute(delete(Event))
+        saved = tmp_path / "kept"
+        saved.write_bytes(path.read_bytes())
+        fill_other(engine, count)
+        path.unlink()
+        saved.rename(path)
+        path.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="clmbot.risk.kept_events"):
+        got = _scores(engine)
+    assert "no longer match" in caplog.text
+    assert got == _fresh(engine)
+
+
+def fill_other(engine: Engine, count: int) -> None:
+    """`count` events of other times (on SQLite at the same ids as those deleted)."""
+    rng = random.Random(9)
+    rows = [
+        {
+            "customer_id": rng.randint(1, 600),
+            "kind": "purchase",
+            "occurred_at": AS_OF - timedelta(days=rng.uniform(1, 300)),
+            "value": 3.0,
+            "seq": i,
+        }
+        for i in range(count)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(Event), rows)
+
+
+def test_a_link_planted_in_the_files_place_is_replaced_not_followed(engine, tmp_path):
+    fill(engine, 1)
+    path = _place(engine)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = tmp_path / "victim"
+    target.write_bytes(b"someone else's file")
+    path.symlink_to(target)
+    scores = _scores(engine)
+    assert target.read_bytes() == b"someone else's file"
+    assert not path.is_symlink() and path.is_file()
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert scores == _fresh(engine)
+
+
+def test_a_file_others_may_write_is_not_believed(engine, caplog):
+    fill(engine, 1)
+    truth = _scores(engine)
+    path = _place(engine)
+    # A file that says there are no events at all, writable by anyone.
+    empty = kept_events.Kept(
+        np.zeros(0, np.int64),
+        np.zeros(0, np.int64),
+        np.zeros(0),
+        np.zeros(0, bool),
+        10**9,
+        np.zeros((0, 3), np.int64),
+    )
+    kept_events._write(path, empty)
+    path.chmod(0o666)
+    with caplog.at_level(logging.WARNING, logger="clmbot.risk.kept_events"):
+        assert _scores(engine) == truth
+    assert "not a file of clmbot's" in caplog.text
+    assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_where_nothing_can_be_kept_the_pass_still_reads_everything(engine, caplog, monkeypatch):
+    fill(engine, 1)
+    truth = _scores(engine)
+    path = _place(engine)
+    path.unlink()
+    blocked = path.parent / "blocked"
+    blocked.write_text("a file where a folder should be")
+    monkeypatch.setattr(kept_events, "place", lambda conn: blocked / "events")
+    with caplog.at_level(logging.WARNING, logger="clmbot.risk.kept_events"):
+        assert _scores(engine) == truth
+    assert "cannot keep its events" in caplog.text
+
+
+def test_an_unreadable_file_is_read_again_whole(engine, caplog):
+    fill(engine, 1)
+    truth = _scores(engine)
+    path = _place(engine)
+    path.write_bytes(path.read_bytes()[:5000])  # cut short, as by a full disk
+    with caplog.at_level(logging.WARNING, logger="clmbot.risk.kept_events"):
+        assert _scores(engine) == truth
+    assert "unreadable" in caplog.text
+
+
+def test_a_new_event_tied_with_a_kept_one_goes_after_it():
+    """As a read sorted by customer, time and id puts it: the later id second."""
+    base = kept_events._merged(
+        kept_events._empty(),
+        np.array([1, 2, 3]),
+        np.array([5, 5, 6]),
+        np.array([10, 20, 10]),
+        np.array([1.0, 2.0, 3.0]),
+        np.array([True, True, False]),
+    )
+    merged = kept_events._merged(
+        base,
+        np.array([4, 5]),
+        np.array([5, 4]),
+        np.array([20, 99]),
+        np.array([4.0, 5.0]),
+        np.array([False, True]),
+    )
+    assert merged.customer.tolist() == [4, 5, 5, 5, 6]
+    assert merged.at.tolist() == [99, 10, 20, 20, 10]
+    assert merged.value.tolist() == [5.0, 1.0, 2.0, 4.0, 3.0]
+    assert merged.last_id == 5
+    assert merged.samples[-1].tolist() == [5, 4, 99]
+
+
+def test_the_file_is_private(engine):
+    fill(engine, 1)
+    _scores(engine)
+    path = _place(engine)
+    assert (path.stat().st_mode & 0o777) == 0o600
+    if engine.dialect.name == "postgresql":
+        assert (path.parent.stat().st_mode & 0o777) == 0o700
+        assert path.parent == Path(os.environ["XDG_STATE_HOME"]) / "clmbot" / "risk"
