@@ -39,7 +39,7 @@ from clmbot.config import Settings
 from clmbot.risk import rhythm, runs, score
 from clmbot.store.db import make_engine, normalise_url
 from clmbot.store.migrate import upgrade
-from clmbot.store.models import Customer, Event, RiskRun
+from clmbot.store.models import Customer, Event, RiskRun, RiskScore
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=UTC)
 TARGET_S = 60.0
@@ -236,7 +236,9 @@ def bench(engine: Engine, label: str, customers: int, events: int, repeat: int) 
     for attempt in range(repeat):
         bare = bare_aggregate(engine)
         day = date(2000, 1, 1) + timedelta(days=attempt)
-        with engine.begin() as conn:
+        with engine.begin() as conn:  # scores first: nothing cascades (migration 0016)
+            gone = select(RiskRun.id).where(RiskRun.day == day).scalar_subquery()
+            conn.execute(delete(RiskScore).where(RiskScore.run_id.in_(gone)))
             conn.execute(delete(RiskRun).where(RiskRun.day == day))
         load_before = os.getloadavg()[0]
         with phases() as p:

@@ -8,6 +8,7 @@ much they add, so the first is the main one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +27,7 @@ from clmbot.risk.facts import (
     purchases,
     seconds,
 )
+from clmbot.risk.rows import quiet_gc
 from clmbot.risk.settings import RiskConfig
 
 # The rhythm is a reason once it is past the customer's usual gap and this likely.
@@ -44,8 +46,10 @@ class CustomerRisk:
 
 @dataclass(frozen=True)
 class Scores:
-    """Everyone scored, highest risk first (then by external id), as columns: a million
-    `CustomerRisk` objects cost more than the scoring, and a stored run needs none."""
+    """Everyone scored, as columns in customer id order: a million `CustomerRisk` objects
+    cost more than the scoring, and a stored run needs none. `rows` ranks them, highest
+    risk first, then by external id; the morning's pass wants only its ten highest, and
+    ranking a million took longer than storing them."""
 
     ids: list[int]
     external_ids: list[str]
@@ -60,12 +64,22 @@ class Scores:
         return sum(r >= threshold for r in self.risk)
 
     def rows(self, start: int = 0, stop: int | None = None) -> list[CustomerRisk]:
-        stop = len(self.ids) if stop is None else min(stop, len(self.ids))
+        """The `start`-th to `stop`-th highest."""
+        n = len(self.ids)
+        stop = n if stop is None else min(stop, n)
+        if stop <= start:
+            return []
+        candidates: Iterable[int] = range(n)
+        if stop < n // 2:  # only those at or above the stop-th highest risk can be in
+            risk = np.array(self.risk, dtype=np.int64)
+            floor = np.partition(risk, n - stop)[n - stop]
+            candidates = np.flatnonzero(risk >= floor).tolist()
+        ranked = sorted(candidates, key=lambda i: (-self.risk[i], self.external_ids[i]))
         return [
             CustomerRisk(
                 self.ids[i], self.external_ids[i], self.names[i], self.risk[i], self.reasons[i]
             )
-            for i in range(start, stop)
+            for i in ranked[start:stop]
         ]
 
 
@@ -82,41 +96,43 @@ def score(
     """`score_all` as columns. Each customer's chance of going inactive is combined from its
     parts by the same float operations in the same order as one customer at a time would
     be, array by array, so the scores are the same to the last bit."""
+    # A million customers' reasons are a million small tuples, none of them garbage: the
+    # collector walking them again and again cost more than making them.
+    with quiet_gc():
+        return _score(conn, as_of, config, lifecycle)
+
+
+def _score(
+    conn: Connection, as_of: datetime, config: RiskConfig, lifecycle: LifecycleConfig
+) -> Scores:
     facts = load(conn, as_of, terminal=lifecycle.terminal)
     n = len(facts.ids)
     base, said = _rhythm(facts, config)
     keep = np.ones(n) * (1 - base)
-    # Every reason of a customer with its weight, in the order the parts are combined: the
-    # rhythm first, then each signal (a stable sort by weight keeps that order for ties).
-    weights = base.tolist()
-    parts: dict[int, list[tuple[float, str]]] = {i: [(weights[i], t)] for i, t in said.items()}
-    for weight, hits in _signals(facts, config, lifecycle):
-        if weight <= 0:
-            continue
-        for i, text in hits.items():
-            keep[i] *= 1 - weight
-            parts.setdefault(i, []).append((weight, text))
-    risk = np.rint(100 * (1 - keep)).astype(np.int64)
     reasons: list[tuple[str, ...]] = [()] * n
+    for i, text in said.items():
+        reasons[i] = (text,)
+    # Where a signal holds too, every reason with its weight, in the order the parts are
+    # combined: the rhythm first, then each signal (a stable sort by weight keeps that
+    # order for ties).
+    parts: dict[int, list[tuple[float, str]]] = {}
+    for weight, hits in _signals(facts, config, lifecycle):
+        if weight <= 0 or not hits:
+            continue
+        held = np.fromiter(hits, dtype=np.int64, count=len(hits))
+        keep[held] *= 1 - weight
+        for i, text in hits.items():
+            listed = parts.get(i)
+            if listed is None:
+                listed = parts[i] = [(float(base[i]), said[i])] if i in said else []
+            listed.append((weight, text))
     for i, listed in parts.items():
         if len(listed) == 1:
             reasons[i] = (listed[0][1],)
         else:
             reasons[i] = tuple(t for _, t in sorted(listed, key=lambda p: -p[0]))
-    # By external id within a risk: ranked by Python's own string order (a numpy string
-    # array would be as wide as the longest id, times a million).
-    by_id = np.empty(n, dtype=np.int64)
-    by_id[sorted(range(n), key=facts.external_ids.__getitem__)] = np.arange(n)
-    order = np.lexsort((by_id, -risk)).tolist()
-    ids = facts.ids.tolist()
-    risks = risk.tolist()
-    return Scores(
-        [ids[i] for i in order],
-        [facts.external_ids[i] for i in order],
-        [facts.names[i] for i in order],
-        [risks[i] for i in order],
-        [reasons[i] for i in order],
-    )
+    risk = np.rint(100 * (1 - keep)).astype(np.int64)
+    return Scores(facts.ids.tolist(), facts.external_ids, facts.names, risk.tolist(), reasons)
 
 
 def _distinct(ids: np.ndarray) -> np.ndarray:

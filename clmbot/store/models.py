@@ -445,17 +445,17 @@ class RiskRun(SQLModel, table=True):
 
 
 class RiskScore(SQLModel, table=True):
-    """A customer's risk in one run, with its reasons as shown."""
+    """A customer's risk in one run, with its reasons as shown.
+
+    No foreign keys (migration 0016): a pass writes a row per customer every day, and on
+    PostgreSQL checking each row's customer and run was most of the write. The pass writes
+    only customers it has just read and the run it has just claimed, and neither is ever
+    deleted. Every read names the run and the customer: the primary key answers them."""
 
     __tablename__ = "risk_scores"
-    __table_args__ = (Index("ix_risk_scores_customer_run", "customer_id", "run_id"),)
 
-    run_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("risk_runs.id", ondelete="CASCADE"), primary_key=True)
-    )
-    customer_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True)
-    )
+    run_id: int = Field(sa_column=Column(Integer, primary_key=True))
+    customer_id: int = Field(sa_column=Column(Integer, primary_key=True))
     risk: int = Field(sa_column=Column(Integer, nullable=False))
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSONDict, nullable=False))
 

@@ -135,3 +135,25 @@ def test_weights_come_from_clmbot_toml(engine, shop, tmp_path):
     got = scores(engine, settings=settings)
     assert not any("NPS" in r for r in got["P02"].reasons)
     assert got["QUIET"].risk >= 90
+
+
+def test_the_highest_few_rank_as_the_whole_list_does():
+    """`Scores.rows` ranks only those who can be among the first asked for: the same
+    customers in the same order as ranking everyone, ties at the edge included."""
+    import random
+
+    from clmbot.risk.score import Scores
+
+    rng = random.Random(3)
+    n = 1_000
+    ids = list(range(1, n + 1))
+    external = [f"C{rng.randrange(10**6):06d}-{i}" for i in ids]
+    risk = [rng.choice((99, 99, 98, 70, 40, 3)) for _ in ids]
+    scored = Scores(ids, external, [f"N{i}" for i in ids], risk, [("r",)] * n)
+    everyone = scored.rows()
+    assert [r.risk for r in everyone] == sorted(risk, reverse=True)
+    for start, stop in ((0, 10), (5, 15), (0, 400), (990, 2000), (0, 0), (7, 3)):
+        assert scored.rows(start, stop) == everyone[start:stop]
+    tied = [r.external_id for r in everyone if r.risk == 99]
+    assert tied == sorted(tied)
+    assert Scores([], [], [], [], []).rows(0, 10) == []
