@@ -205,7 +205,7 @@ def purchases(
 
 
 def _stages(
-    cids: np.ndarray, stage_of: list[str], at: np.ndarray, exact: np.ndarray
+    cids: np.ndarray, code: np.ndarray, names: list[str], at: np.ndarray, exact: np.ndarray
 ) -> tuple[
     np.ndarray,
     list[str],
@@ -225,9 +225,6 @@ def _stages(
     empty = np.zeros(0, dtype=np.int64)
     if n == 0:
         return empty, [], [], empty, {}, empty, empty
-    names = sorted(set(stage_of))
-    codes_of = {name: i for i, name in enumerate(names)}
-    code = np.fromiter(map(codes_of.__getitem__, stage_of), dtype=np.int64, count=n)
     new_customer = np.r_[True, cids[1:] != cids[:-1]]
     move = new_customer | np.r_[True, code[1:] != code[:-1]]
     rows = np.flatnonzero(move)

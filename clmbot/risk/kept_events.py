@@ -150,8 +150,7 @@ def _pick(eid: np.ndarray, customer: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 def _still_holds(conn: Connection, kept: Kept) -> bool:
     """Whether the database still has exactly the events the file holds up to its id."""
-    pg = conn.dialect.name == "postgresql"
-    mark = "%s" if pg else "?"
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(f"SELECT count(*) FROM events WHERE id <= {mark}", (kept.last_id,))
@@ -171,8 +170,7 @@ def _still_holds(conn: Connection, kept: Kept) -> bool:
         row = found.get(event_id)
         if row is None or row[0] != customer:
             return False
-        stored = row[1] if pg else int(fetch._sqlite_micros([row[1]])[0])
-        if stored != at_us:
+        if int(fetch.micros_of(conn, [row[1]])[0]) != at_us:
             return False
     return True
 

@@ -1,0 +1,77 @@
+"""The risk pass's bulk reads (`clmbot.risk.rows`): times worked out by the database as
+microseconds are exactly the stored times, on both databases, whatever the year."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert
+
+from clmbot.risk import rows
+from clmbot.risk.facts import micros
+from clmbot.store.models import Customer, Event, StageChange
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _moments() -> list[datetime]:
+    rng = random.Random(11)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    found = [epoch + timedelta(microseconds=rng.randrange(-(10**16), 10**17)) for _ in range(300)]
+    found += [
+        epoch,
+        epoch - timedelta(microseconds=1),
+        epoch + timedelta(microseconds=1),
+        datetime(1600, 5, 5, 12, 0, 0, 1, tzinfo=UTC),  # a typo'd year
+        datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC),
+        datetime(2026, 3, 1, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(2026, 3, 2, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+    ]
+    return found
+
+
+def test_times_read_as_microseconds_are_the_stored_times(engine):
+    moments = _moments()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Customer),
+            [
+                {
+                    "external_id": f"C{i}",
+                    "name": f"C {i}",
+                    "stage": "retention",
+                    "tags": [],
+                    "attributes": {},
+                    "locale": "",
+                    "created_at": T0,
+                    "updated_at": T0,
+                }
+                for i in range(len(moments))
+            ],
+        )
+        conn.execute(
+            insert(Event),
+            [
+                {"customer_id": i + 1, "kind": "purchase", "occurred_at": at, "seq": 0}
+                for i, at in enumerate(moments)
+            ],
+        )
+        conn.execute(
+            insert(StageChange),
+            [
+                {"customer_id": i + 1, "to_stage": "retention", "at": at, "by": "t"}
+                for i, at in enumerate(moments)
+            ],
+        )
+    wanted = {i + 1: micros(at) for i, at in enumerate(moments)}
+    with engine.connect() as conn:
+        _, customer, at, _, _ = rows.events_after(conn, 0)
+        assert dict(zip(customer.tolist(), at.tolist(), strict=True)) == wanted
+        cids, codes, names, when, _ = rows.stage_rows(conn, datetime(9999, 12, 31, tzinfo=UTC))
+    last = datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)
+    del wanted[len(moments)]  # the last moment is after the as-of
+    assert micros(last) not in when.tolist()
+    assert dict(zip(cids.tolist(), when.tolist(), strict=True)) == wanted
+    assert names == ["retention"] and set(codes.tolist()) == {0}
