@@ -203,6 +203,8 @@ class Upsert:
                     versions.touch(self.conn, self.table.name)  # the driver's, unseen
                 cursor.execute(self._rows_after, (highest,))
                 (inserted,) = cursor.fetchone()
+                if changed > inserted:  # rows already stored were updated
+                    versions.touch(self.conn, versions.rewritten(self.table.name))
                 return changed, inserted
             finally:
                 cursor.close()
@@ -216,7 +218,16 @@ class Upsert:
                 for row in values:
                     copy.write_row(row)
         # xmax is 0 on a row this statement inserted, the updating transaction's id otherwise.
-        inserted = self.conn.execute(self._insert).scalars().all()
+        # Counted here, not by the statement's look (an upsert may only insert).
+        inserted = (
+            self.conn.execute(self._insert.execution_options(**versions.COUNTED_BY_CALLER))
+            .scalars()
+            .all()
+        )
+        if inserted:
+            versions.touch(self.conn, self.table.name)
+        if not all(inserted):  # rows already stored were updated
+            versions.touch(self.conn, versions.rewritten(self.table.name))
         # A chunk of new rows only: the next one is likely new too (a file past what an
         # earlier import of it wrote), so it is tried straight into the table again.
         self._all_new = all(inserted)

@@ -8,12 +8,16 @@ uses (customer, time, value, whether a purchase: 25 bytes an event), in the pass
 (customer, time, event id); a pass reads the events whose ids are above the last one kept
 and merges them in.
 
-Before the file is trusted, every pass checks it against the database: as many events up
-to its last id as it holds, and a few events it noted read back by id, the same. Anything
-else (events deleted, a backup restored, a file of another database) and it is read again
-whole from the table. A PostgreSQL transaction that commits after a later one was read
-leaves a gap below the last id; the count finds it on the next pass, which reads it all
-again. Deleting the file is always safe: it costs one slow pass.
+Before the file is trusted, every pass checks it against the database:
+- the database is the one it was made from (a random mark kept in `data_versions`, so a
+  file beside a database made anew is not believed);
+- no stored event changed since (`events.rewritten` in `data_versions`, raised by every
+  commit that updates or deletes events, such as a re-import correcting amounts);
+- as many events up to its last id as it holds (a PostgreSQL transaction that commits after
+  a later one was read leaves a gap below the last id, found here on the next pass);
+- a few events it noted, read back by id, the same (a backup restored).
+Anything else and every event is read again. Deleting the file is always safe: it costs one
+slow pass.
 
 Where: beside a SQLite database (`clmbot.db-risk`); for PostgreSQL, in clmbot's state
 directory, one file per database URL (each copy of the bot keeps its own). It holds
@@ -27,22 +31,29 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import stat
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Connection
+from sqlalchemy.dialects import postgresql, sqlite
 
 from clmbot import files
 from clmbot.risk import rows as fetch
+from clmbot.store import versions
+from clmbot.store.models import DataVersion
 
 log = logging.getLogger(__name__)
 
 SUFFIX = "-risk"
 _MAGIC = b"CLMBOT-RISK-EVENTS\n"
-_FORMAT = 1
-_SAMPLES = 8  # events noted to be read back by id
+_FORMAT = 2
+_SAMPLES = 8  # events noted to be read back by id: as many of the first read, and the newest
+_TOKEN = "risk.kept-events"  # the database's mark, a row of `data_versions`
+_VERSIONS = DataVersion.__table__
 _KEY = np.dtype([("customer", "<i8"), ("at", "<i8")])
 
 
@@ -57,6 +68,8 @@ class Kept:
     last_id: int
     # (event id, customer, time) of a few of them, read back to check the file.
     samples: np.ndarray
+    # The database's mark and its count of commits that rewrote events, when it was read.
+    marks: tuple[int, int] = (0, 0)
 
     def __len__(self) -> int:
         return len(self.customer)
@@ -78,8 +91,10 @@ def events(conn: Connection) -> Kept:
     """Every event in the database, from the kept file and what was added since; the file
     is brought up to date when there is one to keep."""
     path = place(conn)
-    kept = _read(path) if path is not None else None
-    if kept is not None and not _still_holds(conn, kept):
+    # Read before the events: a rewrite committed in between is then seen by the next pass.
+    marks = _marks(conn) if path is not None else None
+    kept = _read(path) if path is not None and marks is not None else None
+    if kept is not None and (kept.marks != marks or not _still_holds(conn, kept)):
         log.warning("the risk pass's kept events no longer match the database: reading all")
         kept = None
     base = kept if kept is not None else _empty()
@@ -87,9 +102,31 @@ def events(conn: Connection) -> Kept:
     if len(eid) == 0 and kept is not None:
         return kept
     merged = _merged(base, eid, customer, at, value, bought)
-    if path is not None:
-        _write(path, merged)
+    if path is not None and marks is not None:
+        _write(path, replace(merged, marks=marks))
     return merged
+
+
+def _marks(conn: Connection) -> tuple[int, int] | None:
+    """The database's mark (made on first use) and its count of commits that rewrote
+    events; None before `data_versions` exists (nothing is kept then)."""
+    found = versions.current(conn, (_TOKEN, versions.EVENTS_REWRITTEN))
+    if found is None:
+        return None
+    token, rewritten = found
+    if token == 0:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        with conn.engine.begin() as own:  # its own transaction: the pass's is never committed
+            own.execute(
+                dialect.insert(_VERSIONS)
+                .values(name=_TOKEN, version=secrets.randbelow(2**62) + 1)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
+        found = versions.current(conn, (_TOKEN, versions.EVENTS_REWRITTEN))
+        if found is None:
+            return None
+        token, rewritten = found
+    return token, rewritten
 
 
 def place(conn: Connection) -> Path | None:
@@ -116,8 +153,9 @@ def _merged(
     so a new event tied with a kept one (same customer and time) goes after it, as a read
     of the whole table sorted by customer, time and id would put it."""
     last_id = max(base.last_id, int(eid.max())) if len(eid) else base.last_id
-    picked = _pick(eid, customer, at)
-    samples = np.concatenate([base.samples, picked])[-_SAMPLES:]
+    # The first read's few, kept for good, and the newest reads' latest.
+    first, later = base.samples[:_SAMPLES], base.samples[_SAMPLES:]
+    samples = np.concatenate([first, np.concatenate([later, _pick(eid, customer, at)])[-_SAMPLES:]])
     if len(base) == 0:
         return Kept(customer, at, value, bought, last_id, samples)
     old = np.empty(len(base), dtype=_KEY)
@@ -137,8 +175,7 @@ def _merged(
 
 
 def _pick(eid: np.ndarray, customer: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """A few of the events just read to note: the latest id, and some spread over the rest
-    when they are the first read."""
+    """A few of the events just read to note: the latest id, and some spread over the rest."""
     if len(eid) == 0:
         return np.zeros((0, 3), dtype=np.int64)
     spread = np.unique(np.linspace(0, len(eid) - 1, _SAMPLES).astype(np.int64))
@@ -178,7 +215,8 @@ def _still_holds(conn: Connection, kept: Kept) -> bool:
 def _read(path: Path) -> Kept | None:
     """The kept file, or None when there is none we may trust or it cannot be read."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        # Without waiting: a FIFO planted in the file's place would otherwise hold the pass.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError:
@@ -186,14 +224,18 @@ def _read(path: Path) -> Kept | None:
         return None
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
-        if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            log.warning("%s is not a file of clmbot's (owner, mode): not read", path)
+        if (
+            not stat.S_ISREG(info.st_mode)
+            or info.st_uid != os.getuid()
+            or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+        ):
+            log.warning("%s is not a file of clmbot's (kind, owner, mode): not read", path)
             return None
         try:
             if fh.read(len(_MAGIC)) != _MAGIC:
                 raise ValueError("not a kept-events file")
             meta = np.load(fh, allow_pickle=False)
-            if meta.shape != (3,) or int(meta[0]) != _FORMAT:
+            if meta.shape != (5,) or int(meta[0]) != _FORMAT:
                 raise ValueError("another format")
             columns = [np.load(fh, allow_pickle=False) for _ in range(5)]
         except (ValueError, OSError, EOFError):
@@ -203,11 +245,12 @@ def _read(path: Path) -> Kept | None:
     n = int(meta[2])
     if not all(len(c) == n for c in (customer, at, value, bought)) or samples.ndim != 2:
         return None
-    return Kept(customer, at, value, bought, int(meta[1]), samples)
+    return Kept(customer, at, value, bought, int(meta[1]), samples, (int(meta[3]), int(meta[4])))
 
 
 def _write(path: Path, kept: Kept) -> None:
     """The file replaced whole; a failure to write only costs the next pass a full read."""
+    _remove_stale(path)
     try:
         if path.parent == files.state_dir() / "risk":  # ours to make private; not a
             files.private_dir(path.parent)  # SQLite database's own folder
@@ -217,10 +260,29 @@ def _write(path: Path, kept: Kept) -> None:
         return
     try:
         out.file.write(_MAGIC)
-        np.save(out.file, np.array([_FORMAT, kept.last_id, len(kept)], dtype=np.int64))
+        meta = [_FORMAT, kept.last_id, len(kept), *kept.marks]
+        np.save(out.file, np.array(meta, dtype=np.int64))
         for column in (kept.customer, kept.at, kept.value, kept.bought, kept.samples):
             np.save(out.file, column)
         out.commit()
-    except OSError as exc:
+    except BaseException as exc:  # never a half-written copy of customers' events left
         out.discard()
+        if not isinstance(exc, OSError):
+            raise
         log.warning("the risk pass cannot keep its events at %s (%s)", path, exc.strerror)
+
+
+def _remove_stale(path: Path) -> None:
+    """Half-written copies of ours that a killed pass left (an hour old: none being written
+    now), so that no copy of customers' events lingers."""
+    for stale in path.parent.glob(f".{path.name}.*.part"):
+        try:
+            info = stale.lstat()
+            if (
+                stat.S_ISREG(info.st_mode)
+                and info.st_uid == os.getuid()
+                and time.time() - info.st_mtime > 3600
+            ):
+                stale.unlink()
+        except OSError:
+            continue

@@ -115,17 +115,33 @@ def stage_rows(
 
     Customer, code and basis come packed in one integer, and numpy sorts the rows: Python
     objects a row, and SQLite's sort of a million, cost more than the query itself."""
+    for _ in range(3):
+        found = _stage_rows(conn, as_of)
+        if found is not None:
+            return found
+    raise RuntimeError("new stages kept appearing in the stage history while it was read")
+
+
+def _stage_rows(
+    conn: Connection, as_of: datetime
+) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, np.ndarray] | None:
+    """`stage_rows`, or None when a stage first used after its names were read turned up."""
     pg = _postgres(conn)
     cursor = _cursor(conn)
     cursor.execute("SELECT DISTINCT to_stage FROM stage_history")
     names = sorted(row[0] for row in cursor.fetchall())
     mark = "%s" if pg else "?"
+    # A stage none of the names is (a move committed since they were read) gets the code
+    # after the last, and the history is read again.
+    new = len(names)
     code = (
-        "CASE to_stage " + " ".join(f"WHEN {mark} THEN {i}" for i in range(len(names))) + " END"
+        "CASE to_stage "
+        + " ".join(f"WHEN {mark} THEN {i}" for i in range(len(names)))
+        + f" ELSE {new} END"
         if names
-        else "0"
+        else str(new)
     )
-    per = 2 * max(len(names), 1)
+    per = 2 * (len(names) + 1)
     customer = "customer_id::int8" if pg else "customer_id"
     exact = f"(basis = {mark})::int" if pg else f"(basis = {mark})"
     at = _micros_column(conn, '"at"')
@@ -150,7 +166,10 @@ def stage_rows(
     cid = packed // per
     order = np.lexsort((row_id, when, cid))
     rest = packed[order] % per
-    return cid[order], rest // 2, names, when[order], (rest % 2).astype(bool)
+    codes = rest // 2
+    if (codes == new).any():
+        return None
+    return cid[order], codes, names, when[order], (rest % 2).astype(bool)
 
 
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]

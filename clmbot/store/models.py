@@ -263,8 +263,9 @@ class SeenRequest(SQLModel, table=True):
 
 class DataVersion(SQLModel, table=True):
     """How many commits have changed a table: the reports kept per version (the funnel, NPS,
-    segments) are worked out again once a table they read has a new count. Written only by
-    `clmbot.store.versions`, at commit."""
+    segments) are worked out again once a table they read has a new count. Written by
+    `clmbot.store.versions`, at commit; one more row, `risk.kept-events`, is a random mark
+    of this database, which the risk pass's kept events are checked against."""
 
     __tablename__ = "data_versions"
 

@@ -28,11 +28,17 @@ from sqlalchemy import Connection, Engine, event
 # at-risk list) are kept through the moves a team makes all day, while those that do (the
 # funnel, segments) read both counts.
 STAGES = "customers.stage"
+# `events.rewritten` counts the commits that changed or removed events already stored (an
+# UPDATE, a DELETE, an upsert that updated a row), apart from `events`, which every import of
+# new events raises: the risk pass keeps the events it read and reads only the new ones
+# (`clmbot.risk.kept_events`), which holds only while no stored event changed.
+EVENTS_REWRITTEN = "events.rewritten"
 TRACKED = (
     "customers",
     STAGES,
     "stage_history",
     "events",
+    EVENTS_REWRITTEN,
     "feedback",
     "risk_runs",
     "risk_scores",
@@ -41,6 +47,7 @@ TABLE = "data_versions"
 
 _DIRTY = "clmbot_changed_tables"
 _WRITES = re.compile(r"^\s*(?:WITH|INSERT|UPDATE|DELETE|TRUNCATE|REPLACE)\b", re.IGNORECASE)
+_PLAIN_INSERT = re.compile(r"^\s*INSERT\s+INTO\b", re.IGNORECASE)
 _TARGETS = re.compile(
     r"\b(?:INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+(?:ONLY\s+)?\"?(\w+)\"?",
     re.IGNORECASE,
@@ -116,8 +123,22 @@ def _seen(
     touched = names.intersection(TRACKED)
     if "customers" in touched and _sets_only_the_stage(statement):
         touched = (touched - {"customers"}) | {STAGES}
+    if "events" in touched and not _inserts_only(statement):
+        touched = touched | {EVENTS_REWRITTEN}
     if touched:
         conn.info.setdefault(_DIRTY, set()).update(touched)
+
+
+def rewritten(table: str) -> str:
+    """The count of `table`'s commits that changed rows already stored (tracked for events
+    only; `touch` ignores the others)."""
+    return f"{table}.rewritten"
+
+
+def _inserts_only(statement: str) -> bool:
+    """Whether `statement` can only add rows: an INSERT that updates nothing on a conflict."""
+    # (`INSERT OR REPLACE` is no plain `INSERT INTO`: it deletes the row it replaces.)
+    return bool(_PLAIN_INSERT.match(statement)) and "DO UPDATE" not in statement.upper()
 
 
 def _sets_only_the_stage(statement: str) -> bool:

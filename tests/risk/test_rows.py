@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 
 from clmbot.risk import rows
 from clmbot.risk.facts import micros
@@ -32,25 +32,29 @@ def _moments() -> list[datetime]:
     return found
 
 
+def _customers(conn: Connection, n: int) -> None:
+    conn.execute(
+        insert(Customer),
+        [
+            {
+                "external_id": f"C{i}",
+                "name": f"C {i}",
+                "stage": "retention",
+                "tags": [],
+                "attributes": {},
+                "locale": "",
+                "created_at": T0,
+                "updated_at": T0,
+            }
+            for i in range(n)
+        ],
+    )
+
+
 def test_times_read_as_microseconds_are_the_stored_times(engine):
     moments = _moments()
     with engine.begin() as conn:
-        conn.execute(
-            insert(Customer),
-            [
-                {
-                    "external_id": f"C{i}",
-                    "name": f"C {i}",
-                    "stage": "retention",
-                    "tags": [],
-                    "attributes": {},
-                    "locale": "",
-                    "created_at": T0,
-                    "updated_at": T0,
-                }
-                for i in range(len(moments))
-            ],
-        )
+        _customers(conn, len(moments))
         conn.execute(
             insert(Event),
             [
@@ -75,3 +79,39 @@ def test_times_read_as_microseconds_are_the_stored_times(engine):
     assert micros(last) not in when.tolist()
     assert dict(zip(cids.tolist(), when.tolist(), strict=True)) == wanted
     assert names == ["retention"] and set(codes.tolist()) == {0}
+
+
+def test_stages_come_back_as_codes_of_their_names_whatever_the_names(engine):
+    odd = ["retention", "on'board", "%s", "?", "ünïcode ✓", 'say "hi"', "", "x" * 40]
+    rng = random.Random(2)
+    with engine.begin() as conn:
+        _customers(conn, 40)
+        wanted = []
+        for n in range(400):
+            row = {
+                "customer_id": rng.randint(1, 40),
+                "to_stage": rng.choice(odd),
+                "at": T0 - timedelta(days=rng.randrange(300), seconds=n),
+                "by": "t",
+                "basis": rng.choice(("exact", "import")),
+            }
+            wanted.append(row)
+        conn.execute(insert(StageChange), wanted)
+    with engine.connect() as conn:
+        cids, codes, names, when, exact = rows.stage_rows(conn, T0)
+    assert names == sorted(odd)
+    got = sorted(
+        zip(
+            cids.tolist(),
+            when.tolist(),
+            [names[c] for c in codes.tolist()],
+            exact.tolist(),
+            strict=True,
+        )
+    )
+    assert got == sorted(
+        (r["customer_id"], micros(r["at"]), r["to_stage"], r["basis"] == "exact") for r in wanted
+    )
+    # In the pass's order: by customer, then time.
+    pairs = list(zip(cids.tolist(), when.tolist(), strict=True))
+    assert pairs == sorted(pairs)

@@ -105,3 +105,48 @@ def test_going_back_from_0011_keeps_every_pass_and_its_scores(migrated):
         assert conn.execute(select(RiskScore.__table__.c.risk)).scalars().all() == [80]
     migrate.upgrade(migrated)
     assert migrate.current_revision(migrated) == migrate.head_revision()
+
+
+def test_0016_on_postgresql_waits_for_its_locks_a_few_seconds_at_a_time(db_url):
+    """Dropping `risk_scores`' foreign keys locks `customers`; a transaction reading it holds
+    the migration back. It asks for at most 5 s at a time (everything queued behind its
+    request waits no longer), gives back what it took, and tries again."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's locks")
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0015")
+    reading = threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT count(*) FROM customers")).scalar()
+            reading.set()
+            time.sleep(9)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert reading.wait(10)
+    started = time.monotonic()
+    # Meanwhile another reader is not held up behind the migration for long.
+    migrating = threading.Thread(target=migrate.upgrade, args=(engine,))
+    migrating.start()
+    time.sleep(1)
+    with engine.connect() as conn:
+        before = time.monotonic()
+        conn.execute(text("SELECT count(*) FROM customers")).scalar()
+        assert time.monotonic() - before < 6.5
+    migrating.join(60)
+    holder.join()
+    assert not migrating.is_alive()
+    assert time.monotonic() - started >= 5
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    assert "ix_risk_scores_customer_run" not in {
+        ix["name"] for ix in inspect(engine).get_indexes("risk_scores")
+    }
+    assert inspect(engine).get_foreign_keys("risk_scores") == []
+    engine.dispose()

@@ -157,3 +157,38 @@ def test_only_an_update_setting_the_stage_to_bound_values_counts_as_a_stage_move
     assert not only("UPDATE customers SET stage=%(s)s::VARCHAR || name WHERE id = ?")
     assert not only("UPDATE customers SET stage=(SELECT 'x'), updated_at=? WHERE id = ?")
     assert not only("UPDATE stage_history SET stage=? WHERE id = ?")
+
+
+def test_events_rewritten_counts_changes_to_stored_events_not_new_ones(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """The risk pass keeps the events it read and reads only new ones: any commit that
+    changes a stored event (an UPDATE, a DELETE, an import correcting an amount or moving
+    an event by its id) raises `events.rewritten`; new events, or a file imported again
+    unchanged, do not."""
+    rewritten = versions.EVENTS_REWRITTEN
+
+    def imported(lines: list[str], header: str = "customer_external_id,kind,occurred_at,value"):
+        path = tmp_path / f"events-{len(list(tmp_path.iterdir()))}.csv"
+        path.write_text(header + "\n" + "\n".join(lines) + "\n")
+        before = counts(engine)
+        report = import_file(engine, "events", path, Settings(), now=NOW)
+        assert report.ok, report.summary()
+        return raised(before, counts(engine))
+
+    path = tmp_path / "customers.csv"
+    path.write_text("external_id,name,stage\nA1,Acme,purchase\nA2,Beta,retention\n")
+    import_file(engine, "customers", path, Settings(), now=NOW)
+    first = ["A1,purchase,2026-11-01T10:00:00Z,10", "A2,login,2026-11-02T10:00:00Z,"]
+    assert rewritten not in imported(first)
+    assert imported(first) == {}  # the same file again changes nothing
+    assert rewritten not in imported([*first, "A1,purchase,2026-11-03T10:00:00Z,5"])
+    assert imported(["A1,purchase,2026-11-01T10:00:00Z,12"]).get(rewritten) == 1
+    header = "customer_external_id,kind,occurred_at,value,event_id"
+    assert rewritten not in imported(["A1,purchase,2026-11-04T10:00:00Z,7,E1"], header)
+    assert imported(["A2,purchase,2026-11-04T10:00:00Z,7,E1"], header).get(rewritten) == 1
+    for statement in ("UPDATE events SET value = 1", "DELETE FROM events WHERE kind = 'login'"):
+        before = counts(engine)
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+        assert raised(before, counts(engine)) == {"events": 1, rewritten: 1}
