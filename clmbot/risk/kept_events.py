@@ -235,8 +235,11 @@ def _read(path: Path) -> Kept | None:
             if fh.read(len(_MAGIC)) != _MAGIC:
                 raise ValueError("not a kept-events file")
             meta = np.load(fh, allow_pickle=False)
-            if meta.shape != (5,) or int(meta[0]) != _FORMAT:
-                raise ValueError("another format")
+            if meta.ndim == 1 and len(meta) and int(meta[0]) != _FORMAT:
+                log.info("the risk pass's kept events are of another clmbot: reading all")
+                return None
+            if meta.shape != (5,):
+                raise ValueError("not a kept-events file")
             columns = [np.load(fh, allow_pickle=False) for _ in range(5)]
         except (ValueError, OSError, EOFError):
             log.warning("the risk pass's kept events at %s are unreadable: reading all", path)

@@ -369,3 +369,20 @@ def test_a_half_written_copy_left_by_a_killed_pass_is_removed(engine):
     _scores(engine)
     assert not old.exists()
     assert fresh.exists()
+
+
+def test_a_file_of_another_clmbot_is_read_again_whole_quietly(engine, caplog):
+    """After an upgrade that changes the file's format: no warning, one full read."""
+    import io
+
+    fill(engine, 1)
+    truth = _scores(engine)
+    path = _place(engine)
+    older = io.BytesIO()
+    older.write(kept_events._MAGIC)
+    np.save(older, np.array([1, 10**9, 0], dtype=np.int64))
+    path.write_bytes(older.getvalue())
+    with caplog.at_level(logging.INFO, logger="clmbot.risk.kept_events"):
+        assert _scores(engine) == truth
+    assert "of another clmbot" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
