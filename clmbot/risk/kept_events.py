@@ -257,6 +257,7 @@ def _write(path: Path, kept: Kept) -> None:
     try:
         if path.parent == files.state_dir() / "risk":  # ours to make private; not a
             files.private_dir(path.parent)  # SQLite database's own folder
+            _remove_unused(path)
         out = files.PrivateFile(path, binary=True)
     except OSError as exc:
         log.warning("the risk pass cannot keep its events at %s (%s)", path, exc.strerror)
@@ -287,5 +288,28 @@ def _remove_stale(path: Path) -> None:
                 and time.time() - info.st_mtime > 3600
             ):
                 stale.unlink()
+        except OSError:
+            continue
+
+
+UNUSED_DAYS = 30
+
+
+def _remove_unused(path: Path) -> None:
+    """Other databases' files in the state folder that no pass has written for a month:
+    a URL that changed (a new password, another host) leaves its file behind, up to
+    hundreds of megabytes of customers' events. A database still in use whose events stood
+    still that long only reads them all once more."""
+    for other in path.parent.glob("events-*"):
+        if other.name == path.name:
+            continue
+        try:
+            info = other.lstat()
+            if (
+                stat.S_ISREG(info.st_mode)
+                and info.st_uid == os.getuid()
+                and time.time() - info.st_mtime > UNUSED_DAYS * 86_400
+            ):
+                other.unlink()
         except OSError:
             continue

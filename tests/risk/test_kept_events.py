@@ -386,3 +386,20 @@ def test_a_file_of_another_clmbot_is_read_again_whole_quietly(engine, caplog):
         assert _scores(engine) == truth
     assert "of another clmbot" in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_another_databases_file_unused_for_a_month_is_removed(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the state folder holds PostgreSQL databases' files")
+    fill(engine, 1)
+    _scores(engine)
+    path = _place(engine)
+    old = path.parent / "events-0000old"
+    old.write_bytes(b"a database no longer used")
+    os.utime(old, (1, 1))
+    recent = path.parent / "events-0000recent"  # another database, used last week
+    recent.write_bytes(b"in use")
+    _more_events(engine, 8)
+    _scores(engine)
+    assert not old.exists()
+    assert recent.exists()
