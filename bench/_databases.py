@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
 import shutil
 import tempfile
 import time
@@ -13,10 +15,18 @@ from pathlib import Path
 
 from sqlalchemy import Engine, text
 
+from clmbot.risk.kept_events import SUFFIX as KEPT_EVENTS_SUFFIX
 from clmbot.slack.server import REPLAY_SUFFIX
 from clmbot.store import latest
 from clmbot.store.db import make_engine, normalise_url
 from clmbot.store.migrate import upgrade
+
+# What clmbot keeps for itself in its state folder (the risk pass's events of a PostgreSQL
+# database, one file per URL) goes to a folder of this run, the bots it starts included:
+# every run makes schemas of its own, whose files would pile up in the home directory.
+_STATE = tempfile.mkdtemp(prefix="clmbot-bench-state-")
+atexit.register(shutil.rmtree, _STATE, True)
+os.environ["XDG_STATE_HOME"] = _STATE
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +50,8 @@ def each_database(
             ok &= bench(engine, "SQLite")
         finally:  # a failed or interrupted run leaves no database (nor its folder) behind
             engine.dispose()
-            for file in (f"{path}", f"{path}{REPLAY_SUFFIX}"):  # HTTP mode's requests taken
+            # HTTP mode's requests taken, and the risk pass's kept events
+            for file in (f"{path}", f"{path}{REPLAY_SUFFIX}", f"{path}{KEPT_EVENTS_SUFFIX}"):
                 for leftover in (file, f"{file}-wal", f"{file}-shm"):
                     Path(leftover).unlink(missing_ok=True)
             if made is not None:
