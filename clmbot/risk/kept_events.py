@@ -28,9 +28,12 @@ not read.
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import logging
 import os
+import re
 import secrets
 import stat
 import time
@@ -40,6 +43,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from clmbot import files
 from clmbot.risk import rows as fetch
@@ -100,6 +104,8 @@ def events(conn: Connection) -> Kept:
     base = kept if kept is not None else _empty()
     eid, customer, at, value, bought = fetch.events_after(conn, base.last_id)
     if len(eid) == 0 and kept is not None:
+        with contextlib.suppress(OSError):
+            os.utime(path, follow_symlinks=False)  # in use, with nothing new: not unused
         return kept
     merged = _merged(base, eid, customer, at, value, bought)
     if path is not None and marks is not None:
@@ -116,12 +122,21 @@ def _marks(conn: Connection) -> tuple[int, int] | None:
     token, rewritten = found
     if token == 0:
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        with conn.engine.begin() as own:  # its own transaction: the pass's is never committed
-            own.execute(
-                dialect.insert(_VERSIONS)
-                .values(name=_TOKEN, version=secrets.randbelow(2**62) + 1)
-                .on_conflict_do_nothing(index_elements=["name"])
+        try:
+            # Its own transaction: the pass's is never committed. A database that cannot
+            # be written now (another writer's lock, a read-only role) keeps nothing.
+            with conn.engine.begin() as own:
+                own.execute(
+                    dialect.insert(_VERSIONS)
+                    .values(name=_TOKEN, version=secrets.randbelow(2**62) + 1)
+                    .on_conflict_do_nothing(index_elements=["name"])
+                )
+        except SQLAlchemyError as exc:
+            log.warning(
+                "the risk pass cannot mark the database for its kept events (%s): reading all",
+                type(exc).__name__,
             )
+            return None
         found = versions.current(conn, (_TOKEN, versions.EVENTS_REWRITTEN))
         if found is None:
             return None
@@ -279,7 +294,7 @@ def _write(path: Path, kept: Kept) -> None:
 def _remove_stale(path: Path) -> None:
     """Half-written copies of ours that a killed pass left (an hour old: none being written
     now), so that no copy of customers' events lingers."""
-    for stale in path.parent.glob(f".{path.name}.*.part"):
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
         try:
             info = stale.lstat()
             if (
@@ -293,15 +308,15 @@ def _remove_stale(path: Path) -> None:
 
 
 UNUSED_DAYS = 30
+_OURS = re.compile(r"events-[0-9a-f]{32}")  # as `place` names them
 
 
 def _remove_unused(path: Path) -> None:
-    """Other databases' files in the state folder that no pass has written for a month:
-    a URL that changed (a new password, another host) leaves its file behind, up to
-    hundreds of megabytes of customers' events. A database still in use whose events stood
-    still that long only reads them all once more."""
-    for other in path.parent.glob("events-*"):
-        if other.name == path.name:
+    """Other databases' files in the state folder that no pass has used for a month: a URL
+    that changed (another host, user or schema) leaves its file behind, up to hundreds of
+    megabytes of customers' events."""
+    for other in path.parent.iterdir():
+        if other.name == path.name or not _OURS.fullmatch(other.name):
             continue
         try:
             info = other.lstat()

@@ -281,7 +281,8 @@ def _bring_schema_up(settings: Settings, engine: Any) -> None:
         else:
             migrate.require_current(engine)
     except migrate.SchemaNotReady as exc:
-        raise StartError(f"{exc} (CLMBOT_AUTO_MIGRATE is false)") from None
+        why = "" if settings.auto_migrate else " (CLMBOT_AUTO_MIGRATE is false)"
+        raise StartError(f"{exc}{why}") from None
 
 
 def _check_slack(settings: Settings, *, socket_mode: bool) -> str:

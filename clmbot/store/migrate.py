@@ -6,6 +6,7 @@ The migration scripts ship inside the package (`clmbot.migrations`, the reposito
 
 from __future__ import annotations
 
+import time
 from importlib.resources import files
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from clmbot.store.db import hold_write_lock
 
@@ -39,6 +41,15 @@ def alembic_config(engine: Engine) -> Config:
 _UPGRADE_LOCK = 0x636C6D75  # "clmu"
 
 
+# On PostgreSQL a migration that changes a table waits for whoever reads it, and every
+# command after it waits behind the migration's request: so the upgrade asks for each lock
+# for at most LOCK_WAIT, and when one is not given, gives back all it holds (the whole
+# upgrade is one transaction) and tries again, LOCK_TRIES times.
+LOCK_WAIT = "5s"
+LOCK_TRIES = 12
+_LOCK_NOT_AVAILABLE = "55P03"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`. Two at once (two copies of the bot starting, two
     admins) take turns: the second finds the work done."""
@@ -47,10 +58,24 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         "another clmbot has been upgrading this database's schema for 5 minutes; try again "
         "when it has finished"
     )
-    with engine.begin() as connection:
-        hold_write_lock(connection, _UPGRADE_LOCK, wait=300, busy=busy)
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+    for _ in range(LOCK_TRIES):
+        try:
+            with engine.begin() as connection:
+                hold_write_lock(connection, _UPGRADE_LOCK, wait=300, busy=busy)
+                if connection.dialect.name == "postgresql":
+                    connection.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, revision)
+            return
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
+                raise
+            time.sleep(1)
+    raise SchemaNotReady(
+        "the schema upgrade could not lock the tables it changes, 5 s at a time for a minute "
+        "(an import or the morning's risk pass holds them); run clmbot db upgrade again when "
+        "none is running"
+    )
 
 
 def head_revision() -> str | None:

@@ -15,17 +15,14 @@ another third of the write.
 
 On SQLite this copies the table (a batch): with 35 days kept at a million customers,
 a minute or two, while writers wait. On PostgreSQL it is quick, but dropping a foreign key
-locks the tables on both ends, `customers` included, and a lock asked for makes everything
-after it wait too: so it asks for at most 5 s at a time (while the copies wait for it no
-longer), a dozen times, and then stops with what to do, rather than halt the bot behind an
-import.
+locks the tables on both ends, `customers` included; `clmbot.store.migrate.upgrade` asks
+for each lock 5 s at a time and starts again when one is not given, so that commands never
+wait long behind it.
 """
 
-import time
 from collections.abc import Sequence
 
 from alembic import op
-from sqlalchemy.exc import OperationalError
 
 revision: str = "0016"
 down_revision: str | None = "0015"
@@ -33,42 +30,11 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-_LOCK_NOT_AVAILABLE = "55P03"
-
-
 def upgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        _drop_on_postgresql()
-        return
     with op.batch_alter_table("risk_scores") as batch:
         batch.drop_index("ix_risk_scores_customer_run")
         batch.drop_constraint("fk_risk_scores_customer_id_customers", type_="foreignkey")
         batch.drop_constraint("fk_risk_scores_run_id_risk_runs", type_="foreignkey")
-
-
-def _drop_on_postgresql() -> None:
-    bind = op.get_bind()
-    bind.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
-    for _ in range(12):
-        attempt = bind.begin_nested()
-        try:
-            bind.exec_driver_sql("DROP INDEX IF EXISTS ix_risk_scores_customer_run")
-            for name in ("fk_risk_scores_customer_id_customers", "fk_risk_scores_run_id_risk_runs"):
-                bind.exec_driver_sql(f"ALTER TABLE risk_scores DROP CONSTRAINT IF EXISTS {name}")
-        except OperationalError as exc:
-            attempt.rollback()  # gives back what it took: the others go on meanwhile
-            if getattr(exc.orig, "sqlstate", None) != _LOCK_NOT_AVAILABLE:
-                raise
-            time.sleep(1)
-            continue
-        attempt.commit()
-        bind.exec_driver_sql("SET LOCAL lock_timeout = 0")
-        return
-    raise RuntimeError(
-        "migration 0016 could not lock risk_scores, customers and risk_runs within a minute "
-        "(an import or the morning's risk pass holds them): run `clmbot db upgrade` again "
-        "when none is running"
-    )
 
 
 def downgrade() -> None:

@@ -4,15 +4,18 @@ matches its database, or that someone else planted, is never believed."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
+import threading
 from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
 from sqlalchemy import Engine, delete, insert, select, text, update
+from sqlmodel import SQLModel
 
 from clmbot.config import LifecycleConfig, Settings
 from clmbot.risk import kept_events
@@ -350,8 +353,15 @@ def test_a_fifo_in_the_files_place_does_not_hold_the_pass(engine, caplog):
     path = _place(engine)
     path.unlink()
     os.mkfifo(path, 0o600)
+    got: list = []
     with caplog.at_level(logging.WARNING, logger="clmbot.risk.kept_events"):
-        assert _scores(engine) == truth  # and it returned: nothing waited for a writer
+        passing = threading.Thread(target=lambda: got.append(_scores(engine)), daemon=True)
+        passing.start()
+        passing.join(60)
+    assert not passing.is_alive(), "the pass waits for a writer to open the FIFO"
+    with contextlib.suppress(OSError):  # (a writer, to let a stuck test thread go)
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    assert got == [truth]
     assert "not a file of clmbot's" in caplog.text
     assert path.is_file()  # replaced by the kept file
 
@@ -394,12 +404,42 @@ def test_another_databases_file_unused_for_a_month_is_removed(engine):
     fill(engine, 1)
     _scores(engine)
     path = _place(engine)
-    old = path.parent / "events-0000old"
+    old = path.parent / f"events-{'0' * 32}"
     old.write_bytes(b"a database no longer used")
     os.utime(old, (1, 1))
-    recent = path.parent / "events-0000recent"  # another database, used last week
+    mine = path.parent / "events-notes.txt"  # not a name clmbot gives: never touched
+    mine.write_bytes(b"someone's own file")
+    os.utime(mine, (1, 1))
+    recent = path.parent / f"events-{'1' * 32}"  # another database, used last week
     recent.write_bytes(b"in use")
     _more_events(engine, 8)
     _scores(engine)
     assert not old.exists()
-    assert recent.exists()
+    assert recent.exists() and mine.exists()
+
+
+def test_a_database_that_cannot_be_written_is_scored_without_keeping(db_url, caplog):
+    """The first pass marks the database; a read-only role (a replica, `clmbot risk` with
+    a reader's account) cannot, and is scored from every event, with no file."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's read-only transactions")
+    from sqlalchemy.engine import make_url
+
+    from clmbot.store.db import make_engine
+
+    writer = make_engine(db_url)
+    SQLModel.metadata.create_all(writer)
+    fill(writer, 1)
+    url = make_url(db_url)
+    options = url.query["options"] + " -c default_transaction_read_only=on"
+    reader = make_engine(url.update_query_dict({"options": options}).render_as_string(False))
+    try:
+        with caplog.at_level(logging.WARNING, logger="clmbot.risk.kept_events"):
+            got = _scores(reader)
+        assert "cannot mark the database" in caplog.text
+        assert got == _scores(writer)
+        with reader.connect() as conn:
+            assert not kept_events.place(conn).exists()
+    finally:
+        reader.dispose()
+        writer.dispose()

@@ -138,6 +138,7 @@ def test_with_auto_migrate_off_an_old_schema_is_refused(db_url, slack, tmp_path)
     result = refused(db_url, slack, tmp_path, CLMBOT_AUTO_MIGRATE="false")
     assert result.returncode == 2
     assert "has no clmbot tables yet; run: clmbot db upgrade" in result.stderr
+    assert "(CLMBOT_AUTO_MIGRATE is false)" in result.stderr  # said only when it is
     assert result.stderr.count("\n") == 1
 
 

@@ -107,10 +107,32 @@ def test_going_back_from_0011_keeps_every_pass_and_its_scores(migrated):
     assert migrate.current_revision(migrated) == migrate.head_revision()
 
 
-def test_0016_on_postgresql_waits_for_its_locks_a_few_seconds_at_a_time(db_url):
-    """Dropping `risk_scores`' foreign keys locks `customers`; a transaction reading it holds
-    the migration back. It asks for at most 5 s at a time (everything queued behind its
-    request waits no longer), gives back what it took, and tries again."""
+def _hold(engine, table: str, seconds: float):
+    """A thread reading `table` in a transaction for `seconds`; returns it once it reads."""
+    import threading
+    import time
+
+    from sqlalchemy import text
+
+    reading = threading.Event()
+
+    def hold() -> None:
+        with engine.begin() as conn:
+            conn.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            reading.set()
+            time.sleep(seconds)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert reading.wait(10)
+    return holder
+
+
+def test_an_upgrade_on_postgresql_never_holds_commands_back_long(db_url):
+    """0015 locks `customers` and 0016 `risk_runs` (dropping a foreign key); with a reader
+    holding `risk_runs`, the upgrade, one transaction, would keep `customers` locked while
+    it waited, and every command with it. It asks for each lock 5 s at a time, gives back
+    all it holds when one is not given, and starts again."""
     import threading
     import time
 
@@ -119,20 +141,9 @@ def test_0016_on_postgresql_waits_for_its_locks_a_few_seconds_at_a_time(db_url):
     if not db_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's locks")
     engine = make_engine(db_url)
-    migrate.upgrade(engine, "0015")
-    reading = threading.Event()
-
-    def hold() -> None:
-        with engine.begin() as conn:
-            conn.execute(text("SELECT count(*) FROM customers")).scalar()
-            reading.set()
-            time.sleep(9)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert reading.wait(10)
+    migrate.upgrade(engine, "0014")
+    holder = _hold(engine, "risk_runs", 9)
     started = time.monotonic()
-    # Meanwhile another reader is not held up behind the migration for long.
     migrating = threading.Thread(target=migrate.upgrade, args=(engine,))
     migrating.start()
     time.sleep(1)
@@ -149,4 +160,18 @@ def test_0016_on_postgresql_waits_for_its_locks_a_few_seconds_at_a_time(db_url):
         ix["name"] for ix in inspect(engine).get_indexes("risk_scores")
     }
     assert inspect(engine).get_foreign_keys("risk_scores") == []
+    engine.dispose()
+
+
+def test_an_upgrade_that_cannot_lock_stops_saying_what_to_do(db_url, monkeypatch):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's locks")
+    monkeypatch.setattr(migrate, "LOCK_TRIES", 2)
+    engine = make_engine(db_url)
+    migrate.upgrade(engine, "0015")
+    holder = _hold(engine, "customers", 14)
+    with pytest.raises(migrate.SchemaNotReady, match="run clmbot db upgrade again"):
+        migrate.upgrade(engine)
+    holder.join()
+    assert migrate.current_revision(engine) == "0015"
     engine.dispose()

@@ -192,3 +192,18 @@ def test_events_rewritten_counts_changes_to_stored_events_not_new_ones(
         with engine.begin() as conn:
             conn.execute(text(statement))
         assert raised(before, counts(engine)) == {"events": 1, rewritten: 1}
+
+
+def test_only_a_plain_insert_into_events_is_no_rewrite() -> None:
+    inserts_only = versions._inserts_only
+    assert inserts_only("INSERT INTO events (customer_id) VALUES (?)")
+    assert inserts_only("  insert into events (a) SELECT a FROM staging ON CONFLICT DO NOTHING")
+    for statement in (
+        "INSERT INTO events (a) VALUES (?) ON CONFLICT (a) DO UPDATE SET value = excluded.value",
+        "INSERT OR REPLACE INTO events (a) VALUES (?)",
+        "REPLACE INTO events (a) VALUES (?)",
+        "WITH x AS (SELECT 1) INSERT INTO events (a) SELECT * FROM x",
+        "UPDATE events SET value = 1",
+        "DELETE FROM events",
+    ):
+        assert not inserts_only(statement), statement
