@@ -37,6 +37,7 @@ import re
 import secrets
 import stat
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -213,7 +214,7 @@ def _still_holds(conn: Connection, kept: Kept) -> bool:
             return True
         ids = [int(i) for i in kept.samples[:, 0]]
         marks = ", ".join(mark for _ in ids)
-        at = fetch._micros_column(conn, "occurred_at")
+        at = fetch.micros_column(conn, "occurred_at")
         cursor.execute(f"SELECT id, customer_id, {at} FROM events WHERE id IN ({marks})", ids)
         found = {row[0]: row[1:] for row in cursor.fetchall()}
     finally:
@@ -291,40 +292,40 @@ def _write(path: Path, kept: Kept) -> None:
         log.warning("the risk pass cannot keep its events at %s (%s)", path, exc.strerror)
 
 
-def _remove_stale(path: Path) -> None:
-    """Half-written copies of ours that a killed pass left (an hour old: none being written
-    now), so that no copy of customers' events lingers."""
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
-        try:
-            info = stale.lstat()
-            if (
-                stat.S_ISREG(info.st_mode)
-                and info.st_uid == os.getuid()
-                and time.time() - info.st_mtime > 3600
-            ):
-                stale.unlink()
-        except OSError:
-            continue
-
-
+STALE_SECONDS = 3600  # a half-written copy this old is being written by nobody
 UNUSED_DAYS = 30
 _OURS = re.compile(r"events-[0-9a-f]{32}")  # as `place` names them
+
+
+def _remove_stale(path: Path) -> None:
+    """Half-written copies of ours that a killed pass left, so that no copy of customers'
+    events lingers."""
+    _remove_older(path.parent.glob(f".{glob.escape(path.name)}.*.part"), STALE_SECONDS)
 
 
 def _remove_unused(path: Path) -> None:
     """Other databases' files in the state folder that no pass has used for a month: a URL
     that changed (another host, user or schema) leaves its file behind, up to hundreds of
     megabytes of customers' events."""
-    for other in path.parent.iterdir():
-        if other.name == path.name or not _OURS.fullmatch(other.name):
-            continue
+    others = (
+        other
+        for other in path.parent.iterdir()
+        if other.name != path.name and _OURS.fullmatch(other.name)
+    )
+    _remove_older(others, UNUSED_DAYS * 86_400)
+
+
+def _remove_older(found: Iterable[Path], seconds: float) -> None:
+    """Those of `found` that are regular files of ours, untouched for `seconds` (links and
+    others' files are left alone)."""
+    for path in found:
         try:
-            info = other.lstat()
+            info = path.lstat()
             if (
                 stat.S_ISREG(info.st_mode)
                 and info.st_uid == os.getuid()
-                and time.time() - info.st_mtime > UNUSED_DAYS * 86_400
+                and time.time() - info.st_mtime > seconds
             ):
-                other.unlink()
+                path.unlink()
         except OSError:
             continue

@@ -80,7 +80,7 @@ def _sqlite_micros(texts: tuple[str, ...] | list[str]) -> np.ndarray:
     return np.array(texts, dtype="datetime64[us]").astype(np.int64)
 
 
-def _micros_column(conn: Connection, column: str) -> str:
+def micros_column(conn: Connection, column: str) -> str:
     """A stored time as PostgreSQL's exact microseconds, or SQLite's text to parse."""
     if _postgres(conn):  # EXTRACT gives an exact numeric since PostgreSQL 14
         return f"(EXTRACT(EPOCH FROM {column}) * 1000000)::int8"
@@ -88,7 +88,7 @@ def _micros_column(conn: Connection, column: str) -> str:
 
 
 def micros_of(conn: Connection, values: Sequence[Any]) -> np.ndarray:
-    """What `_micros_column` read, as microseconds."""
+    """What `micros_column` read, as microseconds."""
     if _postgres(conn):
         return np.array(values, dtype=np.int64)
     return _sqlite_micros(list(values))
@@ -144,7 +144,7 @@ def _stage_rows(
     per = 2 * (len(names) + 1)
     customer = "customer_id::int8" if pg else "customer_id"
     exact = f"(basis = {mark})::int" if pg else f"(basis = {mark})"
-    at = _micros_column(conn, '"at"')
+    at = micros_column(conn, '"at"')
     cursor.execute(
         f"SELECT id, {customer} * {per} + {code} * 2 + {exact}, {at} "
         f'FROM stage_history WHERE "at" < {mark}',

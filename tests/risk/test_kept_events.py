@@ -366,15 +366,20 @@ def test_a_fifo_in_the_files_place_does_not_hold_the_pass(engine, caplog):
     assert path.is_file()  # replaced by the kept file
 
 
+def _planted(path: Path, *, long_ago: bool = False) -> Path:
+    """A file at `path`, last written in 1970 when `long_ago`."""
+    path.write_bytes(b"someone's bytes")
+    if long_ago:
+        os.utime(path, (1, 1))
+    return path
+
+
 def test_a_half_written_copy_left_by_a_killed_pass_is_removed(engine):
     fill(engine, 1)
     _scores(engine)
     path = _place(engine)
-    old = path.parent / f".{path.name}.abc123.part"
-    old.write_bytes(b"half of it")
-    os.utime(old, (1, 1))
-    fresh = path.parent / f".{path.name}.def456.part"  # another pass writing right now
-    fresh.write_bytes(b"being written")
+    old = _planted(path.parent / f".{path.name}.abc123.part", long_ago=True)
+    fresh = _planted(path.parent / f".{path.name}.def456.part")  # being written right now
     _more_events(engine, 7)
     _scores(engine)
     assert not old.exists()
@@ -404,14 +409,10 @@ def test_another_databases_file_unused_for_a_month_is_removed(engine):
     fill(engine, 1)
     _scores(engine)
     path = _place(engine)
-    old = path.parent / f"events-{'0' * 32}"
-    old.write_bytes(b"a database no longer used")
-    os.utime(old, (1, 1))
-    mine = path.parent / "events-notes.txt"  # not a name clmbot gives: never touched
-    mine.write_bytes(b"someone's own file")
-    os.utime(mine, (1, 1))
-    recent = path.parent / f"events-{'1' * 32}"  # another database, used last week
-    recent.write_bytes(b"in use")
+    old = _planted(path.parent / f"events-{'0' * 32}", long_ago=True)
+    # Not a name clmbot gives: never touched.
+    mine = _planted(path.parent / "events-notes.txt", long_ago=True)
+    recent = _planted(path.parent / f"events-{'1' * 32}")  # another database, used lately
     _more_events(engine, 8)
     _scores(engine)
     assert not old.exists()
