@@ -30,10 +30,16 @@ would take every connection and every core. When the report had been kept before
 (same period, any versions, within `KEEP_FOR`), they are given that one at once instead: a
 burst that also writes (stage moves) would otherwise keep every worker thread waiting for
 a report that is out of date again by the time it is done. And while a report is asked
-several times a second (`BUSY_ASKS` within `BUSY_WINDOW`) and what it reads keeps changing,
-the last one worked out is given until `REFRESH_FACTOR` times as long as it took has passed,
+often (`BUSY_ASKS` within `BUSY_WINDOW`: three times in 3 s) and what it reads keeps changing,
+the last one worked out is given until `BUSY_FACTOR` times as long as it took has passed,
 `BUSY_STALE` at most: worked out after every change instead, each such report took a core
-(bench_load: a stage move every 125 ms, a segment asked every 150 ms). A person who changes
+(bench_load: a stage move every 125 ms, a segment asked every 150 ms). The factor bounds
+what each such report costs to a thirtieth of a thread, in each copy of the bot; a tenth was
+too much on PostgreSQL, where every copy works out the same reports: at 200 commands a
+second, ten reports under a burst in each of two copies kept the database busy 57 s of 60
+(segments 40 s of it), and answers waited seconds. The window is 3 s rather than 1: asked
+three times a second in all, by two copies, each copy saw a segment about every 300 ms and
+took half of those asks for no burst, working the segment out afresh. A person who changes
 something and then asks, with nobody else asking, gets the report worked out afresh, unless
 it is a slow one (above), and then the answer says when it was counted.
 """
@@ -70,8 +76,9 @@ REFRESH_FACTOR = 10  # ... until ten times as long as it took has passed
 KEPT = 256  # reports per database; the one used longest ago goes first
 WAIT_SECONDS = 60.0  # for another thread's answer, before working it out anyway
 BUSY_ASKS = 3  # asks of one report ...
-BUSY_WINDOW = 1.0  # ... within this many seconds: a burst
-BUSY_STALE = 2.0  # seconds: under a burst, a report from before a change is given this long
+BUSY_WINDOW = 3.0  # ... within this many seconds, each finding it out of date: a burst
+BUSY_FACTOR = 30  # under a burst, a changed report is given until 30 times its time passed
+BUSY_STALE = 5.0  # seconds: ... and for this long at most
 
 ALL_TABLES: tuple[str, ...] = versions.TRACKED
 
@@ -147,11 +154,11 @@ class _Kept:
 
     def recent_enough(self, key: Hashable, since: datetime | None, now: datetime | None) -> Any:
         """Under a burst, the report kept before a change, while it is fresh enough: until
-        `REFRESH_FACTOR` times as long as it took has passed, `BUSY_STALE` at most."""
+        `BUSY_FACTOR` times as long as it took has passed, `BUSY_STALE` at most."""
         entry = self.stale(key, since, now)
         if entry is None:
             return None
-        if time.monotonic() - entry.made >= min(REFRESH_FACTOR * entry.took, BUSY_STALE):
+        if time.monotonic() - entry.made >= min(BUSY_FACTOR * entry.took, BUSY_STALE):
             return None
         return entry
 
@@ -320,7 +327,11 @@ def kept(
                 handed_over = True
                 return stale.marked()  # type: ignore[no-any-return]
         if value is None:
-            value = compute()
+            # A report reads whole tables: mostly a wait for the database, during which the
+            # process's other answers may have the turn (four reports being worked out at
+            # once held every turn for their seconds on PostgreSQL).
+            with turns.given_back():
+                value = compute()
         took = max(took, time.monotonic() - started)
         with store.lock:
             store.put(full_key, _Entry(found, since, now, value, time.monotonic(), took))
