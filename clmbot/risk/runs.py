@@ -87,6 +87,15 @@ def run(
     return RunOutcome(run_id, day, as_of, len(scored), at_risk, scored.rows(0, 10))
 
 
+def _plain_json(texts: tuple[str, ...]) -> str:
+    """`json.dumps(list(texts))`, joined by hand when no text needs escaping (printable
+    ASCII without quotes or backslashes: nearly every reason). A million runs of the
+    encoder took a quarter of a second more than the rest of writing the rows."""
+    if all(t.isascii() and t.isprintable() and '"' not in t and "\\" not in t for t in texts):
+        return '["' + '", "'.join(texts) + '"]' if texts else "[]"
+    return json.dumps(list(texts))
+
+
 def store(conn: Connection, run_id: int, scored: Scores) -> None:
     """The run's rows, replacing whatever a stale claim of the same run left. Straight to
     the driver (COPY on PostgreSQL): a million rows through SQLAlchemy's executemany took
@@ -97,7 +106,7 @@ def store(conn: Connection, run_id: int, scored: Scores) -> None:
     texts: dict[tuple[str, ...], str] = {}
 
     def as_json(reasons: tuple[str, ...]) -> str:
-        text = json.dumps(list(reasons))
+        text = _plain_json(reasons)
         # In COPY's text format a backslash is the escape; JSON leaves no tab or newline.
         return text.replace("\\", "\\\\") if pg else text
 

@@ -8,6 +8,7 @@ much they add, so the first is the main one.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,10 +71,19 @@ class Scores:
         if stop <= start:
             return []
         candidates: Iterable[int] = range(n)
-        if stop < n // 2:  # only those at or above the stop-th highest risk can be in
+        if stop < n // 2:
+            # Those above the stop-th highest risk are all in; of those tied with it, only
+            # the first by external id. Half a million tied at 100 (a shop that went quiet)
+            # took 0.4 s to sort whole.
             risk = np.array(self.risk, dtype=np.int64)
             floor = np.partition(risk, n - stop)[n - stop]
-            candidates = np.flatnonzero(risk >= floor).tolist()
+            above = np.flatnonzero(risk > floor).tolist()
+            tied = heapq.nsmallest(
+                stop - len(above),
+                np.flatnonzero(risk == floor).tolist(),
+                key=self.external_ids.__getitem__,
+            )
+            candidates = above + tied
         ranked = sorted(candidates, key=lambda i: (-self.risk[i], self.external_ids[i]))
         return [
             CustomerRisk(

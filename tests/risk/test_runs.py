@@ -101,3 +101,19 @@ def test_stored_reasons_come_back_as_written(engine, now):
     with engine.connect() as conn:
         got = dict(conn.execute(select(RiskScore.customer_id, RiskScore.reasons)).all())
     assert got == {i: list(r) for i, r in zip(ids, reasons, strict=True)}
+
+
+def test_reasons_joined_by_hand_are_the_json_the_encoder_writes():
+    import json
+
+    cases = [
+        (),
+        ("",),
+        ("no purchase for 93 days, usually every 30",),
+        ("NPS 3 on 2026-11-02, a detractor", "in trial for 40 days, most move on within 14"),
+        ('said "no"', "back\\slash", "tab\there", "café", "\x7f", "line\u2028sep", "\\N"),
+    ]
+    for texts in cases:
+        assert runs._plain_json(texts) == json.dumps(list(texts))
+        for one in texts:
+            assert runs._plain_json((one, "plain")) == json.dumps([one, "plain"])
