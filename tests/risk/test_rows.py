@@ -115,3 +115,58 @@ def test_stages_come_back_as_codes_of_their_names_whatever_the_names(engine):
     # In the pass's order: by customer, then time.
     pairs = list(zip(cids.tolist(), when.tolist(), strict=True))
     assert pairs == sorted(pairs)
+
+
+def test_customers_read_joined_or_by_rows_are_the_same_whatever_their_names(engine, monkeypatch):
+    # SQLite reads the columns joined into one text each: a name holding the separator, a
+    # comma or nothing at all must come back as it is, through either way of reading.
+    odd = ["Acme, Inc", "", "tab\there", "unit\x1fseparator", "ünïcode ✓", "x" * 300, "a\nb"]
+    with engine.begin() as conn:
+        _customers(conn, len(odd) + 3)
+        for i, name in enumerate(odd):
+            conn.execute(Customer.__table__.update().where(Customer.id == i + 1).values(name=name))
+        conn.execute(
+            Customer.__table__.update().where(Customer.id == len(odd) + 1).values(forgotten_at=T0)
+        )
+    wanted = [i for i in range(1, len(odd) + 4) if i != len(odd) + 1]
+    names = {i + 1: name for i, name in enumerate(odd)}
+
+    def check() -> None:
+        with engine.connect() as conn:
+            ids, external, found = rows.customers(conn)
+        got = sorted(zip(ids.tolist(), external, found, strict=True))
+        assert got == [(i, f"C{i - 1}", names.get(i, f"C {i - 1}")) for i in wanted]
+
+    check()  # with the separator in a name: read by rows
+    with engine.begin() as conn:
+        conn.execute(Customer.__table__.update().where(Customer.id == 4).values(name="plain"))
+    names[4] = "plain"
+    check()  # joined, on SQLite
+    monkeypatch.setattr(rows, "_sqlite_joined", lambda *_: None)
+    check()  # by rows
+
+
+def test_the_stage_history_read_joined_is_the_one_read_by_rows(engine, monkeypatch):
+    rng = random.Random(5)
+    with engine.begin() as conn:
+        _customers(conn, 30)
+        conn.execute(
+            insert(StageChange),
+            [
+                {
+                    "customer_id": rng.randint(1, 30),
+                    "to_stage": rng.choice(("trial", "retention", "churned")),
+                    "at": T0 - timedelta(days=rng.randrange(300), microseconds=n),
+                    "by": "t",
+                    "basis": rng.choice(("exact", "import")),
+                }
+                for n in range(300)
+            ],
+        )
+    with engine.connect() as conn:
+        joined = rows.stage_rows(conn, T0)
+        monkeypatch.setattr(rows, "_sqlite_joined", lambda *_: None)
+        by_rows = rows.stage_rows(conn, T0)
+    assert joined[2] == by_rows[2] and len(joined[0]) == 300
+    for a, b in zip(joined[:2] + joined[3:], by_rows[:2] + by_rows[3:], strict=True):
+        assert a.tolist() == b.tolist()
