@@ -10,6 +10,7 @@ PostgreSQL by a binary COPY read as one fixed-width array.
 from __future__ import annotations
 
 import gc
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -104,12 +105,18 @@ def _sqlite_joined(
     `group_concat`, split again here. A million rows as Python tuples cost twice the query;
     joined, they cost a split. One aggregate steps every column row by row, so the columns
     line up. None when a text held the separator (or a value was NULL, which `group_concat`
-    leaves out): the counts then differ from the rows', and the caller reads rows instead."""
+    leaves out): the counts then differ from the rows', and the caller reads rows instead.
+    None too when a joined text would pass SQLite's longest (a billion bytes by default:
+    some 37 million stage moves)."""
     joined = [f"group_concat({c})" for c in ints] + [f"group_concat({c}, char(31))" for c in texts]
     cursor = _cursor(conn)
-    cursor.execute(f"SELECT count(*), {', '.join(joined)} {rest}", params)
-    n, *found = cursor.fetchone()
-    cursor.close()
+    try:
+        cursor.execute(f"SELECT count(*), {', '.join(joined)} {rest}", params)
+        n, *found = cursor.fetchone()
+    except sqlite3.DataError:  # "string or blob too big"
+        return None
+    finally:
+        cursor.close()
     numbers = [np.fromstring(text or "", dtype=np.int64, sep=",") for text in found[: len(ints)]]
     words = [text.split(_SEP) if text is not None else [] for text in found[len(ints) :]]
     if any(len(column) != n for column in (*numbers, *words)):

@@ -46,6 +46,7 @@ TRACKED = (
 TABLE = "data_versions"
 
 _DIRTY = "clmbot_changed_tables"
+_WROTE = "clmbot_wrote"  # the open transaction wrote something (any table): it holds locks
 _WRITES = re.compile(r"^\s*(?:WITH|INSERT|UPDATE|DELETE|TRUNCATE|REPLACE)\b", re.IGNORECASE)
 _PLAIN_INSERT = re.compile(r"^\s*INSERT\s+INTO\b", re.IGNORECASE)
 _TARGETS = re.compile(
@@ -73,7 +74,23 @@ def install(engine: Engine) -> None:
     event.listen(engine, "commit", _count)
     event.listen(engine, "rollback", _forget)
     # `Connection.info` is the pooled connection's: nothing noted may outlive a checkout.
-    event.listen(engine, "checkin", lambda _raw, record: record.info.pop(_DIRTY, None))
+    event.listen(engine, "checkin", _checked_in)
+
+
+def _checked_in(_raw: Any, record: Any) -> None:
+    record.info.pop(_DIRTY, None)
+    record.info.pop(_WROTE, None)
+
+
+def holds_writes(conn: Connection) -> bool:
+    """Whether `conn`'s open transaction holds what other writers wait for: on SQLite the
+    write lock (taken by any write, or by BEGIN IMMEDIATE), on PostgreSQL the rows it wrote.
+    A thread holding them must not give its turn to writers (`clmbot.turns`): they would
+    wait for its lock holding every turn, and it for a turn to commit."""
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.dbapi_connection
+        return bool(raw is not None and raw.in_transaction)
+    return bool(conn.info.get(_WROTE))
 
 
 def touch(conn: Connection, *tables: str) -> None:
@@ -111,6 +128,8 @@ def _seen(
 ) -> None:
     if not _WRITES.match(statement):
         return
+    if _TARGETS.search(statement):
+        conn.info[_WROTE] = True
     if context is not None and context.execution_options.get("clmbot_counted_by_caller"):
         return
     # A statement that changed no row changes no report (a file imported again). With
@@ -157,6 +176,7 @@ def _sets_only_the_stage(statement: str) -> bool:
 
 
 def _count(conn: Connection) -> None:
+    conn.info.pop(_WROTE, None)
     dirty = conn.info.pop(_DIRTY, None)
     if not dirty:
         return
@@ -179,6 +199,7 @@ def _count(conn: Connection) -> None:
 
 def _forget(conn: Connection) -> None:
     conn.info.pop(_DIRTY, None)
+    conn.info.pop(_WROTE, None)
 
 
 def _has_table(raw: Any, dialect: str) -> bool:

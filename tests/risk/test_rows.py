@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import Connection, insert
 
 from clmbot.risk import rows
@@ -170,3 +171,16 @@ def test_the_stage_history_read_joined_is_the_one_read_by_rows(engine, monkeypat
     assert joined[2] == by_rows[2] and len(joined[0]) == 300
     for a, b in zip(joined[:2] + joined[3:], by_rows[:2] + by_rows[3:], strict=True):
         assert a.tolist() == b.tolist()
+
+
+def test_a_joined_text_longer_than_sqlite_allows_is_read_by_rows(engine):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL reads rows")
+    import sqlite3
+
+    with engine.begin() as conn:
+        _customers(conn, 50)
+    with engine.connect() as conn:
+        conn.connection.dbapi_connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100)
+        ids, external, names = rows.customers(conn)
+    assert ids.tolist() == list(range(1, 51)) and external[-1] == "C49" and names[0] == "C 0"

@@ -27,7 +27,7 @@ from clmbot.segments.language import parse_segment
 from clmbot.segments.query import summarise
 from clmbot.store import cache
 from clmbot.store.db import make_engine, session_scope
-from clmbot.store.models import Customer, Event, Feedback, StageChange
+from clmbot.store.models import Customer, Event, Feedback, SavedSegment, StageChange
 from tests.helpers import until
 
 LIFECYCLE = LifecycleConfig()
@@ -580,12 +580,26 @@ def test_under_a_burst_a_changed_report_is_worked_out_at_most_so_often(
     burst.change()
     assert burst.ask() == Counted(2)
     answers = burst.every_100_ms(9)
-    # The first of them is not yet a burst (the ask before was 5 s earlier); then it is
-    # worked out again every 3 s (thirty times its 100 ms), not 90 times.
-    assert answers == [3] * 30 + [4] * 30 + [5] * 30 and len(burst.worked) == 5
+    # The first three of them are not yet a burst (with the ask 5 s before, five asks in
+    # 3 s are); then it is worked out again every 3 s (thirty times its 100 ms), not 90
+    # times.
+    assert answers == [3, 4] + [5] * 30 + [6] * 30 + [7] * 28 and len(burst.worked) == 7
     burst.clock += 6
     burst.change()
-    assert burst.ask() == Counted(6)  # alone again: afresh
+    assert burst.ask() == Counted(8)  # alone again: afresh
+
+
+def test_a_person_alone_who_changes_and_asks_each_second_sees_each_change(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three asks in 3 s, each after their own change: no burst; every answer is fresh.
+    burst = Burst(engine, monkeypatch, "alone", took=0.1)
+    got = []
+    for _ in range(10):
+        burst.clock += 1
+        burst.change()
+        got.append(burst.ask().n)
+    assert got == list(range(1, 11))
 
 
 def test_under_a_burst_a_slow_report_is_given_as_last_worked_out_5_s_at_most(
@@ -596,7 +610,8 @@ def test_under_a_burst_a_slow_report_is_given_as_last_worked_out_5_s_at_most(
     burst = Burst(engine, monkeypatch, "busy-slow", took=0.4)
     burst.ask()
     burst.every_100_ms(12)
-    gaps = [later - earlier for earlier, later in itertools.pairwise(burst.worked[1:])]
+    # The first asks are worked out one after another (no burst before five in 3 s).
+    gaps = [later - earlier for earlier, later in itertools.pairwise(burst.worked[3:])]
     assert len(gaps) >= 1 and all(4.9 <= gap <= 5.6 for gap in gaps), gaps
 
 
@@ -622,11 +637,11 @@ def test_a_segments_key_is_its_question_to_the_minute(engine: Engine, settings: 
     assert cache.where_key(Session(engine), None) is None
 
 
-def test_a_report_being_worked_out_lets_the_other_answers_have_the_turn(engine: Engine) -> None:
-    # Working a report out is mostly a wait for the database: holding the process's turn
-    # meanwhile, four reports at once on PostgreSQL held every turn for their seconds.
-    shop(engine)
-    pool = threading.BoundedSemaphore(1)
+def _in_a_turn_while_working_out(
+    engine: Engine, pool: threading.BoundedSemaphore, *, write_first: bool
+) -> tuple[threading.Event, threading.Event, threading.Thread, list[Counted]]:
+    """A thread that takes a turn, writes a saved segment first if `write_first` (as
+    `/clm segment save` does before counting it), and works a report out until `finish`."""
     working, finish = threading.Event(), threading.Event()
     results: list[Counted] = []
 
@@ -637,12 +652,32 @@ def test_a_report_being_worked_out_lets_the_other_answers_have_the_turn(engine: 
 
     def answer() -> None:
         with cache.turns.taken(pool), session_scope(engine) as s:
+            if write_first:
+                s.add(
+                    SavedSegment(
+                        name="vip",
+                        expression="mrr>100",
+                        created_by="U1",
+                        created_at=T0,
+                        updated_at=T0,
+                    )
+                )
+                s.flush()
             results.append(cache.kept(s, ("turn",), tables=("customers",), compute=slow))
 
     thread = threading.Thread(target=answer)
     thread.start()
+    assert working.wait(10)
+    return working, finish, thread, results
+
+
+def test_a_report_being_worked_out_lets_the_other_answers_have_the_turn(engine: Engine) -> None:
+    # Working a report out is mostly a wait for the database: holding the process's turn
+    # meanwhile, four reports at once on PostgreSQL held every turn for their seconds.
+    shop(engine)
+    pool = threading.BoundedSemaphore(1)
+    _, finish, thread, results = _in_a_turn_while_working_out(engine, pool, write_first=False)
     try:
-        assert working.wait(10)
         assert pool.acquire(timeout=5)  # another answer has the turn meanwhile
         pool.release()
     finally:
@@ -650,3 +685,40 @@ def test_a_report_being_worked_out_lets_the_other_answers_have_the_turn(engine: 
         thread.join(10)
     assert results == [Counted(1)] and pool.acquire(blocking=False)  # given back at the end
     pool.release()
+
+
+def test_a_report_worked_out_after_a_write_keeps_the_turn(engine: Engine) -> None:
+    # Its transaction holds the write (SQLite's lock for the whole database): writers given
+    # its turn would wait for that lock holding every turn, and it for a turn to commit.
+    shop(engine)
+    pool = threading.BoundedSemaphore(1)
+    _, finish, thread, results = _in_a_turn_while_working_out(engine, pool, write_first=True)
+    try:
+        taken = pool.acquire(timeout=0.3)
+        if taken:
+            pool.release()  # (so that the thread can finish, and the test fail, not hang)
+    finally:
+        finish.set()
+        thread.join(10)
+    assert not taken  # kept
+    assert results == [Counted(1)]
+    with Session(engine) as s:  # and the write committed
+        assert s.exec(select(SavedSegment.name)).all() == ["vip"]
+
+
+def test_what_a_report_took_leaves_out_the_wait_for_the_turn_again(engine: Engine) -> None:
+    # Counted with the wait, a report worked out in no time behind a busy turn became a
+    # "slow" one, given from before a change for ten times that wait.
+    shop(engine)
+    pool = threading.BoundedSemaphore(1)
+    _, finish, thread, _ = _in_a_turn_while_working_out(engine, pool, write_first=False)
+    try:
+        assert pool.acquire(timeout=5)
+        finish.set()  # the report is done at once, and waits for the turn back
+        time.sleep(1.2)
+        pool.release()
+    finally:
+        finish.set()
+        thread.join(10)
+    (entries,) = [e for k, e in cache._BY_ENGINE[engine].entries.items() if k[0] == ("turn",)]
+    assert entries[-1].took < 0.5 and not entries[-1].slow_and_dated()
