@@ -124,17 +124,18 @@ def _sqlite_joined(
     return numbers, words
 
 
+_CUSTOMERS = "FROM customers WHERE forgotten_at IS NULL"
+
+
 def customers(conn: Connection) -> tuple[np.ndarray, list[str], list[str]]:
     """Every customer not forgotten: ids, external ids, names."""
     if not _postgres(conn):
-        found = _sqlite_joined(
-            conn, ["id"], ["external_id", "name"], "FROM customers WHERE forgotten_at IS NULL", ()
-        )
+        found = _sqlite_joined(conn, ["id"], ["external_id", "name"], _CUSTOMERS, ())
         if found is not None:
             (ids,), (external, names) = found
             return ids, external, names
     cursor = _cursor(conn)
-    cursor.execute("SELECT id, external_id, name FROM customers WHERE forgotten_at IS NULL")
+    cursor.execute(f"SELECT id, external_id, name {_CUSTOMERS}")
     found = cursor.fetchall()
     cursor.close()
     if not found:
@@ -181,38 +182,26 @@ def _stage_rows(
     per = 2 * (len(names) + 1)
     customer = "customer_id::int8" if pg else "customer_id"
     exact = f"(basis = {mark})::int" if pg else f"(basis = {mark})"
-    at = micros_column(conn, '"at"')
+    packed = f"{customer} * {per} + {code} * 2 + {exact}"
+    source = f'FROM stage_history WHERE "at" < {mark}'
     params = (*names, EXACT, as_of if pg else _sqlite_time(as_of))
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    joined = (
-        None
-        if pg
-        else _sqlite_joined(
-            conn,
-            ["id", f"{customer} * {per} + {code} * 2 + {exact}"],
-            ['"at"'],
-            f'FROM stage_history WHERE "at" < {mark}',
-            params,
-        )
-    )
+    joined = None if pg else _sqlite_joined(conn, ["id", packed], ['"at"'], source, params)
     if joined is not None:
-        (ids, packed), (when,) = joined
-        if len(ids):
-            parts.append((ids, packed, _sqlite_micros(when)))
+        (row_ids, packs), (times,) = joined
+        if len(row_ids):
+            parts.append((row_ids, packs, _sqlite_micros(times)))
     else:
-        cursor.execute(
-            f"SELECT id, {customer} * {per} + {code} * 2 + {exact}, {at} "
-            f'FROM stage_history WHERE "at" < {mark}',
-            params,
-        )
+        at = micros_column(conn, '"at"')
+        cursor.execute(f"SELECT id, {packed}, {at} {source}", params)
         while chunk := cursor.fetchmany(_CHUNK):
-            ids_, packed_, when_ = zip(*chunk, strict=True)
+            ids, packs, when = zip(*chunk, strict=True)
             del chunk
             parts.append(
                 (
-                    np.array(ids_, dtype=np.int64),
-                    np.array(packed_, dtype=np.int64),
-                    micros_of(conn, when_),
+                    np.array(ids, dtype=np.int64),
+                    np.array(packs, dtype=np.int64),
+                    micros_of(conn, when),
                 )
             )
     cursor.close()

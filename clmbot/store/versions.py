@@ -78,8 +78,13 @@ def install(engine: Engine) -> None:
 
 
 def _checked_in(_raw: Any, record: Any) -> None:
-    record.info.pop(_DIRTY, None)
-    record.info.pop(_WROTE, None)
+    _clear(record.info)
+
+
+def _clear(info: dict[Any, Any]) -> None:
+    """What a transaction noted of its writes, gone with it."""
+    info.pop(_DIRTY, None)
+    info.pop(_WROTE, None)
 
 
 def holds_writes(conn: Connection) -> bool:
@@ -176,8 +181,8 @@ def _sets_only_the_stage(statement: str) -> bool:
 
 
 def _count(conn: Connection) -> None:
-    conn.info.pop(_WROTE, None)
-    dirty = conn.info.pop(_DIRTY, None)
+    dirty = conn.info.get(_DIRTY)
+    _clear(conn.info)
     if not dirty:
         return
     raw = conn.connection.dbapi_connection
@@ -198,8 +203,7 @@ def _count(conn: Connection) -> None:
 
 
 def _forget(conn: Connection) -> None:
-    conn.info.pop(_DIRTY, None)
-    conn.info.pop(_WROTE, None)
+    _clear(conn.info)
 
 
 def _has_table(raw: Any, dialect: str) -> bool:
