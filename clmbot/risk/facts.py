@@ -10,11 +10,15 @@ into the arrays' unit, bit for bit what `days` gives for the same time.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from clmbot.risk import kept_events
 from clmbot.risk import rows as fetch
@@ -22,6 +26,7 @@ from clmbot.risk import rows as fetch
 DAY = 86_400.0
 US_PER_DAY = 86_400_000_000
 PURCHASE = "purchase"
+T = TypeVar("T")
 
 
 def days(at: datetime) -> float:
@@ -101,19 +106,82 @@ class Facts:
     first_seen: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def load(conn: Connection, as_of: datetime, *, terminal: tuple[str, ...]) -> Facts:
+def load(
+    conn: Connection,
+    as_of: datetime,
+    *,
+    terminal: tuple[str, ...],
+    engine: Engine | None = None,
+) -> Facts:
     """Everything known before `as_of` (a day's end is the next day's midnight: nothing of
-    that next day is read). Customers in a terminal stage then are not scored."""
+    that next day is read). Customers in a terminal stage then are not scored.
+
+    With `engine`, the reads that need nothing of each other (the stage history, the
+    customers, the answers) run at once on connections of their own, beside the events on
+    `conn`: each mostly waits on the database or parses outside Python's lock, and one
+    after another they were a third of the pass. Without it (a caller inside a transaction
+    of its own, whose rows another connection would not see), all are read on `conn`."""
     with fetch.quiet_gc():
-        return _load(conn, as_of, terminal)
+        if engine is None or not _shared(engine):
+            return _load(conn, as_of, terminal, _Reads(conn))
+        with ThreadPoolExecutor(3, thread_name_prefix="risk-read") as pool:
+            return _load(conn, as_of, terminal, _Reads(conn, engine, pool))
 
 
-def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...]) -> Facts:
+def _shared(engine: Engine) -> bool:
+    """Whether every connection of `engine` sees one database: a SQLite database in memory
+    is one per connection."""
+    database = engine.url.database or ""
+    return engine.dialect.name != "sqlite" or not (
+        database in ("", ":memory:") or database.startswith("file:")
+    )
+
+
+class _Reads:
+    """Reads that need nothing of each other: each started at once on a connection of its
+    own when there are an engine and threads for them, else run on the pass's connection
+    when its result is asked for. Apart they see the database a moment apart, as one after
+    another on one connection already did (no read of the pass holds a snapshot): a
+    customer added between them has no stage history yet and is not scored."""
+
+    def __init__(
+        self, conn: Connection, engine: Engine | None = None, pool: ThreadPoolExecutor | None = None
+    ) -> None:
+        self.conn, self.engine, self.pool = conn, engine, pool
+
+    def submit(self, read: Callable[[Connection], T]) -> Callable[[], T]:
+        if self.engine is None or self.pool is None:
+            return partial(read, self.conn)
+        engine = self.engine
+
+        def on_own() -> T:
+            with engine.connect() as conn:
+                return read(conn)
+
+        return self.pool.submit(on_own).result
+
+
+def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...], reads: _Reads) -> Facts:
     as_of_us = micros(as_of)
-    history = fetch.stage_rows(conn, as_of)
+    history_read = reads.submit(lambda c: fetch.stage_rows(c, as_of))
+    customers_read = reads.submit(fetch.customers)
+    answers_read = reads.submit(lambda c: fetch.answers(c, as_of).all())
+    # The events first, and what is made of them alone, while the others are read.
+    ids, when, value, bought = kept_events.events(conn).before(as_of_us)
+    at_days = to_days(when)
+    # An absurd amount (1e308 twice makes inf) must not turn every score into NaN.
+    value = np.nan_to_num(value, nan=0.0)  # a copy: the kept events stay as read
+    np.clip(value, -1e9, 1e9, out=value)
+    value += 0.0  # -0.0 becomes 0.0
+    recent_from = as_of_us - 30 * US_PER_DAY
+    earlier_from = as_of_us - 210 * US_PER_DAY
+    window = when > earlier_from
+    recent = window & (when > recent_from)
+    earlier = window & ~recent
+    history = history_read()
     hist_ids, stage, moved_back, since, stays, first_ids, first_us = _stages(*history)
     del history
-    cust_ids, external_ids, names = fetch.customers(conn)
+    cust_ids, external_ids, names = customers_read()
     order = np.argsort(cust_ids, kind="stable")
     cust_ids = cust_ids[order]
     at = np.searchsorted(hist_ids, cust_ids)
@@ -128,18 +196,7 @@ def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...]) -> Facts
         since[scored_at],
         [moved_back[i] for i in scored_at.tolist()],
     )
-    ids, when, value, bought = kept_events.events(conn).before(as_of_us)
-    at_days = to_days(when)
-    # An absurd amount (1e308 twice makes inf) must not turn every score into NaN.
-    value = np.nan_to_num(value, nan=0.0)  # a copy: the kept events stay as read
-    np.clip(value, -1e9, 1e9, out=value)
-    value += 0.0  # -0.0 becomes 0.0
     scored = cust_ids[live]
-    recent_from = as_of_us - 30 * US_PER_DAY
-    earlier_from = as_of_us - 210 * US_PER_DAY
-    window = when > earlier_from
-    recent = window & (when > recent_from)
-    earlier = window & ~recent
     facts = Facts(
         as_of=as_of,
         ids=scored,
@@ -155,7 +212,7 @@ def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...]) -> Facts
         first_seen=to_days(first_us),
     )
     del when, window, recent, earlier
-    for cid, kind, at_, score in fetch.answers(conn, as_of):
+    for cid, kind, at_, score in answers_read():
         if kind == "nps":
             seen = facts.nps.setdefault(cid, [])
             if len(seen) < 2:

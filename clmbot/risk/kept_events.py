@@ -203,10 +203,19 @@ def _pick(eid: np.ndarray, customer: np.ndarray, at: np.ndarray) -> np.ndarray:
 
 def _still_holds(conn: Connection, kept: Kept) -> bool:
     """Whether the database still has exactly the events the file holds up to its id."""
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    pg = conn.dialect.name == "postgresql"
+    mark = "%s" if pg else "?"
+    # SQLite counts a whole table from its smallest index's pages without reading a row,
+    # but counts a range of ids row by row: 0.4 s at ten million events, where everyone
+    # less those added since takes 0.17 s. One statement: one snapshot of the table.
+    counted = (
+        "SELECT count(*) FROM events WHERE id <= %s"
+        if pg
+        else "SELECT (SELECT count(*) FROM events) - (SELECT count(*) FROM events WHERE id > ?)"
+    )
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(f"SELECT count(*) FROM events WHERE id <= {mark}", (kept.last_id,))
+        cursor.execute(counted, (kept.last_id,))
         (count,) = cursor.fetchone()
         if count != len(kept):
             return False

@@ -71,7 +71,9 @@ def run(
         return None
     try:
         with engine.connect() as conn:
-            scored = score(conn, as_of, config=settings.risk, lifecycle=settings.lifecycle)
+            scored = score(
+                conn, as_of, config=settings.risk, lifecycle=settings.lifecycle, engine=engine
+            )
         at_risk = scored.at_or_above(settings.risk.threshold)
         with engine.begin() as conn:
             store(conn, run_id, scored)

@@ -347,6 +347,29 @@ def test_a_transaction_committed_after_a_later_one_was_read_is_found(engine, db_
     _arrays_match(engine)
 
 
+def test_an_event_deleted_behind_clmbots_back_is_found_by_the_count(engine, caplog):
+    """A delete clmbot did not make (another tool on the database) raises no mark: the
+    count of events up to the file's last id finds it, new events added since or not."""
+    fill(engine, 1)
+    _scores(engine)
+    path = _place(engine)
+    noted = set(kept_events._read(path).samples[:, 0].tolist())
+    _more_events(engine, 3)  # added since the file: counted apart from the kept ones
+    raw = engine.raw_connection()  # the driver's own: unseen by clmbot's write notes
+    try:
+        cursor = raw.cursor()
+        cursor.execute("SELECT id FROM events ORDER BY id")
+        gone = next(i for (i,) in cursor.fetchall()[40:] if i not in noted)
+        cursor.execute(f"DELETE FROM events WHERE id = {int(gone)}")
+        raw.commit()
+    finally:
+        raw.close()
+    with caplog.at_level(logging.WARNING, logger="clmbot.risk.kept_events"):
+        got = _scores(engine)
+    assert "no longer match" in caplog.text
+    assert got == _fresh(engine)
+
+
 def test_a_fifo_in_the_files_place_does_not_hold_the_pass(engine, caplog):
     fill(engine, 1)
     truth = _scores(engine)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from clmbot.config import LifecycleConfig, Settings
-from clmbot.risk.score import score_all
+from clmbot.risk.score import score, score_all
 from clmbot.risk.settings import RiskConfig
 from clmbot.store.models import Customer, Event, Feedback, StageChange
 from tests.risk import before
@@ -138,6 +138,9 @@ def test_the_fast_pass_scores_as_the_old_one_did(engine, seed):
                 new = score_all(conn, as_of, config=config, lifecycle=lifecycle)
                 assert len(new) == len(old) > 0
                 assert new == old, (config, as_of)
+                # Read at once on connections of their own, as the daily pass does.
+                apart = score(conn, as_of, config=config, lifecycle=lifecycle, engine=engine)
+                assert apart.rows() == old, (config, as_of)
     # The shop exercises what it should: both models, every kind of reason.
     said = " ".join(r for row in old for r in row.reasons)
     with engine.connect() as conn:
