@@ -35,6 +35,9 @@ from clmbot.risk.facts import Purchases
 MIN_TO_LEARN = 200
 MIN_DAYS_TO_LEARN = 14  # a shorter past teaches nothing about rhythms
 NEWTON_STEPS = 50  # the fit's most; it takes about ten
+# Above this many customers the fit starts from the minimum for an evenly spread few.
+WARM_FROM = 200_000
+WARM_SAMPLE = 50_000
 # How many purchase days everyone's rhythm counts for in a customer's (shrinkage).
 PRIOR_WEIGHT = 2.0
 
@@ -122,10 +125,25 @@ def fit(before: Purchases, then: float, after_ids: np.ndarray) -> Model:
     np.subtract(x, mean, out=z)
     z /= scale
     design[:, -1] = 1.0
-    return Model(_newton(design, y, ridge=1.0), mean, scale, n)
+    return Model(_newton(design, y, ridge=1.0, start=_warm_start(design, y, 1.0)), mean, scale, n)
 
 
-def _newton(design: np.ndarray, y: np.ndarray, *, ridge: float) -> np.ndarray:
+def _warm_start(design: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray | None:
+    """Where the fit on everyone starts: the minimum for an evenly spread `WARM_SAMPLE` of
+    them, their ridge scaled to their share, so that their loss is the whole's in little.
+    Newton's method ends at the one minimum wherever it starts, to the same closeness; from
+    near it, a million customers take four steps over everyone where they took ten from
+    zero, each a pass over a 100 MB design. None for a few: ten steps are quick."""
+    n = len(y)
+    if n <= WARM_FROM:
+        return None
+    rows = np.linspace(0, n - 1, WARM_SAMPLE).astype(np.int64)
+    return _newton(design[rows], y[rows], ridge=ridge * WARM_SAMPLE / n)
+
+
+def _newton(
+    design: np.ndarray, y: np.ndarray, *, ridge: float, start: np.ndarray | None = None
+) -> np.ndarray:
     """The weights that minimise the log-loss plus `ridge` times their squares, by Newton's
     method with step halving (the loss is convex: each step lowers it, and near the
     minimum each step doubles the digits that are right).
@@ -137,7 +155,8 @@ def _newton(design: np.ndarray, y: np.ndarray, *, ridge: float) -> np.ndarray:
     200,000 of a million customers it stopped so far off that risks moved by up to 77
     points from the fit on everyone (Newton on the same 200,000: 15 at most, 0.17 on
     average). Each Newton step solves the valley's shape exactly; about ten reach the
-    minimum, and at a million customers they take 3 s where L-BFGS took 14."""
+    minimum from zero, and at a million customers they took 3 s where L-BFGS took 14
+    (1.1 s since; from `start` near the minimum, four steps, 0.7 s with the start)."""
     d = design.shape[1]
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
@@ -146,7 +165,7 @@ def _newton(design: np.ndarray, y: np.ndarray, *, ridge: float) -> np.ndarray:
         s = design @ w
         return float(np.sum(np.logaddexp(0, s) - y * s) + ridge * w @ w), s
 
-    w = np.zeros(d)
+    w = np.zeros(d) if start is None else start
     current, scores = loss(w)
     for _ in range(NEWTON_STEPS):
         p = expit(scores)
