@@ -96,24 +96,42 @@ def micros_of(conn: Connection, values: Sequence[Any]) -> np.ndarray:
 
 
 _SEP = "\x1f"  # the unit separator: between the texts of a column read joined
+_TOO_LONG = "54000"  # PostgreSQL's "program limit exceeded": a text over a gigabyte
 
 
-def _sqlite_joined(
+def _read_joined(
     conn: Connection, ints: Sequence[str], texts: Sequence[str], rest: str, params: Sequence[Any]
 ) -> tuple[list[np.ndarray], list[list[str]]] | None:
-    """Columns read from SQLite as one row: each column's values joined into one text by
-    `group_concat`, split again here. A million rows as Python tuples cost twice the query;
-    joined, they cost a split. One aggregate steps every column row by row, so the columns
-    line up. None when a text held the separator (or a value was NULL, which `group_concat`
-    leaves out): the counts then differ from the rows', and the caller reads rows instead.
-    None too when a joined text would pass SQLite's longest (a billion bytes by default:
-    some 37 million stage moves)."""
-    joined = [f"group_concat({c})" for c in ints] + [f"group_concat({c}, char(31))" for c in texts]
+    """Columns read as one row: each column's values joined into one text by the database
+    (`group_concat` on SQLite, `string_agg` on PostgreSQL), split again here. A million
+    rows as Python tuples cost twice the query (three times on PostgreSQL); joined, they
+    cost a split. One aggregate steps every column row by row, so the columns line up.
+    None when a text held the separator (or a value was NULL, which both leave out): the
+    counts then differ from the rows', and the caller reads rows instead. None too when a
+    joined text would pass the database's longest (a gigabyte on both by default: some 37
+    million stage moves); on PostgreSQL the failed read is undone to a savepoint, so the
+    transaction goes on."""
+    pg = _postgres(conn)
+    if pg:
+        joined = [f"string_agg(({c})::text, ',')" for c in ints]
+        joined += [f"string_agg({c}, chr(31))" for c in texts]
+    else:
+        joined = [f"group_concat({c})" for c in ints]
+        joined += [f"group_concat({c}, char(31))" for c in texts]
     cursor = _cursor(conn)
     try:
+        if pg:
+            cursor.execute("SAVEPOINT risk_joined")
         cursor.execute(f"SELECT count(*), {', '.join(joined)} {rest}", params)
         n, *found = cursor.fetchone()
+        if pg:
+            cursor.execute("RELEASE SAVEPOINT risk_joined")
     except sqlite3.DataError:  # "string or blob too big"
+        return None
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) != _TOO_LONG:
+            raise
+        cursor.execute("ROLLBACK TO SAVEPOINT risk_joined")
         return None
     finally:
         cursor.close()
@@ -129,11 +147,10 @@ _CUSTOMERS = "FROM customers WHERE forgotten_at IS NULL"
 
 def customers(conn: Connection) -> tuple[np.ndarray, list[str], list[str]]:
     """Every customer not forgotten: ids, external ids, names."""
-    if not _postgres(conn):
-        found = _sqlite_joined(conn, ["id"], ["external_id", "name"], _CUSTOMERS, ())
-        if found is not None:
-            (ids,), (external, names) = found
-            return ids, external, names
+    found = _read_joined(conn, ["id"], ["external_id", "name"], _CUSTOMERS, ())
+    if found is not None:
+        (ids,), (external, names) = found
+        return ids, external, names
     cursor = _cursor(conn)
     cursor.execute(f"SELECT id, external_id, name {_CUSTOMERS}")
     found = cursor.fetchall()
@@ -186,13 +203,19 @@ def _stage_rows(
     source = f'FROM stage_history WHERE "at" < {mark}'
     params = (*names, EXACT, as_of if pg else _sqlite_time(as_of))
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    joined = None if pg else _sqlite_joined(conn, ["id", packed], ['"at"'], source, params)
+    at = micros_column(conn, '"at"')
+    # PostgreSQL works out the times as microseconds; SQLite's texts are parsed here.
+    joined = (
+        _read_joined(conn, ["id", packed, at], [], source, params)
+        if pg
+        else _read_joined(conn, ["id", packed], [at], source, params)
+    )
     if joined is not None:
-        (row_ids, packs), (times,) = joined
+        numbers, texts = joined
+        row_ids, packs = numbers[:2]
         if len(row_ids):
-            parts.append((row_ids, packs, _sqlite_micros(times)))
+            parts.append((row_ids, packs, numbers[2] if pg else _sqlite_micros(texts[0])))
     else:
-        at = micros_column(conn, '"at"')
         cursor.execute(f"SELECT id, {packed}, {at} {source}", params)
         while chunk := cursor.fetchmany(_CHUNK):
             ids, packs, when = zip(*chunk, strict=True)
