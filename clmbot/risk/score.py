@@ -171,6 +171,18 @@ def _positions(scored: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndar
     return inside, at[inside]
 
 
+def whole(values: np.ndarray) -> list[int | str]:
+    """Each value as `f"{v:.0f}"` writes it, for `f"{w}"`: a whole number for each finite
+    value from 0 to 2**53 (rounded half to even, as that format does), else that format's
+    own text ("-0", "nan", "inf"). Formatting a million floats took three times as long as
+    formatting the same whole numbers, and a day's pass words nearly every customer."""
+    plain = np.isfinite(values) & ~np.signbit(values) & (values < 2.0**53)
+    found: list[int | str] = np.rint(np.where(plain, values, 0.0)).astype(np.int64).tolist()
+    for i in np.flatnonzero(~plain).tolist():
+        found[i] = f"{values[i]:.0f}"
+    return found
+
+
 def _rhythm(facts: Facts, config: RiskConfig) -> tuple[np.ndarray, dict[int, str]]:
     """How likely each customer is to go inactive within the horizon, and the reason when it
     is one: buyers by their purchase rhythm, those who never bought by their activity, and
@@ -211,23 +223,22 @@ def _rhythm(facts: Facts, config: RiskConfig) -> tuple[np.ndarray, dict[int, str
         everyone = f"{r.everyone:.0f}"
         for i, recency, g, own, once in zip(
             np.searchsorted(facts.ids, current.ids[says]).tolist(),
-            r.recency[says].tolist(),
-            gap[says].tolist(),
+            whole(r.recency[says]),
+            whole(gap[says]),
             r.own[says].tolist(),
             (current.days_bought[says] == 1).tolist(),
             strict=True,
         ):
             if own:
-                said[i] = f"no {what} for {recency:.0f} days, usually every {g:.0f}"
+                said[i] = f"no {what} for {recency} days, usually every {g}"
             elif once:
                 said[i] = (
-                    f"no {what} since their first, {recency:.0f} days ago; customers who "
+                    f"no {what} since their first, {recency} days ago; customers who "
                     f"come back usually do within {everyone}"
                 )
             else:
                 said[i] = (
-                    f"no {what} for {recency:.0f} days; customers usually {usually} every "
-                    f"{everyone}"
+                    f"no {what} for {recency} days; customers usually {usually} every {everyone}"
                 )
     _never_active(facts, then, now, base, said)
     return base, said
@@ -249,8 +260,8 @@ def _never_active(
     if prior < RHYTHM_SAYS or len(rest) == 0:
         return
     _, at_ = _positions(facts.first_seen_ids, facts.ids[rest])
-    for i, since in zip(rest.tolist(), (now - facts.first_seen[at_]).tolist(), strict=True):
-        said[i] = f"no activity recorded since they became a customer, {since:.0f} days ago"
+    for i, since in zip(rest.tolist(), whole(now - facts.first_seen[at_]), strict=True):
+        said[i] = f"no activity recorded since they became a customer, {since} days ago"
 
 
 def _signals(
@@ -288,11 +299,11 @@ def _signals(
     if limits:
         stayed = seconds(as_of_us - stage.since) / 86400
         limit = np.array([limits.get(s, np.nan) for s in stage.stage])
-        for i in np.flatnonzero(stayed > limit).tolist():
-            stuck[i] = (
-                f"in {stage.stage[i]} for {stayed[i]:.0f} days, most move on within "
-                f"{max(float(limit[i]), 1):.0f}"
-            )
+        held = np.flatnonzero(stayed > limit)
+        for i, days_in, within in zip(
+            held.tolist(), whole(stayed[held]), whole(np.maximum(limit[held], 1)), strict=True
+        ):
+            stuck[i] = f"in {stage.stage[i]} for {days_in} days, most move on within {within}"
     order = {name: i for i, name in enumerate(lifecycle.stages)}
     horizon = horizon_us(config.horizon)
     moved_back: dict[int, str] = {}
@@ -307,11 +318,10 @@ def _signals(
     usual = facts.earlier_events / 6  # a month's worth of the 180 days before the last 30
     recent = facts.recent_events
     fell: dict[int, str] = {}
-    for i in np.flatnonzero((usual >= 2) & (recent <= usual / 2)).tolist():
-        r = int(recent[i])
+    held = np.flatnonzero((usual >= 2) & (recent <= usual / 2))
+    for i, r, month in zip(held.tolist(), recent[held].tolist(), whole(usual[held]), strict=True):
         fell[i] = (
-            f"activity fell: {r} event{'' if r == 1 else 's'} in the last 30 days, "
-            f"usually {usual[i]:.0f}"
+            f"activity fell: {r} event{'' if r == 1 else 's'} in the last 30 days, usually {month}"
         )
     return [
         (config.detractor, detractor),

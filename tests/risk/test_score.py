@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from clmbot.config import Settings
 from clmbot.importing.runner import import_file
-from clmbot.risk.score import CustomerRisk, score_all
+from clmbot.risk.score import CustomerRisk, score_all, whole
 
 AS_OF = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -157,3 +158,17 @@ def test_the_highest_few_rank_as_the_whole_list_does():
     tied = [r.external_id for r in everyone if r.risk == 99]
     assert tied == sorted(tied)
     assert Scores([], [], [], [], []).rows(0, 10) == []
+
+
+def test_whole_numbers_in_reasons_are_written_as_the_float_format_writes_them():
+    rng = np.random.default_rng(8)
+    values = np.concatenate(
+        [
+            rng.uniform(0, 1000, 20_000),
+            np.arange(0, 400) + 0.5,  # ties: half to even, both ways
+            np.nextafter(np.arange(0, 400) + 0.5, 0),
+            np.nextafter(np.arange(0, 400) + 0.5, 1000),
+            [0.0, -0.0, -0.4, -3.0, 2.0**53 - 1, 2.0**53, 1e300, np.nan, np.inf, -np.inf],
+        ]
+    )
+    assert [f"{w}" for w in whole(values)] == [f"{v:.0f}" for v in values.tolist()]
