@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from click.testing import CliRunner
 
 from clmbot.cli import cli
@@ -117,3 +118,31 @@ def test_reasons_joined_by_hand_are_the_json_the_encoder_writes():
         assert runs._plain_json(texts) == json.dumps(list(texts))
         for one in texts:
             assert runs._plain_json((one, "plain")) == json.dumps([one, "plain"])
+
+
+@pytest.mark.parametrize("n", [0, 1, 99, 100, 250])
+def test_every_row_of_a_run_is_stored_whatever_their_number(engine, now, n):
+    """SQLite takes the rows a hundred to a statement, the rest in one: none is lost or
+    stored twice, each with its own risk and reasons, in whatever order they came."""
+    from sqlalchemy import select
+
+    from clmbot.risk.score import Scores
+    from clmbot.store.models import RiskScore
+
+    ids = [(i * 7919) % 1000 + 1 for i in range(n)]  # distinct, not in order
+    risks = [i % 101 for i in range(n)]
+    reasons = [(f"reason {i}",) if i % 3 else () for i in range(n)]
+    names = [str(i) for i in ids]
+    run_id = runs.claim(engine, now.date(), as_of=now, now=now, by="t")
+    assert run_id is not None
+    with engine.begin() as conn:
+        runs.store(conn, run_id, Scores(ids, names, names, risks, reasons))
+    with engine.connect() as conn:
+        got = conn.execute(
+            select(RiskScore.customer_id, RiskScore.risk, RiskScore.reasons).where(
+                RiskScore.run_id == run_id
+            )
+        ).all()
+    assert sorted(tuple(row) for row in got) == sorted(
+        (i, r, list(t)) for i, r, t in zip(ids, risks, reasons, strict=True)
+    )
