@@ -10,12 +10,12 @@ into the arrays' unit, bit for bit what `days` gives for the same time.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Connection, Engine
@@ -124,7 +124,7 @@ def load(
     with fetch.quiet_gc():
         if engine is None or not _shared(engine):
             return _load(conn, as_of, terminal, _Reads(conn))
-        with ThreadPoolExecutor(3, thread_name_prefix="risk-read") as pool:
+        with ThreadPoolExecutor(4, thread_name_prefix="risk-read") as pool:
             return _load(conn, as_of, terminal, _Reads(conn, engine, pool))
 
 
@@ -163,11 +163,12 @@ class _Reads:
 
 def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...], reads: _Reads) -> Facts:
     as_of_us = micros(as_of)
-    history_read = reads.submit(lambda c: fetch.stage_rows(c, as_of))
+    # What is made of each read alone is made beside too.
+    history_read = reads.submit(lambda c: _stages(*fetch.stage_rows(c, as_of)))
     customers_read = reads.submit(fetch.customers)
-    answers_read = reads.submit(lambda c: fetch.answers(c, as_of).all())
+    answers_read = reads.submit(lambda c: _answers(fetch.answers(c, as_of)))
     # The events first, and what is made of them alone, while the others are read.
-    ids, when, value, bought = kept_events.events(conn).before(as_of_us)
+    ids, when, value, bought = kept_events.events(conn, reads.submit).before(as_of_us)
     at_days = to_days(when)
     # An absurd amount (1e308 twice makes inf) must not turn every score into NaN.
     value = np.nan_to_num(value, nan=0.0)  # a copy: the kept events stay as read
@@ -179,47 +180,62 @@ def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...], reads: _
     recent = window & (when > recent_from)
     earlier = window & ~recent
     history = history_read()
-    hist_ids, stage, moved_back, since, stays, first_ids, first_us = _stages(*history)
-    del history
     cust_ids, external_ids, names = customers_read()
     order = np.argsort(cust_ids, kind="stable")
     cust_ids = cust_ids[order]
-    at = np.searchsorted(hist_ids, cust_ids)
-    has = at < len(hist_ids)
-    has[has] = hist_ids[at[has]] == cust_ids[has]
+    at = np.searchsorted(history.ids, cust_ids)
+    has = at < len(history.ids)
+    has[has] = history.ids[at[has]] == cust_ids[has]
+    ended = [i for i, name in enumerate(history.names) if name in terminal]
     live = has.copy()
-    live[has] = [stage[i] not in terminal for i in at[has].tolist()]
+    live[has] = ~np.isin(history.stage[at[has]], ended)
     keep = order[live]
     scored_at = at[live]
+    stage_names: list[str | None] = [*history.names, None]  # a code of -1 is None
     stages = Stages(
-        [stage[i] for i in scored_at.tolist()],
-        since[scored_at],
-        [moved_back[i] for i in scored_at.tolist()],
+        [history.names[c] for c in history.stage[scored_at].tolist()],
+        history.since[scored_at],
+        [stage_names[c] for c in history.came_from[scored_at].tolist()],
     )
     scored = cust_ids[live]
+    if len(keep) != len(external_ids) or (keep[1:] < keep[:-1]).any():  # not all, in order
+        external_ids = [external_ids[i] for i in keep.tolist()]
+        names = [names[i] for i in keep.tolist()]
+    nps, csat = answers_read()
     facts = Facts(
         as_of=as_of,
         ids=scored,
-        external_ids=[external_ids[i] for i in keep.tolist()],
-        names=[names[i] for i in keep.tolist()],
+        external_ids=external_ids,
+        names=names,
         stages=stages,
         purchase_rows=(ids[bought], at_days[bought], value[bought]),
         event_rows=(ids, at_days, value),
         recent_events=_count(ids[recent], scored),
         earlier_events=_count(ids[earlier], scored),
-        stays=stays,
-        first_seen_ids=first_ids,
-        first_seen=to_days(first_us),
+        nps=nps,
+        csat=csat,
+        stays=history.stays,
+        first_seen_ids=history.first_ids,
+        first_seen=to_days(history.first_us),
     )
-    del when, window, recent, earlier
-    for cid, kind, at_, score in answers_read():
-        if kind == "nps":
-            seen = facts.nps.setdefault(cid, [])
-            if len(seen) < 2:
-                seen.append((at_, score))
-        elif kind == "csat" and cid not in facts.csat:
-            facts.csat[cid] = (at_, score)
     return facts
+
+
+def _answers(
+    found: Iterable[Any],
+) -> tuple[dict[int, list[tuple[datetime, int]]], dict[int, tuple[datetime, int]]]:
+    """Each customer's two latest NPS answers, latest first, and their latest CSAT, from
+    answers by customer, latest first."""
+    nps: dict[int, list[tuple[datetime, int]]] = {}
+    csat: dict[int, tuple[datetime, int]] = {}
+    for cid, kind, at, score in found:
+        if kind == "nps":
+            seen = nps.setdefault(cid, [])
+            if len(seen) < 2:
+                seen.append((at, score))
+        elif kind == "csat" and cid not in csat:
+            csat[cid] = (at, score)
+    return nps, csat
 
 
 def _count(ids: np.ndarray, scored: np.ndarray) -> np.ndarray:
@@ -266,17 +282,26 @@ def purchases(
     )
 
 
+@dataclass(frozen=True)
+class _History:
+    """Each customer with a stage history before `as_of`, by id: their stage then and since
+    when, the stage a move back came from, every completed stay per stage, and when each
+    history begins. Stages as codes into `names`: one list of a million names is made at
+    the end, for those scored, rather than one for everyone and another for them."""
+
+    ids: np.ndarray
+    stage: np.ndarray  # codes
+    came_from: np.ndarray  # codes; -1 when the last move was no known move back
+    since: np.ndarray  # microseconds
+    names: list[str]
+    stays: dict[str, list[float]]
+    first_ids: np.ndarray
+    first_us: np.ndarray
+
+
 def _stages(
     cids: np.ndarray, code: np.ndarray, names: list[str], at: np.ndarray, exact: np.ndarray
-) -> tuple[
-    np.ndarray,
-    list[str],
-    list[str | None],
-    np.ndarray,
-    dict[str, list[float]],
-    np.ndarray,
-    np.ndarray,
-]:
+) -> _History:
     """From the history (sorted by customer, time, id): each customer's stage on `as_of`
     and since when, where their last move came from when it was a known move (an import's
     guess is not a move back), every completed stay per stage, and when each history begins.
@@ -286,7 +311,7 @@ def _stages(
     n = len(cids)
     empty = np.zeros(0, dtype=np.int64)
     if n == 0:
-        return empty, [], [], empty, {}, empty, empty
+        return _History(empty, empty, empty, empty, names, {}, empty, empty)
     new_customer = np.r_[True, cids[1:] != cids[:-1]]
     move = new_customer | np.r_[True, code[1:] != code[:-1]]
     rows = np.flatnonzero(move)
@@ -302,17 +327,13 @@ def _stages(
     last = np.r_[starts[1:], len(rows)] - 1
     current = rows[last]
     came_back = (~first_move[last]) & (exact[current])
-    before = code[rows[last - 1]]
-    back = [
-        names[b] if went else None
-        for b, went in zip(before.tolist(), came_back.tolist(), strict=True)
-    ]
     heads = np.flatnonzero(new_customer)
-    return (
+    return _History(
         cids[current],
-        [names[c] for c in code[current].tolist()],
-        back,
+        code[current],
+        np.where(came_back, code[rows[last - 1]], -1),
         at[current],
+        names,
         dict(stays),
         cids[heads],
         at[heads],

@@ -37,9 +37,11 @@ import re
 import secrets
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from sqlalchemy import Connection
@@ -60,6 +62,8 @@ _SAMPLES = 8  # events noted to be read back by id: as many of the first read, a
 _TOKEN = "risk.kept-events"  # the database's mark, a row of `data_versions`
 _VERSIONS = DataVersion.__table__
 _KEY = np.dtype([("customer", "<i8"), ("at", "<i8")])
+# Starts a read on a connection of its own; its result when called (`facts.load`'s).
+Beside = Callable[[Callable[[Connection], int]], Callable[[], int]]
 
 
 @dataclass(frozen=True)
@@ -92,14 +96,33 @@ def _empty() -> Kept:
     return Kept(none, none, np.zeros(0), np.zeros(0, dtype=bool), 0, np.zeros((0, 3), np.int64))
 
 
-def events(conn: Connection) -> Kept:
+def events(conn: Connection, beside: Beside | None = None) -> Kept:
     """Every event in the database, from the kept file and what was added since; the file
-    is brought up to date when there is one to keep."""
+    is brought up to date when there is one to keep.
+
+    `beside` runs a read on a connection of its own while this goes on (`facts.load`'s):
+    the database counts the kept events while the file is read. On PostgreSQL the count
+    took as long as reading the file, one after the other on the pass's connection."""
     path = place(conn)
     # Read before the events: a rewrite committed in between is then seen by the next pass.
     marks = _marks(conn) if path is not None else None
-    kept = _read(path) if path is not None and marks is not None else None
-    if kept is not None and (kept.marks != marks or not _still_holds(conn, kept)):
+    opened = _open(path) if path is not None and marks is not None else None
+    counted = None
+    kept = None
+    if opened is not None:
+        try:
+            if opened.marks == marks:
+                count = partial(_count, last_id=opened.last_id)
+                counted = beside(count) if beside is not None else partial(count, conn)
+            kept = opened.columns()
+        finally:
+            opened.file.close()
+    if kept is not None and (
+        kept.marks != marks
+        or counted is None
+        or counted() != len(kept)
+        or not _samples_hold(conn, kept)
+    ):
         log.warning("the risk pass's kept events no longer match the database: reading all")
         kept = None
     base = kept if kept is not None else _empty()
@@ -201,10 +224,11 @@ def _pick(eid: np.ndarray, customer: np.ndarray, at: np.ndarray) -> np.ndarray:
     return np.column_stack([eid[chosen], customer[chosen], at[chosen]]).astype(np.int64)
 
 
-def _still_holds(conn: Connection, kept: Kept) -> bool:
-    """Whether the database still has exactly the events the file holds up to its id."""
+def _count(conn: Connection, last_id: int) -> int:
+    """How many events the database holds up to `last_id`: as many as the file, or some
+    were deleted behind clmbot's back, or a PostgreSQL transaction committed ids below it
+    after the file was read."""
     pg = conn.dialect.name == "postgresql"
-    mark = "%s" if pg else "?"
     # SQLite counts a whole table from its smallest index's pages without reading a row,
     # but counts a range of ids row by row: 0.4 s at ten million events, where everyone
     # less those added since takes 0.17 s. One statement: one snapshot of the table.
@@ -215,15 +239,24 @@ def _still_holds(conn: Connection, kept: Kept) -> bool:
     )
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(counted, (kept.last_id,))
+        cursor.execute(counted, (last_id,))
         (count,) = cursor.fetchone()
-        if count != len(kept):
-            return False
-        if len(kept.samples) == 0:
-            return True
-        ids = [int(i) for i in kept.samples[:, 0]]
-        marks = ", ".join(mark for _ in ids)
-        at = fetch.micros_column(conn, "occurred_at")
+    finally:
+        cursor.close()
+    return int(count)
+
+
+def _samples_hold(conn: Connection, kept: Kept) -> bool:
+    """Whether the few events the file noted are still the same (a backup restored, or
+    another database at the same place, has others at their ids)."""
+    if len(kept.samples) == 0:
+        return True
+    mark = "%s" if conn.dialect.name == "postgresql" else "?"
+    ids = [int(i) for i in kept.samples[:, 0]]
+    marks = ", ".join(mark for _ in ids)
+    at = fetch.micros_column(conn, "occurred_at")
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
         cursor.execute(f"SELECT id, customer_id, {at} FROM events WHERE id IN ({marks})", ids)
         found = {row[0]: row[1:] for row in cursor.fetchall()}
     finally:
@@ -237,8 +270,42 @@ def _still_holds(conn: Connection, kept: Kept) -> bool:
     return True
 
 
+@dataclass
+class _Opened:
+    """A kept file opened and trusted, its header read: what the database is asked to
+    count is known before its columns are read."""
+
+    file: BinaryIO
+    path: Path
+    last_id: int
+    length: int
+    marks: tuple[int, int]
+
+    def columns(self) -> Kept | None:
+        with self.file as fh:
+            try:
+                columns = [np.load(fh, allow_pickle=False) for _ in range(5)]
+            except (ValueError, OSError, EOFError):
+                log.warning(
+                    "the risk pass's kept events at %s are unreadable: reading all", self.path
+                )
+                return None
+        customer, at, value, bought, samples = columns
+        n = self.length
+        if not all(len(c) == n for c in (customer, at, value, bought)) or samples.ndim != 2:
+            return None
+        return Kept(customer, at, value, bought, self.last_id, samples, self.marks)
+
+
 def _read(path: Path) -> Kept | None:
     """The kept file, or None when there is none we may trust or it cannot be read."""
+    opened = _open(path)
+    return opened.columns() if opened is not None else None
+
+
+def _open(path: Path) -> _Opened | None:
+    """The kept file opened, checked as ours and its header read; None when there is none we
+    may trust or it cannot be read."""
     try:
         # Without waiting: a FIFO planted in the file's place would otherwise hold the pass.
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -247,7 +314,8 @@ def _read(path: Path) -> Kept | None:
     except OSError:
         log.warning("the risk pass's kept events at %s cannot be opened: reading all", path)
         return None
-    with os.fdopen(fd, "rb") as fh:
+    fh = os.fdopen(fd, "rb")
+    try:
         info = os.fstat(fh.fileno())
         if (
             not stat.S_ISREG(info.st_mode)
@@ -255,25 +323,25 @@ def _read(path: Path) -> Kept | None:
             or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
         ):
             log.warning("%s is not a file of clmbot's (kind, owner, mode): not read", path)
+            fh.close()
             return None
-        try:
-            if fh.read(len(_MAGIC)) != _MAGIC:
-                raise ValueError("not a kept-events file")
-            meta = np.load(fh, allow_pickle=False)
-            if meta.ndim == 1 and len(meta) and int(meta[0]) != _FORMAT:
-                log.info("the risk pass's kept events are of another clmbot: reading all")
-                return None
-            if meta.shape != (5,):
-                raise ValueError("not a kept-events file")
-            columns = [np.load(fh, allow_pickle=False) for _ in range(5)]
-        except (ValueError, OSError, EOFError):
-            log.warning("the risk pass's kept events at %s are unreadable: reading all", path)
+        if fh.read(len(_MAGIC)) != _MAGIC:
+            raise ValueError("not a kept-events file")
+        meta = np.load(fh, allow_pickle=False)
+        if meta.ndim == 1 and len(meta) and int(meta[0]) != _FORMAT:
+            log.info("the risk pass's kept events are of another clmbot: reading all")
+            fh.close()
             return None
-    customer, at, value, bought, samples = columns
-    n = int(meta[2])
-    if not all(len(c) == n for c in (customer, at, value, bought)) or samples.ndim != 2:
+        if meta.shape != (5,):
+            raise ValueError("not a kept-events file")
+    except (ValueError, OSError, EOFError):
+        fh.close()
+        log.warning("the risk pass's kept events at %s are unreadable: reading all", path)
         return None
-    return Kept(customer, at, value, bought, int(meta[1]), samples, (int(meta[3]), int(meta[4])))
+    except BaseException:
+        fh.close()
+        raise
+    return _Opened(fh, path, int(meta[1]), int(meta[2]), (int(meta[3]), int(meta[4])))
 
 
 def _write(path: Path, kept: Kept) -> None:

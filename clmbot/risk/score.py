@@ -183,6 +183,16 @@ def whole(values: np.ndarray) -> list[int | str]:
     return found
 
 
+def _places(scored: np.ndarray, ids: Iterable[int]) -> list[int]:
+    """Where each of `ids` is among the `scored` (sorted), or -1: a dict of a million
+    positions to look them up in took longer than the look-ups."""
+    found = np.fromiter(ids, dtype=np.int64)
+    inside, at = _positions(scored, found)
+    places = np.full(len(found), -1, dtype=np.int64)
+    places[inside] = at
+    return places.tolist()
+
+
 def _rhythm(facts: Facts, config: RiskConfig) -> tuple[np.ndarray, dict[int, str]]:
     """How likely each customer is to go inactive within the horizon, and the reason when it
     is one: buyers by their purchase rhythm, those who never bought by their activity, and
@@ -268,12 +278,9 @@ def _signals(
     facts: Facts, config: RiskConfig, lifecycle: LifecycleConfig
 ) -> list[tuple[float, dict[int, str]]]:
     """Each signal's weight and the customers it holds for (by position), with the reason."""
-    n = len(facts.ids)
-    position = dict(zip(facts.ids.tolist(), range(n), strict=True))
     detractor: dict[int, str] = {}
-    for cid, nps in facts.nps.items():
-        i = position.get(cid)
-        if i is None or not nps:
+    for i, nps in zip(_places(facts.ids, facts.nps), facts.nps.values(), strict=True):
+        if i < 0 or not nps:
             continue
         (at, latest), previous = nps[0], (nps[1][1] if len(nps) > 1 else None)
         if previous is not None and previous - latest >= 3:
@@ -281,9 +288,8 @@ def _signals(
         elif latest <= 6:
             detractor[i] = f"NPS {latest} on {at:%Y-%m-%d}, a detractor"
     unhappy: dict[int, str] = {}
-    for cid, (at, csat) in facts.csat.items():
-        i = position.get(cid)
-        if i is not None and csat <= 2:
+    for i, (at, csat) in zip(_places(facts.ids, facts.csat), facts.csat.values(), strict=True):
+        if i >= 0 and csat <= 2:
             unhappy[i] = f"CSAT {csat} on {at:%Y-%m-%d}"
     as_of_us = micros(facts.as_of)
     stage = facts.stages

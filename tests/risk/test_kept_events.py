@@ -20,7 +20,7 @@ from sqlmodel import SQLModel
 from clmbot.config import LifecycleConfig, Settings
 from clmbot.risk import kept_events
 from clmbot.risk import rows as fetch
-from clmbot.risk.score import score_all
+from clmbot.risk.score import score, score_all
 from clmbot.store.models import Event
 from tests.risk.test_same_as_before import AS_OF, fill
 
@@ -347,9 +347,11 @@ def test_a_transaction_committed_after_a_later_one_was_read_is_found(engine, db_
     _arrays_match(engine)
 
 
-def test_an_event_deleted_behind_clmbots_back_is_found_by_the_count(engine, caplog):
+@pytest.mark.parametrize("apart", [False, True])
+def test_an_event_deleted_behind_clmbots_back_is_found_by_the_count(engine, caplog, apart):
     """A delete clmbot did not make (another tool on the database) raises no mark: the
-    count of events up to the file's last id finds it, new events added since or not."""
+    count of events up to the file's last id finds it, new events added since or not, on
+    the pass's connection or counted on one of its own while the file is read."""
     fill(engine, 1)
     _scores(engine)
     path = _place(engine)
@@ -365,7 +367,12 @@ def test_an_event_deleted_behind_clmbots_back_is_found_by_the_count(engine, capl
     finally:
         raw.close()
     with caplog.at_level(logging.WARNING, logger="clmbot.risk.kept_events"):
-        got = _scores(engine)
+        if apart:
+            with engine.connect() as conn:
+                config, lifecycle = Settings().risk, LIFECYCLE
+                got = score(conn, AS_OF, config=config, lifecycle=lifecycle, engine=engine).rows()
+        else:
+            got = _scores(engine)
     assert "no longer match" in caplog.text
     assert got == _fresh(engine)
 
