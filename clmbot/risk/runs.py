@@ -121,25 +121,23 @@ def store(conn: Connection, run_id: int, scored: Scores) -> None:
     if len(by_id) > 1 and not (by_id[1:] > by_id[:-1]).all():
         order = np.argsort(by_id, kind="stable").tolist()
         ids, risks, listed = ([c[i] for i in order] for c in (ids, risks, listed))
-    reasons = [texts.get(r) or texts.setdefault(r, as_json(r)) for r in listed]
     if pg:
         versions.touch(conn, "risk_scores")  # COPY goes unseen by SQLAlchemy
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        head = f"{run_id}\t"
         with cursor.copy(
             "COPY risk_scores (run_id, customer_id, risk, reasons) FROM STDIN"
         ) as copy:
-            for start in range(0, len(reasons), _BLOCK):
+            # Block by block, each made while the server takes in the one before: it takes
+            # in a million rows in about a second, as long as making them all first took.
+            for start in range(0, len(ids), _BLOCK):
                 stop = start + _BLOCK
-                copy.write(
-                    "".join(
-                        f"{run_id}\t{cid}\t{risk}\t{text}\n"
-                        for cid, risk, text in zip(
-                            ids[start:stop], risks[start:stop], reasons[start:stop], strict=True
-                        )
-                    ).encode()
-                )
+                said = [texts.get(r) or texts.setdefault(r, as_json(r)) for r in listed[start:stop]]
+                rows = zip(ids[start:stop], risks[start:stop], said, strict=True)
+                copy.write("".join([f"{head}{c}\t{risk}\t{t}\n" for c, risk, t in rows]).encode())
         cursor.close()
         return
+    reasons = [texts.get(r) or texts.setdefault(r, as_json(r)) for r in listed]
     # On SQLite a hundred rows a statement: a statement a row spent as long stepping the
     # statement and binding its parameters one row at a time as inserting the rows (a
     # million rows took 1.7 s that way, 0.9 s this way). 400 parameters a statement stay
