@@ -83,6 +83,19 @@ class Stages:
     moved_back_from: list[str | None]
 
 
+@dataclass(frozen=True)
+class Events:
+    """The events up to `as_of` as the rhythm models read them (`Facts` has them too): they
+    are in before the customers and the stage history, and the models are learned from
+    them while those are still being read."""
+
+    as_of: datetime
+    # (customer, time as days, value) of every purchase up to `as_of`, sorted by customer.
+    purchase_rows: tuple[np.ndarray, np.ndarray, np.ndarray]
+    # The same for every event of any kind (activity), sorted by customer.
+    event_rows: tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 @dataclass
 class Facts:
     as_of: datetime
@@ -112,6 +125,7 @@ def load(
     *,
     terminal: tuple[str, ...],
     engine: Engine | None = None,
+    on_events: Callable[[Events], None] | None = None,
 ) -> Facts:
     """Everything known before `as_of` (a day's end is the next day's midnight: nothing of
     that next day is read). Customers in a terminal stage then are not scored.
@@ -120,12 +134,15 @@ def load(
     customers, the answers) run at once on connections of their own, beside the events on
     `conn`: each mostly waits on the database or parses outside Python's lock, and one
     after another they were a third of the pass. Without it (a caller inside a transaction
-    of its own, whose rows another connection would not see), all are read on `conn`."""
+    of its own, whose rows another connection would not see), all are read on `conn`.
+
+    `on_events` is given the events as soon as they are in, before the rest is waited for:
+    what it does with them goes on while the other reads do."""
     with fetch.quiet_gc():
         if engine is None or not _shared(engine):
-            return _load(conn, as_of, terminal, _Reads(conn))
+            return _load(conn, as_of, terminal, _Reads(conn), on_events)
         with ThreadPoolExecutor(4, thread_name_prefix="risk-read") as pool:
-            return _load(conn, as_of, terminal, _Reads(conn, engine, pool))
+            return _load(conn, as_of, terminal, _Reads(conn, engine, pool), on_events)
 
 
 def _shared(engine: Engine) -> bool:
@@ -161,7 +178,13 @@ class _Reads:
         return self.pool.submit(on_own).result
 
 
-def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...], reads: _Reads) -> Facts:
+def _load(
+    conn: Connection,
+    as_of: datetime,
+    terminal: tuple[str, ...],
+    reads: _Reads,
+    on_events: Callable[[Events], None] | None,
+) -> Facts:
     as_of_us = micros(as_of)
     # What is made of each read alone is made beside too.
     history_read = reads.submit(lambda c: _stages(*fetch.stage_rows(c, as_of)))
@@ -179,6 +202,9 @@ def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...], reads: _
     window = when > earlier_from
     recent = window & (when > recent_from)
     earlier = window & ~recent
+    events = Events(as_of, (ids[bought], at_days[bought], value[bought]), (ids, at_days, value))
+    if on_events is not None:
+        on_events(events)
     history = history_read()
     cust_ids, external_ids, names = customers_read()
     order = np.argsort(cust_ids, kind="stable")
@@ -208,8 +234,8 @@ def _load(conn: Connection, as_of: datetime, terminal: tuple[str, ...], reads: _
         external_ids=external_ids,
         names=names,
         stages=stages,
-        purchase_rows=(ids[bought], at_days[bought], value[bought]),
-        event_rows=(ids, at_days, value),
+        purchase_rows=events.purchase_rows,
+        event_rows=events.event_rows,
         recent_events=_count(ids[recent], scored),
         earlier_events=_count(ids[earlier], scored),
         nps=nps,
@@ -250,7 +276,7 @@ def _count(ids: np.ndarray, scored: np.ndarray) -> np.ndarray:
 
 
 def purchases(
-    facts: Facts,
+    facts: Facts | Events,
     until: float | None = None,
     *,
     activity: bool = False,

@@ -20,7 +20,9 @@ from clmbot.config import LifecycleConfig
 from clmbot.risk import rhythm
 from clmbot.risk.facts import (
     US_PER_DAY,
+    Events,
     Facts,
+    Purchases,
     days,
     horizon_us,
     load,
@@ -125,9 +127,16 @@ def _score(
     lifecycle: LifecycleConfig,
     engine: Engine | None,
 ) -> Scores:
-    facts = load(conn, as_of, terminal=lifecycle.terminal, engine=engine)
+    learned: list[_Learned] = []
+    facts = load(
+        conn,
+        as_of,
+        terminal=lifecycle.terminal,
+        engine=engine,
+        on_events=lambda events: learned.append(_learn(events, config)),
+    )
     n = len(facts.ids)
-    base, said = _rhythm(facts, config)
+    base, said = _rhythm(facts, learned[0])
     keep = np.ones(n) * (1 - base)
     reasons: list[tuple[str, ...]] = [()] * n
     for i, text in said.items():
@@ -193,37 +202,58 @@ def _places(scored: np.ndarray, ids: Iterable[int]) -> list[int]:
     return places.tolist()
 
 
-def _rhythm(facts: Facts, config: RiskConfig) -> tuple[np.ndarray, dict[int, str]]:
-    """How likely each customer is to go inactive within the horizon, and the reason when it
-    is one: buyers by their purchase rhythm, those who never bought by their activity, and
-    those with no activity at all by how such customers did before."""
-    now = days(facts.as_of)
-    ids, at, _ = facts.event_rows
+@dataclass(frozen=True)
+class _Learned:
+    """What the rhythm models say, from the events alone: of those who bought, by their
+    purchases, and of those who never did, by any activity (`activity`)."""
+
+    now: float  # days
+    then: float  # where the past they learned from ends
+    # (activity, each customer's summary, how likely each goes inactive, their rhythm)
+    parts: list[tuple[bool, Purchases, np.ndarray, rhythm.Rhythm]]
+
+
+def _learn(events: Events, config: RiskConfig) -> _Learned:
+    """Fit the rhythm models and apply them to everyone with events. Called by the load as
+    soon as the events are in (`facts.load`'s `on_events`), so that the fit goes on while
+    the customers and the stage history are still being read."""
+    now = days(events.as_of)
+    ids, at, _ = events.event_rows
     # Learn over the horizon before `as_of`, or over the later half of the history when it
     # is shorter than two horizons: a model needs a past with customers of every age.
     span = now - float(at.min()) if len(at) else 0.0
     learn_over = min(config.horizon.days, span / 2)
     then = now - learn_over
     learn = learn_over >= rhythm.MIN_DAYS_TO_LEARN
-    base = np.full(len(facts.ids), np.nan)
-    said: dict[int, str] = {}
-    buyer_ids, buyer_at, _ = facts.purchase_rows
+    buyer_ids, buyer_at, _ = events.purchase_rows
     buyers_then, buyers_now = _distinct(buyer_ids[buyer_at <= then]), _distinct(buyer_ids)
+    parts = []
     for activity in (False, True):
         train = scored = None
         if activity:  # those who never bought, by any event
             train = np.setdiff1d(_distinct(ids[at <= then]), buyers_then, assume_unique=True)
             scored = np.setdiff1d(_distinct(ids), buyers_now, assume_unique=True)
-        rows_ids, rows_at, _ = facts.event_rows if activity else facts.purchase_rows
-        before = purchases(facts, until=then, activity=activity, only=train)
+        rows_ids, rows_at, _ = events.event_rows if activity else events.purchase_rows
+        before = purchases(events, until=then, activity=activity, only=train)
         model = (
             rhythm.fit(before, then, _distinct(rows_ids[rows_at > then]))
             if learn
             else rhythm.Model(None, np.zeros(0), np.zeros(0), 0)
         )
-        current = purchases(facts, activity=activity, only=scored)
-        p = model.p_inactive(current, now)
-        r = rhythm.rhythm(current, now)
+        current = purchases(events, activity=activity, only=scored)
+        parts.append(
+            (activity, current, model.p_inactive(current, now), rhythm.rhythm(current, now))
+        )
+    return _Learned(now, then, parts)
+
+
+def _rhythm(facts: Facts, learned: _Learned) -> tuple[np.ndarray, dict[int, str]]:
+    """How likely each customer is to go inactive within the horizon, and the reason when it
+    is one: buyers by their purchase rhythm, those who never bought by their activity, and
+    those with no activity at all by how such customers did before."""
+    base = np.full(len(facts.ids), np.nan)
+    said: dict[int, str] = {}
+    for activity, current, p, r in learned.parts:
         inside, at_ = _positions(facts.ids, current.ids)
         base[at_] = p[inside]
         gap = np.where(r.own, r.own_gap, r.gap)
@@ -250,7 +280,7 @@ def _rhythm(facts: Facts, config: RiskConfig) -> tuple[np.ndarray, dict[int, str
                 said[i] = (
                     f"no {what} for {recency} days; customers usually {usually} every {everyone}"
                 )
-    _never_active(facts, then, now, base, said)
+    _never_active(facts, learned.then, learned.now, base, said)
     return base, said
 
 
