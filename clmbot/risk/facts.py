@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, TypeVar
 
 import numpy as np
@@ -85,9 +84,9 @@ class Stages:
 
 @dataclass(frozen=True)
 class Events:
-    """The events up to `as_of` as the rhythm models read them (`Facts` has them too): they
-    are in before the customers and the stage history, and the models are learned from
-    them while those are still being read."""
+    """The events up to `as_of` as the rhythm models read them (`Facts` has them too): read
+    beside the customers and the stage history, and the models learned from them while
+    those are still being read."""
 
     as_of: datetime
     # (customer, time as days, value) of every purchase up to `as_of`, sorted by customer.
@@ -131,13 +130,21 @@ def load(
     that next day is read). Customers in a terminal stage then are not scored.
 
     With `engine`, the reads that need nothing of each other (the stage history, the
-    customers, the answers) run at once on connections of their own, beside the events on
+    customers, the answers, and the count that checks the kept events) run at once on
+    connections of their own (four, beside `conn`'s), while the kept events are read on
     `conn`: each mostly waits on the database or parses outside Python's lock, and one
     after another they were a third of the pass. Without it (a caller inside a transaction
-    of its own, whose rows another connection would not see), all are read on `conn`.
+    of its own, whose rows another connection would not see), all are read on `conn`, one
+    after another.
+
+    Once the customers and the stage history are in, the events committed since the events
+    were read are read too: an import commits a new customer with their events, so every
+    customer scored has every event of theirs (one added in between was scored as if they
+    had none).
 
     `on_events` is given the events as soon as they are in, before the rest is waited for:
-    what it does with them goes on while the other reads do."""
+    what it does with them goes on while the other reads do. It is given them again, with
+    the later ones, in the rare pass that found some."""
     with fetch.quiet_gc():
         if engine is None or not _shared(engine):
             return _load(conn, as_of, terminal, _Reads(conn), on_events)
@@ -157,9 +164,9 @@ def _shared(engine: Engine) -> bool:
 class _Reads:
     """Reads that need nothing of each other: each started at once on a connection of its
     own when there are an engine and threads for them, else run on the pass's connection
-    when its result is asked for. Apart they see the database a moment apart, as one after
-    another on one connection already did (no read of the pass holds a snapshot): a
-    customer added between them has no stage history yet and is not scored."""
+    there and then, in the order they are asked. Apart they see the database a moment
+    apart, as one after another on one connection already did (no read of the pass holds a
+    snapshot): a customer added between them has no stage history yet and is not scored."""
 
     def __init__(
         self, conn: Connection, engine: Engine | None = None, pool: ThreadPoolExecutor | None = None
@@ -168,7 +175,8 @@ class _Reads:
 
     def submit(self, read: Callable[[Connection], T]) -> Callable[[], T]:
         if self.engine is None or self.pool is None:
-            return partial(read, self.conn)
+            found = read(self.conn)
+            return lambda: found
         engine = self.engine
 
         def on_own() -> T:
@@ -190,23 +198,27 @@ def _load(
     history_read = reads.submit(lambda c: _stages(*fetch.stage_rows(c, as_of)))
     customers_read = reads.submit(fetch.customers)
     answers_read = reads.submit(lambda c: _answers(fetch.answers(c, as_of)))
-    # The events first, and what is made of them alone, while the others are read.
-    ids, when, value, bought = kept_events.events(conn, reads.submit).before(as_of_us)
-    at_days = to_days(when)
-    # An absurd amount (1e308 twice makes inf) must not turn every score into NaN.
-    value = np.nan_to_num(value, nan=0.0)  # a copy: the kept events stay as read
-    np.clip(value, -1e9, 1e9, out=value)
-    value += 0.0  # -0.0 becomes 0.0
+    # The events while the others are read, and the models learned from them meanwhile.
+    kept = kept_events.events(conn, reads.submit)
+    ids, when, events = _event_columns(kept, as_of, as_of_us)
+    if on_events is not None:
+        on_events(events)
+    history = history_read()
+    cust_ids, external_ids, names = customers_read()
+    # Read after the customers, an event committed since the events were (an import's new
+    # customer comes with theirs): nearly never, and then everything made of them anew.
+    later = kept_events.added_since(conn, kept)
+    del kept
+    if later is not None:
+        ids, when, events = _event_columns(later, as_of, as_of_us)
+        del later
+        if on_events is not None:
+            on_events(events)
     recent_from = as_of_us - 30 * US_PER_DAY
     earlier_from = as_of_us - 210 * US_PER_DAY
     window = when > earlier_from
     recent = window & (when > recent_from)
     earlier = window & ~recent
-    events = Events(as_of, (ids[bought], at_days[bought], value[bought]), (ids, at_days, value))
-    if on_events is not None:
-        on_events(events)
-    history = history_read()
-    cust_ids, external_ids, names = customers_read()
     order = np.argsort(cust_ids, kind="stable")
     cust_ids = cust_ids[order]
     at = np.searchsorted(history.ids, cust_ids)
@@ -247,6 +259,21 @@ def _load(
     return facts
 
 
+def _event_columns(
+    kept: kept_events.Kept, as_of: datetime, as_of_us: int
+) -> tuple[np.ndarray, np.ndarray, Events]:
+    """The events before `as_of`: each one's customer and time (microseconds), and all of
+    them as the rhythm models read them."""
+    ids, when, value, bought = kept.before(as_of_us)
+    at_days = to_days(when)
+    # An absurd amount (1e308 twice makes inf) must not turn every score into NaN.
+    value = np.nan_to_num(value, nan=0.0)  # a copy: the kept events stay as read
+    np.clip(value, -1e9, 1e9, out=value)
+    value += 0.0  # -0.0 becomes 0.0
+    events = Events(as_of, (ids[bought], at_days[bought], value[bought]), (ids, at_days, value))
+    return ids, when, events
+
+
 def _answers(
     found: Iterable[Any],
 ) -> tuple[dict[int, list[tuple[datetime, int]]], dict[int, tuple[datetime, int]]]:
@@ -285,24 +312,28 @@ def purchases(
     """Per-customer purchase summaries from the rows, up to `until` (days; default all);
     with `activity`, the same of every event of any kind; `only`: these customers."""
     ids, at, value = facts.event_rows if activity else facts.purchase_rows
-    if until is not None:
-        keep = at <= until
-        ids, at, value = ids[keep], at[keep], value[keep]
+    # The few customers first (those who never bought, of ten million events): the time
+    # is then compared on their rows only.
     if only is not None:
         keep = np.isin(ids, only)
+        ids, at, value = ids[keep], at[keep], value[keep]
+    if until is not None:
+        keep = at <= until
         ids, at, value = ids[keep], at[keep], value[keep]
     if len(ids) == 0:
         empty = np.zeros(0)
         return Purchases(np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty)
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    other = ids[1:] != ids[:-1]
+    starts = np.flatnonzero(np.r_[True, other])
     ends = np.r_[starts[1:], len(ids)]
     day = np.floor(at)
-    new_day = np.r_[True, (ids[1:] != ids[:-1]) | (day[1:] != day[:-1])]
+    other |= day[1:] != day[:-1]  # another customer, or another day
+    new_day = np.r_[True, other]
     return Purchases(
         ids=ids[starts],
         first=at[starts],
         last=at[ends - 1],
-        days_bought=np.add.reduceat(new_day.astype(np.float64), starts),
+        days_bought=np.add.reduceat(new_day, starts, dtype=np.float64),
         orders=(ends - starts).astype(np.float64),
         spent=np.add.reduceat(value, starts),
     )

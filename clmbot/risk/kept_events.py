@@ -137,6 +137,17 @@ def events(conn: Connection, beside: Beside | None = None) -> Kept:
     return merged
 
 
+def added_since(conn: Connection, kept: Kept) -> Kept | None:
+    """`kept` with the events committed since it was read, or None when there are none (as
+    nearly always). `facts.load` asks once the customers are read: an import commits a new
+    customer with their events, and one committed after the events were read would be
+    scored without them."""
+    eid, customer, at, value, bought = fetch.events_after(conn, kept.last_id)
+    if len(eid) == 0:
+        return None
+    return _merged(kept, eid, customer, at, value, bought)
+
+
 def _marks(conn: Connection) -> tuple[int, int] | None:
     """The database's mark (made on first use) and its count of commits that rewrote
     events; None before `data_versions` exists (nothing is kept then)."""

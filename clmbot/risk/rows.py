@@ -107,10 +107,11 @@ def _read_joined(
     rows as Python tuples cost twice the query (three times on PostgreSQL); joined, they
     cost a split. One aggregate steps every column row by row, so the columns line up.
     None when a text held the separator (or a value was NULL, which both leave out): the
-    counts then differ from the rows', and the caller reads rows instead. None too when a
-    joined text would pass the database's longest (a gigabyte on both by default: some 37
-    million stage moves); on PostgreSQL the failed read is undone to a savepoint, so the
-    transaction goes on."""
+    counts then differ from the rows', and the caller reads rows instead. None too when the
+    joined texts would pass the database's longest: on SQLite a gigabyte a text by default
+    (some 37 million stage moves), on PostgreSQL a gigabyte for the whole row (some 25
+    million customers); there the failed read is undone to a savepoint, so the transaction
+    goes on (as a connection of SQLAlchemy's always is in one: a savepoint needs one)."""
     pg = _postgres(conn)
     if pg:
         joined = [f"string_agg(({c})::text, ',')" for c in ints]

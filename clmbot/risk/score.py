@@ -136,7 +136,7 @@ def _score(
         on_events=lambda events: learned.append(_learn(events, config)),
     )
     n = len(facts.ids)
-    base, said = _rhythm(facts, learned[0])
+    base, said = _rhythm(facts, learned[-1])  # from every event read
     keep = np.ones(n) * (1 - base)
     reasons: list[tuple[str, ...]] = [()] * n
     for i, text in said.items():
@@ -162,13 +162,6 @@ def _score(
             reasons[i] = tuple(t for _, t in sorted(listed, key=lambda p: -p[0]))
     risk = np.rint(100 * (1 - keep)).astype(np.int64)
     return Scores(facts.ids.tolist(), facts.external_ids, facts.names, risk.tolist(), reasons)
-
-
-def _distinct(ids: np.ndarray) -> np.ndarray:
-    """`np.unique` of ids already sorted, without sorting them again."""
-    if len(ids) == 0:
-        return ids
-    return ids[np.r_[True, ids[1:] != ids[:-1]]]
 
 
 def _positions(scored: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -211,6 +204,18 @@ class _Learned:
     then: float  # where the past they learned from ends
     # (activity, each customer's summary, how likely each goes inactive, their rhythm)
     parts: list[tuple[bool, Purchases, np.ndarray, rhythm.Rhythm]]
+    active_then: np.ndarray  # customers with an event up to `then`
+    active_after: np.ndarray  # and after it
+
+
+def _spans(ids: np.ndarray, at: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each customer of rows sorted by customer and time, and their first and last time:
+    who had a row up to a day, or after it, without a pass over every row for each."""
+    if len(ids) == 0:
+        return ids, at, at
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)] - 1
+    return ids[starts], at[starts], at[ends]
 
 
 def _learn(events: Events, config: RiskConfig) -> _Learned:
@@ -225,18 +230,20 @@ def _learn(events: Events, config: RiskConfig) -> _Learned:
     learn_over = min(config.horizon.days, span / 2)
     then = now - learn_over
     learn = learn_over >= rhythm.MIN_DAYS_TO_LEARN
-    buyer_ids, buyer_at, _ = events.purchase_rows
-    buyers_then, buyers_now = _distinct(buyer_ids[buyer_at <= then]), _distinct(buyer_ids)
+    active, active_first, active_last = _spans(ids, at)
+    buyers, bought_first, bought_last = _spans(*events.purchase_rows[:2])
+    active_then = active[active_first <= then]
+    buyers_then = buyers[bought_first <= then]
     parts = []
     for activity in (False, True):
         train = scored = None
         if activity:  # those who never bought, by any event
-            train = np.setdiff1d(_distinct(ids[at <= then]), buyers_then, assume_unique=True)
-            scored = np.setdiff1d(_distinct(ids), buyers_now, assume_unique=True)
-        rows_ids, rows_at, _ = events.event_rows if activity else events.purchase_rows
+            train = np.setdiff1d(active_then, buyers_then, assume_unique=True)
+            scored = np.setdiff1d(active, buyers, assume_unique=True)
+        who, last = (active, active_last) if activity else (buyers, bought_last)
         before = purchases(events, until=then, activity=activity, only=train)
         model = (
-            rhythm.fit(before, then, _distinct(rows_ids[rows_at > then]))
+            rhythm.fit(before, then, who[last > then])
             if learn
             else rhythm.Model(None, np.zeros(0), np.zeros(0), 0)
         )
@@ -244,7 +251,7 @@ def _learn(events: Events, config: RiskConfig) -> _Learned:
         parts.append(
             (activity, current, model.p_inactive(current, now), rhythm.rhythm(current, now))
         )
-    return _Learned(now, then, parts)
+    return _Learned(now, then, parts, active_then, active[active_last > then])
 
 
 def _rhythm(facts: Facts, learned: _Learned) -> tuple[np.ndarray, dict[int, str]]:
@@ -280,20 +287,16 @@ def _rhythm(facts: Facts, learned: _Learned) -> tuple[np.ndarray, dict[int, str]
                 said[i] = (
                     f"no {what} for {recency} days; customers usually {usually} every {everyone}"
                 )
-    _never_active(facts, learned.then, learned.now, base, said)
+    _never_active(facts, learned, base, said)
     return base, said
 
 
-def _never_active(
-    facts: Facts, then: float, now: float, base: np.ndarray, said: dict[int, str]
-) -> None:
+def _never_active(facts: Facts, learned: _Learned, base: np.ndarray, said: dict[int, str]) -> None:
     """Customers with no event at all: as likely to stay so as such customers were before."""
-    ids, at, _ = facts.event_rows
-    active_then = _distinct(ids[at <= then])
-    active_after = _distinct(ids[at > then])
+    now, then = learned.now, learned.then
     seen = facts.first_seen_ids[facts.first_seen <= then]
-    quiet_then = seen[~np.isin(seen, active_then, assume_unique=True)]
-    gone = int((~np.isin(quiet_then, active_after, assume_unique=True)).sum())
+    quiet_then = seen[~np.isin(seen, learned.active_then, assume_unique=True)]
+    gone = int((~np.isin(quiet_then, learned.active_after, assume_unique=True)).sum())
     prior = gone / len(quiet_then) if len(quiet_then) else 0.5
     rest = np.flatnonzero(np.isnan(base))
     base[rest] = prior
