@@ -137,10 +137,13 @@ def load(
     of its own, whose rows another connection would not see), all are read on `conn`, one
     after another.
 
-    Once the customers and the stage history are in, the events committed since the events
-    were read are read too: an import commits a new customer with their events, so every
-    customer scored has every event of theirs (one added in between was scored as if they
-    had none).
+    Read apart, once the customers and the stage history are in, the events committed since
+    the events were read are read too: an import commits a new customer with their events,
+    and one added in between was scored as if they had none. That holds when events commit
+    in the order of their ids, as clmbot's imports do (one at a time). A writer outside
+    clmbot whose transaction commits after a later one was read (PostgreSQL hands out ids
+    when rows are written) can still leave a new customer scored without their events for
+    one pass: the next pass's count of the kept events finds the gap and reads them all.
 
     `on_events` is given the events as soon as they are in, before the rest is waited for:
     what it does with them goes on while the other reads do. It is given them again, with
@@ -172,6 +175,11 @@ class _Reads:
         self, conn: Connection, engine: Engine | None = None, pool: ThreadPoolExecutor | None = None
     ) -> None:
         self.conn, self.engine, self.pool = conn, engine, pool
+
+    @property
+    def apart(self) -> bool:
+        """Whether reads run at once, each on a connection of its own."""
+        return self.engine is not None and self.pool is not None
 
     def submit(self, read: Callable[[Connection], T]) -> Callable[[], T]:
         if self.engine is None or self.pool is None:
@@ -206,8 +214,9 @@ def _load(
     history = history_read()
     cust_ids, external_ids, names = customers_read()
     # Read after the customers, an event committed since the events were (an import's new
-    # customer comes with theirs): nearly never, and then everything made of them anew.
-    later = kept_events.added_since(conn, kept)
+    # customer comes with theirs): none unless an import ran during the pass, and then
+    # everything made of them anew. One after another, the order already sees to it.
+    later = kept_events.added_since(conn, kept) if reads.apart else None
     del kept
     if later is not None:
         ids, when, events = _event_columns(later, as_of, as_of_us)

@@ -128,13 +128,12 @@ def _score(
     engine: Engine | None,
 ) -> Scores:
     learned: list[_Learned] = []
-    facts = load(
-        conn,
-        as_of,
-        terminal=lifecycle.terminal,
-        engine=engine,
-        on_events=lambda events: learned.append(_learn(events, config)),
-    )
+
+    def learn(events: Events) -> None:
+        learned.clear()  # learned again from more events: the first is a million summaries
+        learned.append(_learn(events, config))
+
+    facts = load(conn, as_of, terminal=lifecycle.terminal, engine=engine, on_events=learn)
     n = len(facts.ids)
     base, said = _rhythm(facts, learned[-1])  # from every event read
     keep = np.ones(n) * (1 - base)
