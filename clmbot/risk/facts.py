@@ -152,7 +152,7 @@ def load(
         if engine is None or not _shared(engine):
             return _load(conn, as_of, terminal, _Reads(conn), on_events)
         with ThreadPoolExecutor(4, thread_name_prefix="risk-read") as pool:
-            return _load(conn, as_of, terminal, _Reads(conn, engine, pool), on_events)
+            return _load(conn, as_of, terminal, _Reads(conn, (engine, pool)), on_events)
 
 
 def _shared(engine: Engine) -> bool:
@@ -172,26 +172,26 @@ class _Reads:
     snapshot): a customer added between them has no stage history yet and is not scored."""
 
     def __init__(
-        self, conn: Connection, engine: Engine | None = None, pool: ThreadPoolExecutor | None = None
+        self, conn: Connection, beside: tuple[Engine, ThreadPoolExecutor] | None = None
     ) -> None:
-        self.conn, self.engine, self.pool = conn, engine, pool
+        self.conn, self.beside = conn, beside
 
     @property
     def apart(self) -> bool:
         """Whether reads run at once, each on a connection of its own."""
-        return self.engine is not None and self.pool is not None
+        return self.beside is not None
 
     def submit(self, read: Callable[[Connection], T]) -> Callable[[], T]:
-        if self.engine is None or self.pool is None:
+        if self.beside is None:
             found = read(self.conn)
             return lambda: found
-        engine = self.engine
+        engine, pool = self.beside
 
         def on_own() -> T:
             with engine.connect() as conn:
                 return read(conn)
 
-        return self.pool.submit(on_own).result
+        return pool.submit(on_own).result
 
 
 def _load(

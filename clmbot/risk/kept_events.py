@@ -326,32 +326,37 @@ def _open(path: Path) -> _Opened | None:
         log.warning("the risk pass's kept events at %s cannot be opened: reading all", path)
         return None
     fh = os.fdopen(fd, "rb")
+    opened = None
     try:
-        info = os.fstat(fh.fileno())
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or info.st_uid != os.getuid()
-            or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        ):
-            log.warning("%s is not a file of clmbot's (kind, owner, mode): not read", path)
+        opened = _header(fh, path)
+    finally:
+        if opened is None:  # not ours, unreadable, or an error: nothing left open
             fh.close()
-            return None
+    return opened
+
+
+def _header(fh: BinaryIO, path: Path) -> _Opened | None:
+    """`fh` as a kept file of ours, its header read; None when it is not one to trust."""
+    info = os.fstat(fh.fileno())
+    if (
+        not stat.S_ISREG(info.st_mode)
+        or info.st_uid != os.getuid()
+        or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    ):
+        log.warning("%s is not a file of clmbot's (kind, owner, mode): not read", path)
+        return None
+    try:
         if fh.read(len(_MAGIC)) != _MAGIC:
             raise ValueError("not a kept-events file")
         meta = np.load(fh, allow_pickle=False)
         if meta.ndim == 1 and len(meta) and int(meta[0]) != _FORMAT:
             log.info("the risk pass's kept events are of another clmbot: reading all")
-            fh.close()
             return None
         if meta.shape != (5,):
             raise ValueError("not a kept-events file")
     except (ValueError, OSError, EOFError):
-        fh.close()
         log.warning("the risk pass's kept events at %s are unreadable: reading all", path)
         return None
-    except BaseException:
-        fh.close()
-        raise
     return _Opened(fh, path, int(meta[1]), int(meta[2]), (int(meta[3]), int(meta[4])))
 
 
